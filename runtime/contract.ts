@@ -1,0 +1,80 @@
+/**
+ * The contract between an app module and the runtime: plain values, checked structurally, so an
+ * app loaded from disk by the compiled binary works even though it brings its own copy of zod.
+ */
+import type { z } from "zod";
+
+/** Where an actor's key comes from. */
+export type KeySpec<E> =
+  /** The n-th token (0-based) of the message subject, e.g. `{ token: 1 }` for `clicks.<user>`. */
+  | { readonly token: number }
+  /** A top-level field of the decoded event (string or number). */
+  | { readonly field: keyof E & string }
+  /** Any function of the decoded (not yet validated) event and its subject. */
+  | ((event: E, subject: string) => string | number | undefined);
+
+export interface Logger {
+  debug(msg: string, data?: unknown): void;
+  info(msg: string, data?: unknown): void;
+  warn(msg: string, data?: unknown): void;
+  error(msg: string, data?: unknown): void;
+}
+
+/** What a handler can see and do besides its state and event. */
+export interface Context {
+  /** The actor's key. */
+  readonly key: string;
+  /** The partition that owns this key (see `partitionOf`). */
+  readonly partition: number;
+  /** The input message's stream sequence. */
+  readonly seq: number;
+  /** The input message's time (JetStream timestamp, ms since the epoch). */
+  readonly time: number;
+  /** The subject the input message was published to. */
+  readonly subject: string;
+  /**
+   * Publishes `value` to `subject` (which must match one of the actor's declared `outputs`). The
+   * message id is derived from the partition, the input sequence and this emit's index, so a replay
+   * after a crash is dropped by the server as a duplicate.
+   */
+  emit(subject: string, value: unknown): void;
+  readonly log: Logger;
+}
+
+export type Handler<S, E> = (state: S, event: E, ctx: Context) => S | Promise<S>;
+
+/** An actor as a plain value. Build it with {@link defineActor} so its types are inferred. */
+export interface ActorDefinition<S = unknown, E = unknown> {
+  readonly kind: "weir.actor";
+  readonly name: string;
+  /** Subjects (wildcards allowed) whose messages this actor handles. */
+  readonly input: readonly string[];
+  readonly key: KeySpec<E>;
+  readonly event: z.ZodType<E>;
+  readonly state: z.ZodType<S>;
+  /** The state of a key seen for the first time. */
+  readonly initial: (key: string) => S;
+  /** Subjects (wildcards allowed) that `ctx.emit` may publish to. */
+  readonly outputs: readonly string[];
+  readonly handle: Handler<S, E>;
+}
+
+export interface SnapshotPolicy {
+  /** Snapshot after this many events per worker (default 10 000). */
+  everyEvents?: number;
+  /** Snapshot at least this often while there is unsaved state, in ms (default 1 000). */
+  everyMs?: number;
+}
+
+/** An app: the actors that run together, sharing one input stream and one snapshot bucket. */
+export interface AppDefinition {
+  readonly kind: "weir.app";
+  readonly name: string;
+  readonly actors: readonly ActorDefinition<any, any>[];
+  /** Number of partitions (fixed for the life of the app's state). Default 32. */
+  readonly partitions?: number;
+  readonly snapshot?: SnapshotPolicy;
+  /** Evict actors idle for this long (ms) from memory; reloaded from the snapshot on their next event. */
+  readonly evictAfterMs?: number;
+}
+

@@ -1,0 +1,63 @@
+/**
+ * One error class per condition. `retryable` decides what the runtime does with an event whose
+ * processing failed: terminal errors send the event to the dead-letter subject at once, retryable
+ * ones may be tried again (see DESIGN.md, habit 4).
+ */
+export abstract class WeirError extends Error {
+  abstract readonly retryable: boolean;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The payload could not be decoded with the codec its headers name. Terminal. */
+export class DecodeError extends WeirError {
+  readonly retryable = false;
+}
+
+/** The event has no usable partition key (missing field, wrong type, missing subject token). Terminal. */
+export class MissingKeyError extends WeirError {
+  readonly retryable = false;
+}
+
+/** The event does not match the actor's input schema. Terminal. */
+export class ValidationError extends WeirError {
+  readonly retryable = false;
+}
+
+/** The user's handler threw. Retryable: the failure may be transient (a later issue adds retries). */
+export class HandlerError extends WeirError {
+  readonly retryable = true;
+}
+
+/** `ctx.emit` named a subject that the actor did not declare in `outputs`. Terminal. */
+export class UndeclaredOutputError extends WeirError {
+  readonly retryable = false;
+}
+
+/** The app module or its actor definitions are unusable. Fatal at start-up. */
+export class AppDefinitionError extends WeirError {
+  readonly retryable = false;
+}
+
+/** Configuration or command-line input is invalid. Fatal at start-up. */
+export class ConfigError extends WeirError {
+  readonly retryable = false;
+}
+
+/** A stored snapshot cannot be used (unknown format version, state no longer matches its schema). */
+export class SnapshotError extends WeirError {
+  readonly retryable = false;
+}
+
+/** The embedded nats-server could not be started. */
+export class NatsServerError extends WeirError {
+  readonly retryable = false;
+}
+
+/** Human-readable one-liner for an unknown thrown value. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}

@@ -1,0 +1,23 @@
+// The runtime's public surface. Everything else in runtime/ is internal.
+export type { ActorDefinition, AppDefinition, Context, Handler, KeySpec, Logger, SnapshotPolicy } from "./contract.ts";
+export { partitionOf } from "./partition.ts";
+export { startRuntime, type Runtime, type RuntimeMetrics, type RuntimeOptions } from "./runtime.ts";
+export { startNats, startEmbeddedNats, findNatsServer, type NatsServer, type StartNatsOptions } from "./nats-server.ts";
+export { produce, type ProduceOptions } from "./producer.ts";
+export { msgpackCodec, jsonCodec, decodePayload, codecFor, type Codec } from "./codec.ts";
+export { kvSnapshotStore, type SnapshotStore, type ActorRecord, type PartitionMeta } from "./snapshot-store.ts";
+export { appNames } from "./streams.ts";
+export { DLQ_HEADERS } from "./publisher.ts";
+export { systemClock, manualClock, type Clock } from "./clock.ts";
+export {
+  WeirError,
+  DecodeError,
+  MissingKeyError,
+  ValidationError,
+  HandlerError,
+  UndeclaredOutputError,
+  AppDefinitionError,
+  ConfigError,
+  SnapshotError,
+  NatsServerError,
+} from "./errors.ts";

@@ -1,0 +1,96 @@
+import type { JsMsg } from "@nats-io/jetstream";
+import type { AppDefinition } from "./contract.ts";
+import type { RoutedEvent } from "./actor-host.ts";
+import { keyReader } from "./app.ts";
+import { CONTENT_TYPE_HEADER, decodePayload } from "./codec.ts";
+import { DecodeError, MissingKeyError, type WeirError } from "./errors.ts";
+import { partitionOf } from "./partition.ts";
+import { subjectMatches } from "./subjects.ts";
+
+/** A message that cannot reach any actor, with the reason. */
+export interface Rejected {
+  msg: JsMsg;
+  error: WeirError;
+  actor?: string;
+}
+
+export interface RoutedBatch {
+  /** Events per worker, in stream order. */
+  perWorker: RoutedEvent[][];
+  rejected: Rejected[];
+  /** Highest stream sequence in the batch. */
+  through: number;
+}
+
+export interface Router {
+  route(msgs: readonly JsMsg[]): RoutedBatch;
+}
+
+const SUBJECT_CACHE_LIMIT = 10_000;
+
+/**
+ * Decode and route stage: decodes each message once, reads each interested actor's key, and
+ * assigns the event to the worker that owns `partitionOf(key, partitions)` (worker = partition mod W).
+ *
+ * @example
+ * const router = createRouter(app, 32, 4);
+ * const { perWorker, rejected } = router.route(msgs);
+ */
+export function createRouter(app: AppDefinition, partitions: number, workers: number): Router {
+  const readers = app.actors.map((a) => keyReader(a.key));
+  const bySubject = new Map<string, number[]>();
+  const actorsFor = (subject: string): number[] => {
+    let hit = bySubject.get(subject);
+    if (hit) return hit;
+    hit = [];
+    for (let i = 0; i < app.actors.length; i++) {
+      if (app.actors[i]!.input.some((p) => subjectMatches(p, subject))) hit.push(i);
+    }
+    if (bySubject.size >= SUBJECT_CACHE_LIMIT) bySubject.clear();
+    bySubject.set(subject, hit);
+    return hit;
+  };
+
+  return {
+    route(msgs) {
+      const perWorker: RoutedEvent[][] = Array.from({ length: workers }, () => []);
+      const rejected: Rejected[] = [];
+      let through = 0;
+      for (const m of msgs) {
+        const seq = m.seq;
+        if (seq > through) through = seq;
+        const interested = actorsFor(m.subject);
+        if (interested.length === 0) continue;
+        let value: unknown;
+        try {
+          value = decodePayload(m.data, m.headers?.get(CONTENT_TYPE_HEADER) || undefined);
+        } catch (err) {
+          rejected.push({ msg: m, error: err instanceof DecodeError ? err : new DecodeError(String(err)) });
+          continue;
+        }
+        const time = Math.floor(m.info.timestampNanos / 1e6);
+        for (const i of interested) {
+          const key = readers[i]!(value, m.subject);
+          const actor = app.actors[i]!;
+          if (key === undefined) {
+            rejected.push({
+              msg: m,
+              actor: actor.name,
+              error: new MissingKeyError(`no key for actor ${actor.name}: ${describeKey(actor.key)} is missing or empty`),
+            });
+            continue;
+          }
+          const p = partitionOf(key, partitions);
+          perWorker[p % workers]!.push([seq, time, m.subject, i, key, p, value]);
+        }
+      }
+      return { perWorker, rejected, through };
+    },
+  };
+}
+
+function describeKey(spec: AppDefinition["actors"][number]["key"]): string {
+  if (typeof spec === "function") return "the key function's result";
+  if ("token" in spec) return `subject token ${spec.token}`;
+  return `field "${spec.field}"`;
+}

@@ -1,0 +1,282 @@
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { concatMap, type Subscription } from "rxjs";
+import { cpus } from "node:os";
+import type { RoundResult } from "./actor-host.ts";
+import { appModuleUrl, loadApp, partitionsOf } from "./app.ts";
+import type { AppDefinition, Logger } from "./contract.ts";
+import { createCredit } from "./credit.ts";
+import { ConfigError, describeError } from "./errors.ts";
+import { consoleLogger, type LogLevel } from "./log.ts";
+import { dlqHeaders, jetStreamPublisher } from "./publisher.ts";
+import { createRouter } from "./router.ts";
+import { SNAPSHOT_VERSION, kvSnapshotStore } from "./snapshot-store.ts";
+import { pullSource } from "./source.ts";
+import { ensureAppStreams } from "./streams.ts";
+import { startWorkerPool } from "./worker-pool.ts";
+
+export interface RuntimeOptions {
+  /** Path of the app module (exports default `defineApp(...)`). */
+  app: string;
+  /** NATS server URL. */
+  nats: string;
+  /** Worker threads; default: number of cores. */
+  workers?: number;
+  /** Override of the app's partition count (must match stored state). */
+  partitions?: number;
+  /** Messages in flight between the source and the workers, at most. Default 8192. */
+  maxInFlight?: number;
+  /** Largest single pull from JetStream. Default 2048. */
+  maxFetch?: number;
+  logLevel?: LogLevel;
+}
+
+export interface RuntimeMetrics {
+  /** Messages delivered by the source. */
+  received: number;
+  /** Events applied by handlers. */
+  processed: number;
+  /** Events skipped because their effect was already stored before a restart. */
+  skipped: number;
+  emitted: number;
+  /** Messages sent to the dead-letter subject (undecodable, key-less, invalid, failed). */
+  dlq: number;
+  /** Messages delivered by JetStream and not yet finished by the workers. */
+  inFlight: number;
+  /** Highest `inFlight` seen. */
+  peakInFlight: number;
+  /** Messages left in the stream after the last one delivered (consumer lag). */
+  lag: number;
+  /** Highest stream sequence whose round every worker has finished. */
+  doneSeq: number;
+  /** Sequence the source resumed from. */
+  startSeq: number;
+  snapshots: number;
+  lastSnapshotMs: number;
+  actors: number;
+  workers: number;
+  partitions: number;
+}
+
+export interface Runtime {
+  readonly app: AppDefinition;
+  readonly inputStream: string;
+  metrics(): RuntimeMetrics;
+  /** Resolves when every message in the input stream (as of the call) has been processed. */
+  drained(): Promise<void>;
+  /** Stops pulling, finishes in-flight work, takes a final snapshot, disconnects. */
+  stop(): Promise<void>;
+  /** Settles when the runtime has stopped; rejects if it failed. */
+  readonly done: Promise<void>;
+}
+
+/**
+ * Starts an app: binds its streams, restores partition progress, starts the workers and the
+ * source → decode/route → workers pipeline.
+ *
+ * @example
+ * const rt = await startRuntime({ app: "./apps/user-totals/main.ts", nats: "nats://127.0.0.1:4222" });
+ * await rt.drained();
+ * await rt.stop();
+ */
+export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
+  const log: Logger = consoleLogger(opts.logLevel ?? "info");
+  const app = await loadApp(opts.app);
+  const partitions = partitionsOf(app, opts.partitions);
+  const workerCount = opts.workers ?? cpus().length;
+  if (!Number.isInteger(workerCount) || workerCount < 1 || workerCount > partitions) {
+    throw new ConfigError(`workers must be an integer in 1..${partitions} (the partition count), got ${workerCount}`);
+  }
+  const nc: NatsConnection = await connect({
+    servers: opts.nats,
+    noAsyncTraces: true,
+    maxReconnectAttempts: -1,
+    name: `weir-${app.name}`,
+  }).catch((err) => {
+    throw new ConfigError(`cannot connect to NATS at ${opts.nats}: ${describeError(err)}`, { cause: err });
+  });
+  try {
+    return await start(app, partitions, workerCount, nc, opts, log);
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
+}
+
+async function start(
+  app: AppDefinition,
+  partitions: number,
+  workerCount: number,
+  nc: NatsConnection,
+  opts: RuntimeOptions,
+  log: Logger,
+): Promise<Runtime> {
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const streams = await ensureAppStreams(jsm, app);
+  const store = await kvSnapshotStore(nc, { bucket: streams.bucket });
+
+  const config = await store.loadConfig();
+  if (config && config.partitions !== partitions) {
+    throw new ConfigError(
+      `app ${app.name} keeps its state in ${config.partitions} partitions; it cannot run with ${partitions} (drop --partitions or set partitions: ${config.partitions})`,
+    );
+  }
+  if (!config) await store.saveConfig({ v: SNAPSHOT_VERSION, partitions });
+  const metas = await Promise.all(Array.from({ length: partitions }, (_, p) => store.loadMeta(p)));
+  const startSeq = Math.min(...metas.map((m) => m?.lastSeq ?? 0)) + 1;
+
+  const m: RuntimeMetrics = {
+    received: 0,
+    processed: 0,
+    skipped: 0,
+    emitted: 0,
+    dlq: 0,
+    inFlight: 0,
+    peakInFlight: 0,
+    lag: 0,
+    doneSeq: startSeq - 1,
+    startSeq,
+    snapshots: 0,
+    lastSnapshotMs: 0,
+    actors: 0,
+    workers: workerCount,
+    partitions,
+  };
+
+  const pool = await startWorkerPool({
+    workers: workerCount,
+    partitions,
+    appUrl: appModuleUrl(opts.app),
+    natsUrl: opts.nats,
+    bucket: streams.bucket,
+    dlqSubject: streams.dlqSubject,
+    logLevel: opts.logLevel ?? "info",
+    onSnapshot: (ms) => {
+      m.snapshots++;
+      m.lastSnapshotMs = ms;
+    },
+  });
+  log.info(
+    `app ${app.name}: stream ${streams.input}${streams.filter ? ` (${streams.filter})` : ""}, ${partitions} partitions on ${workerCount} workers, resuming at sequence ${startSeq}`,
+  );
+
+  const credit = createCredit(opts.maxInFlight ?? 8192);
+  const router = createRouter(app, partitions, workerCount);
+  const publisher = jetStreamPublisher(js);
+  let outstanding = 0;
+  let finished = 0;
+  let idle: (() => void) | undefined;
+
+  let resolveDone!: () => void;
+  let rejectDone!: (err: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolveDone = res;
+    rejectDone = rej;
+  });
+  done.catch(() => {});
+
+  const roundDone = (count: number, through: number) => (results: RoundResult[]) => {
+    for (const r of results) {
+      m.processed += r.processed;
+      m.skipped += r.skipped;
+      m.emitted += r.emitted;
+      m.dlq += r.dlq;
+    }
+    if (through > m.doneSeq) m.doneSeq = through;
+    m.actors = pool.actors();
+    credit.release(count);
+    finished += count;
+    m.inFlight = m.received - finished;
+    if (--outstanding === 0) idle?.();
+  };
+
+  const subscription: Subscription = pullSource(js, {
+    stream: streams.input,
+    startSeq,
+    ...(streams.filter ? { filter: streams.filter } : {}),
+    credit,
+    ...(opts.maxFetch ? { maxFetch: opts.maxFetch } : {}),
+    onPending: (p) => {
+      m.lag = p;
+    },
+  })
+    .pipe(
+      concatMap(async (msgs) => {
+        m.received += msgs.length;
+        m.inFlight = m.received - finished;
+        if (m.inFlight > m.peakInFlight) m.peakInFlight = m.inFlight;
+        const batch = router.route(msgs);
+        // Dead letters of the decode/route stage are stored before the round moves partition
+        // progress past them.
+        if (batch.rejected.length > 0) {
+          await Promise.all(
+            batch.rejected.map((r) =>
+              publisher.publish(streams.dlqSubject, r.msg.data, {
+                msgID: `${app.name}.dlq.${r.actor ?? "-"}.${r.msg.seq}`,
+                headers: dlqHeaders(r.error, {
+                  app: app.name,
+                  ...(r.actor ? { actor: r.actor } : {}),
+                  subject: r.msg.subject,
+                  seq: r.msg.seq,
+                  ...(r.msg.headers?.get("Content-Type") ? { contentType: r.msg.headers.get("Content-Type") } : {}),
+                }),
+              }),
+            ),
+          );
+          m.dlq += batch.rejected.length;
+        }
+        return { batch, count: msgs.length };
+      }),
+    )
+    .subscribe({
+      next: ({ batch, count }) => {
+        outstanding++;
+        pool.dispatch(batch.perWorker, batch.through, roundDone(count, batch.through));
+      },
+      error: (err) => fail(err),
+    });
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = async () => {
+    subscription.unsubscribe();
+    credit.close();
+    if (outstanding > 0) await new Promise<void>((r) => (idle = r));
+    await pool.stop();
+    await nc.drain();
+  };
+  const fail = (err: unknown) => {
+    log.error(`app ${app.name} failed: ${describeError(err)}`);
+    subscription.unsubscribe();
+    credit.close();
+    pool.stop().catch(() => {});
+    nc.close().catch(() => {});
+    rejectDone(err);
+  };
+  pool.failed.catch(fail);
+
+  return {
+    app,
+    inputStream: streams.input,
+    metrics: () => ({ ...m }),
+    done,
+    async drained() {
+      const info = await jsm.streams.info(streams.input);
+      const target = info.state.last_seq;
+      while (true) {
+        if (m.doneSeq >= target) return;
+        // With a filter, the stream's last message may not be ours: caught up means nothing pending.
+        if (streams.filter && m.lag === 0 && credit.inFlight === 0 && m.received > 0) return;
+        await Promise.race([Bun.sleep(20), done]);
+      }
+    },
+    stop() {
+      stopping ??= shutdown().then(resolveDone, (err) => {
+        rejectDone(err);
+        throw err;
+      });
+      return stopping;
+    },
+  };
+}

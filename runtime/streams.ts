@@ -1,0 +1,92 @@
+import type { JetStreamManager, StreamInfo } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/nats-core";
+import type { AppDefinition } from "./contract.ts";
+import { ConfigError } from "./errors.ts";
+import { safeName } from "./subjects.ts";
+
+/** How long the server remembers message ids of outputs (replays within it are dropped). */
+export const DEFAULT_DEDUP_WINDOW_MS = 10 * 60_000;
+
+export interface AppStreams {
+  /** Stream holding the app's input subjects. */
+  input: string;
+  /** Single filter subject for the source, when the app reads exactly one subject. */
+  filter?: string;
+  dlqSubject: string;
+  bucket: string;
+}
+
+/** Names derived from the app name (streams, bucket, dead-letter subject). */
+export function appNames(appName: string) {
+  const n = safeName(appName);
+  return {
+    input: `weir_${n}_in`,
+    output: `weir_${n}_out`,
+    dlq: `weir_${n}_dlq`,
+    dlqSubject: `weir.dlq.${n}`,
+    bucket: `weir_${n}_state`,
+  };
+}
+
+async function findStream(jsm: JetStreamManager, subject: string): Promise<string | undefined> {
+  try {
+    return await jsm.streams.find(subject);
+  } catch {
+    return undefined;
+  }
+}
+
+async function createStream(jsm: JetStreamManager, name: string, subjects: string[], dedupMs?: number): Promise<StreamInfo> {
+  try {
+    return await jsm.streams.add({
+      name,
+      subjects,
+      ...(dedupMs ? { duplicate_window: nanos(dedupMs) } : {}),
+    });
+  } catch (err) {
+    throw new ConfigError(`cannot create stream ${name} for ${subjects.join(", ")}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Binds the app to existing streams that hold its subjects, or creates them: the input stream
+ * (all input subjects must live in one stream), a stream for declared outputs (with a dedup window
+ * long enough to absorb replays after a crash) and the dead-letter stream.
+ *
+ * @example
+ * const { input, dlqSubject } = await ensureAppStreams(jsm, app);
+ */
+export async function ensureAppStreams(
+  jsm: JetStreamManager,
+  app: AppDefinition,
+  opts: { dedupWindowMs?: number } = {},
+): Promise<AppStreams> {
+  const names = appNames(app.name);
+  const inputs = [...new Set(app.actors.flatMap((a) => a.input))];
+  const found = await Promise.all(inputs.map((s) => findStream(jsm, s)));
+  const bound = new Set(found.filter((s): s is string => s !== undefined));
+  let input: string;
+  if (bound.size === 0) {
+    input = (await createStream(jsm, names.input, inputs)).config.name;
+  } else if (bound.size === 1 && found.every((s) => s !== undefined)) {
+    input = [...bound][0]!;
+  } else {
+    const where = inputs.map((s, i) => `${s} -> ${found[i] ?? "no stream"}`).join(", ");
+    throw new ConfigError(`all input subjects of app ${app.name} must be in one stream (${where})`);
+  }
+
+  const outputs = [...new Set(app.actors.flatMap((a) => a.outputs))];
+  const unbound: string[] = [];
+  for (const s of outputs) if (!(await findStream(jsm, s))) unbound.push(s);
+  if (unbound.length > 0) await createStream(jsm, names.output, unbound, opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);
+
+  if (!(await findStream(jsm, names.dlqSubject))) {
+    await createStream(jsm, names.dlq, [names.dlqSubject], opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);
+  }
+  return {
+    input,
+    ...(inputs.length === 1 ? { filter: inputs[0]! } : {}),
+    dlqSubject: names.dlqSubject,
+    bucket: names.bucket,
+  };
+}

@@ -1,0 +1,81 @@
+/// <reference lib="dom" />
+import { connect } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { concatMap, Subject } from "rxjs";
+import { createActorHost, type ActorHost } from "./actor-host.ts";
+import { loadApp } from "./app.ts";
+import { systemClock } from "./clock.ts";
+import { describeError } from "./errors.ts";
+import { consoleLogger } from "./log.ts";
+import { jetStreamPublisher } from "./publisher.ts";
+import { kvSnapshotStore } from "./snapshot-store.ts";
+import type { FromWorker, ToWorker, WorkerInit } from "./worker-protocol.ts";
+
+// Worker entry: hosts the actors of the partitions it is given. Messages are handled strictly one
+// after another (concatMap), so the actors of a key never run concurrently and see stream order.
+
+declare const self: Worker;
+const post = (m: FromWorker) => self.postMessage(m);
+
+let host: ActorHost | undefined;
+let nc: NatsConnection | undefined;
+let tick: ReturnType<typeof setInterval> | undefined;
+const inbox = new Subject<ToWorker | { type: "tick" }>();
+
+async function init(msg: WorkerInit): Promise<void> {
+  const log = consoleLogger(msg.logLevel, `weir worker ${msg.index}`);
+  // Import by URL so a compiled binary loads the app from disk.
+  const app = await loadApp(new URL(msg.appUrl).pathname);
+  nc = await connect({ servers: msg.natsUrl, noAsyncTraces: true, maxReconnectAttempts: -1, name: `weir-worker-${msg.index}` });
+  const js = jetstream(nc);
+  const store = await kvSnapshotStore(nc, { bucket: msg.bucket });
+  host = createActorHost({
+    app,
+    partitions: msg.partitions,
+    store,
+    publisher: jetStreamPublisher(js),
+    dlqSubject: msg.dlqSubject,
+    clock: systemClock,
+    log,
+  });
+  await host.init();
+  const period = Math.max(50, Math.min(1000, Math.floor((app.snapshot?.everyMs ?? 1000) / 2)));
+  tick = setInterval(() => inbox.next({ type: "tick" }), period);
+  post({ type: "ready" });
+}
+
+async function handle(msg: ToWorker | { type: "tick" }): Promise<void> {
+  switch (msg.type) {
+    case "init":
+      return init(msg);
+    case "round": {
+      const result = await host!.process(msg.round);
+      post({ type: "ack", result, actors: host!.size() });
+      if (host!.snapshotDue()) await snapshot();
+      return;
+    }
+    case "tick":
+      if (host?.snapshotDue()) await snapshot();
+      return;
+    case "stop":
+      if (tick) clearInterval(tick);
+      if (host) await snapshot();
+      await nc?.drain();
+      post({ type: "stopped" });
+      inbox.complete();
+      return;
+  }
+}
+
+async function snapshot(): Promise<void> {
+  const t0 = performance.now();
+  await host!.snapshot();
+  post({ type: "snapshot", ms: performance.now() - t0 });
+}
+
+inbox.pipe(concatMap((m) => handle(m))).subscribe({
+  error: (err) => post({ type: "fatal", message: describeError(err) }),
+});
+
+self.onmessage = (e: MessageEvent<ToWorker>) => inbox.next(e.data);
