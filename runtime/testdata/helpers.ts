@@ -1,0 +1,96 @@
+import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { msgpackCodec } from "../codec.ts";
+import { produce } from "../producer.ts";
+import { kvSnapshotStore, type ActorRecord } from "../snapshot-store.ts";
+
+export async function client(url: string): Promise<{ nc: NatsConnection; js: JetStreamClient } & AsyncDisposable> {
+  const nc = await connect({ servers: url, noAsyncTraces: true });
+  return { nc, js: jetstream(nc), [Symbol.asyncDispose]: () => nc.close() };
+}
+
+/** Publishes events with bounded concurrency; returns the stream sequence of the last one. */
+export async function publishAll(
+  js: JetStreamClient,
+  events: Iterable<{ subject: string; value: unknown }>,
+  window = 2000,
+): Promise<number> {
+  let last = 0;
+  let batch: Promise<{ seq: number }>[] = [];
+  const flush = async () => {
+    for (const a of await Promise.all(batch)) last = Math.max(last, a.seq);
+    batch = [];
+  };
+  for (const e of events) {
+    batch.push(produce(js, e.subject, e.value));
+    if (batch.length >= window) await flush();
+  }
+  await flush();
+  return last;
+}
+
+/** Creates a stream up front (the runtime would create it on start; tests publish before that). */
+export async function ensureStream(nc: NatsConnection, name: string, subjects: string[]): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name, subjects });
+}
+
+/** Every actor state stored for an app (reads the KV bucket). */
+export async function storedStates(nc: NatsConnection, bucket: string): Promise<Map<string, ActorRecord>> {
+  const store = await kvSnapshotStore(nc, { bucket });
+  const out = new Map<string, ActorRecord>();
+  for await (const { actor, key, record } of store.listActors()) out.set(`${actor}/${key}`, record);
+  return out;
+}
+
+export interface StoredMessage {
+  subject: string;
+  seq: number;
+  value: unknown;
+  headers: Record<string, string>;
+}
+
+/** All messages of a stream, payloads decoded as msgpack when they are msgpack. */
+export async function readStream(nc: NatsConnection, stream: string): Promise<StoredMessage[]> {
+  const jsm = await jetstreamManager(nc);
+  const total = (await jsm.streams.info(stream)).state.messages;
+  const out: StoredMessage[] = [];
+  if (total === 0) return out;
+  const c = await jetstream(nc).consumers.get(stream);
+  const iter = await c.consume({ max_messages: 4096 });
+  for await (const m of iter) {
+    const headers: Record<string, string> = {};
+    for (const k of m.headers?.keys() ?? []) headers[k] = m.headers!.get(k);
+    let value: unknown;
+    try {
+      value = msgpackCodec.decode(m.data);
+    } catch {
+      value = m.data;
+    }
+    out.push({ subject: m.subject, seq: m.seq, value, headers });
+    if (out.length >= total) break;
+  }
+  iter.stop();
+  return out;
+}
+
+/** Deterministic PRNG (mulberry32) so generated workloads are reproducible. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(50);
+  }
+}
