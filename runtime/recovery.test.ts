@@ -1,0 +1,97 @@
+import { expect, test } from "bun:test";
+import { spawn, type Subprocess } from "bun";
+import { startNats } from "./nats-server.ts";
+import { kvSnapshotStore } from "./snapshot-store.ts";
+import { appNames, ensureAppStreams } from "./streams.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { loadApp } from "./app.ts";
+import { client, publishAll, readStream, rng, storedStates, waitFor } from "./testdata/helpers.ts";
+
+const ORDER_APP = new URL("./testdata/order-app.ts", import.meta.url).pathname;
+const MAIN = new URL("./main.ts", import.meta.url).pathname;
+const TOTAL = 200_000;
+const KEYS = 2_000;
+const PARTITIONS = 16;
+
+function startChild(url: string): { proc: Subprocess<"ignore", "ignore", "pipe">; started: Promise<void> } {
+  const proc = spawn([process.execPath, MAIN, "run", ORDER_APP, "--nats", url, "--workers", "2", "--no-progress"], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  const started = (async () => {
+    let log = "";
+    const dec = new TextDecoder();
+    for await (const chunk of proc.stderr) {
+      log += dec.decode(chunk);
+      if (log.includes("resuming at sequence")) {
+        process.stderr.write(`  child: ${log.trim().split("\n").pop()!.replace(/^.*resuming/, "resuming")}\n`);
+        // Keep draining so the child never blocks on a full pipe.
+        (async () => {
+          for await (const _ of proc.stderr) {
+            /* drain */
+          }
+        })().catch(() => {});
+        return;
+      }
+    }
+    throw new Error(`child exited before starting: ${log}`);
+  })();
+  return { proc, started };
+}
+
+test("SIGKILL at 5 random moments during 200k events: exact final state, each output exactly once", async () => {
+  await using nats = await startNats();
+  await using c = await client(nats.url);
+  // Create the app's streams first so the whole backlog is in place before the first run.
+  await ensureAppStreams(await jetstreamManager(c.nc), await loadApp(ORDER_APP));
+
+  const random = rng(7);
+  const expected = new Map<string, { sum: number; count: number }>();
+  const events = Array.from({ length: TOTAL }, (_, id) => {
+    const k = `k${Math.floor(random() * KEYS)}`;
+    const n = 1 + Math.floor(random() * 10);
+    const e = expected.get(k) ?? { sum: 0, count: 0 };
+    e.sum += n;
+    e.count++;
+    expected.set(k, e);
+    return { subject: `t.in.${k}`, value: { id, k, n } };
+  });
+  const lastSeq = await publishAll(c.js, events);
+
+  const store = await kvSnapshotStore(c.nc, { bucket: appNames("order").bucket });
+  const progress = async () => {
+    const metas = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => store.loadMeta(p)));
+    return Math.min(...metas.map((m) => m?.lastSeq ?? 0));
+  };
+
+  const kills = Array.from({ length: 5 }, () => 150 + Math.floor(Math.random() * 1200));
+  process.stderr.write(`  kill delays (ms after start): ${kills.join(", ")}\n`);
+  for (const delay of kills) {
+    const { proc, started } = startChild(nats.url);
+    await started;
+    await Bun.sleep(delay);
+    proc.kill("SIGKILL");
+    await proc.exited;
+    expect(proc.signalCode).toBe("SIGKILL");
+  }
+  const beforeFinal = await progress();
+  process.stderr.write(`  stored progress before the final run: ${beforeFinal} of ${lastSeq}\n`);
+
+  const { proc, started } = startChild(nats.url);
+  await started;
+  await waitFor(async () => (await progress()) >= lastSeq, 180_000, "the final run to finish the stream");
+  proc.kill("SIGTERM");
+  expect(await proc.exited).toBe(0);
+
+  const states = await storedStates(c.nc, appNames("order").bucket);
+  expect(states.size).toBe(expected.size);
+  for (const [k, e] of expected) {
+    const s = states.get(`acc/${k}`)!.state as { sum: number; count: number; outOfOrder: number };
+    expect({ k, sum: s.sum, count: s.count, outOfOrder: s.outOfOrder }).toEqual({ k, sum: e.sum, count: e.count, outOfOrder: 0 });
+  }
+  const outputs = await readStream(c.nc, appNames("order").output);
+  const ids = outputs.map((o) => (o.value as { id: number }).id);
+  expect(new Set(ids).size).toBe(TOTAL);
+  expect(outputs.length).toBe(TOTAL);
+});
