@@ -1,4 +1,4 @@
-import { Packr } from "msgpackr";
+import { C1, Packr } from "msgpackr";
 import { DecodeError } from "./errors.ts";
 
 /** Encodes values to bytes and back. One implementation per wire format. */
@@ -54,5 +54,7 @@ export function decodePayload(bytes: Uint8Array, contentType: string | undefined
     throw new DecodeError(`cannot decode ${codec.contentType} payload: ${(err as Error).message}`, { cause: err });
   }
   if (value === undefined) throw new DecodeError(`cannot decode ${codec.contentType} payload: no value`);
+  // msgpackr hands back a marker value for the reserved byte 0xc1 instead of throwing.
+  if (value === C1) throw new DecodeError(`cannot decode ${codec.contentType} payload: reserved byte 0xc1`);
   return value;
 }
