@@ -31,10 +31,15 @@ export interface StartNatsOptions {
   args?: string[];
 }
 
-/** Finds the nats-server executable or throws a one-line error that names the fix. */
-export function findNatsServer(bin?: string): string {
+const INSTALL_HINT = "install it (e.g. `apt-get install nats-server`), set WEIR_NATS_SERVER to its path, or pass --nats nats://host:port";
+
+/**
+ * Finds the nats-server executable: `bin`, else `$WEIR_NATS_SERVER`, else PATH, /usr/sbin,
+ * /usr/local/bin. Throws a one-line error that names the fix.
+ */
+export function findNatsServer(bin = process.env.WEIR_NATS_SERVER || undefined): string {
   if (bin) {
-    if (!existsSync(bin)) throw new NatsServerError(`nats-server binary not found at ${bin}`);
+    if (!existsSync(bin)) throw new NatsServerError(`no nats-server binary at ${bin}: ${INSTALL_HINT}`);
     return bin;
   }
   const fromPath = Bun.which("nats-server");
@@ -42,9 +47,7 @@ export function findNatsServer(bin?: string): string {
   for (const candidate of ["/usr/sbin/nats-server", "/usr/local/bin/nats-server"]) {
     if (existsSync(candidate)) return candidate;
   }
-  throw new NatsServerError(
-    "no nats-server binary found: install one (e.g. `apt-get install nats-server`) or pass --nats nats://host:port",
-  );
+  throw new NatsServerError(`no nats-server binary found: ${INSTALL_HINT}`);
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
