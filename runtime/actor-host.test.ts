@@ -1,0 +1,134 @@
+import { describe, expect, test } from "bun:test";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { createActorHost, type RoutedEvent } from "./actor-host.ts";
+import { loadApp } from "./app.ts";
+import { manualClock } from "./clock.ts";
+import { SnapshotError } from "./errors.ts";
+import { consoleLogger } from "./log.ts";
+import { startNats } from "./nats-server.ts";
+import { DLQ_HEADERS, jetStreamPublisher } from "./publisher.ts";
+import { kvSnapshotStore, SNAPSHOT_VERSION } from "./snapshot-store.ts";
+import { appNames, ensureAppStreams } from "./streams.ts";
+import { client, readStream } from "./testdata/helpers.ts";
+import { partitionOf } from "./partition.ts";
+
+const HOST_APP = new URL("./testdata/host-app.ts", import.meta.url).pathname;
+const PARTS = [0, 1, 2, 3];
+
+async function setup(url: string) {
+  const c = await client(url);
+  const app = await loadApp(HOST_APP);
+  const streams = await ensureAppStreams(await jetstreamManager(c.nc), app);
+  const store = await kvSnapshotStore(c.nc, { bucket: streams.bucket });
+  const clock = manualClock(1_000);
+  const newHost = () =>
+    createActorHost({
+      app,
+      partitions: PARTS,
+      store,
+      publisher: jetStreamPublisher(jetstream(c.nc)),
+      dlqSubject: streams.dlqSubject,
+      clock,
+      log: consoleLogger("silent"),
+    });
+  return { c, app, store, clock, newHost };
+}
+
+const ev = (seq: number, k: string, op: string, n: number): RoutedEvent => [seq, seq * 1000, "h.in", 0, k, partitionOf(k, 4), { k, op, n }];
+const stateOf = async (store: Awaited<ReturnType<typeof kvSnapshotStore>>, k: string) =>
+  (await store.loadActor("counter", k))?.state as { sum: number; blob: string } | undefined;
+
+describe("actor host on a real KV store", () => {
+  test("idle actors are evicted after a snapshot and reloaded from it on their next event", async () => {
+    await using nats = await startNats();
+    const { c, store, clock, newHost } = await setup(nats.url);
+    await using _ = c;
+    const host = newHost();
+    await host.init();
+    await host.process({ id: 1, through: 2, events: [ev(1, "a", "add", 5), ev(2, "b", "add", 1)] });
+    expect(host.size()).toBe(2);
+    clock.advance(10);
+    await host.snapshot();
+    expect(host.size()).toBe(0);
+    await host.process({ id: 2, through: 3, events: [ev(3, "a", "add", 7)] });
+    await host.snapshot();
+    expect((await stateOf(store, "a"))?.sum).toBe(12);
+    expect((await stateOf(store, "b"))?.sum).toBe(1);
+  });
+
+  test("after a restart, events already reflected in stored state are skipped (partition and per-key)", async () => {
+    await using nats = await startNats();
+    const { c, store, newHost } = await setup(nats.url);
+    await using _ = c;
+    const first = newHost();
+    await first.init();
+    await first.process({ id: 1, through: 2, events: [ev(1, "a", "add", 1), ev(2, "a", "add", 2)] });
+    await first.snapshot();
+    // A crash after an actor's state was written but before its partition's progress was: the
+    // actor record is ahead of the partition meta.
+    await store.saveActors([{ actor: "counter", key: "a", record: { v: SNAPSHOT_VERSION, seq: 4, state: { sum: 103, blob: "" } } }]);
+
+    const second = newHost();
+    await second.init();
+    const r = await second.process({
+      id: 1,
+      through: 5,
+      events: [ev(1, "a", "add", 1), ev(2, "a", "add", 2), ev(3, "a", "add", 100), ev(4, "a", "add", 0), ev(5, "a", "add", 1000)],
+    });
+    expect(r).toMatchObject({ processed: 1, skipped: 4 });
+    await second.snapshot();
+    expect((await stateOf(store, "a"))?.sum).toBe(1103);
+  });
+
+  test("a failing handler or an undeclared output dead-letters that event and the key moves on", async () => {
+    await using nats = await startNats();
+    const { c, store, newHost } = await setup(nats.url);
+    await using _ = c;
+    const host = newHost();
+    await host.init();
+    const r = await host.process({
+      id: 1,
+      through: 4,
+      events: [ev(1, "a", "add", 1), ev(2, "a", "fail", 2), ev(3, "a", "stray", 3), ev(4, "a", "add", 4)],
+    });
+    expect(r).toMatchObject({ processed: 2, dlq: 2, emitted: 2 });
+    await host.snapshot();
+    expect((await stateOf(store, "a"))?.sum).toBe(5);
+    const dlq = await readStream(c.nc, appNames("host").dlq);
+    expect(dlq.map((m) => [m.headers[DLQ_HEADERS.error], m.headers[DLQ_HEADERS.seq]])).toEqual([
+      ["HandlerError", "2"],
+      ["UndeclaredOutputError", "3"],
+    ]);
+    expect(dlq[0]!.headers[DLQ_HEADERS.reason]).toContain("refusing 2");
+    expect(dlq[1]!.headers[DLQ_HEADERS.reason]).toContain('"elsewhere"');
+    expect(dlq[0]!.value).toEqual({ k: "a", op: "fail", n: 2 });
+    const out = await readStream(c.nc, appNames("host").output);
+    expect(out.map((m) => m.value)).toEqual([{ sum: 1 }, { sum: 5 }]);
+  });
+
+  test("a state larger than the server's max payload goes to the object store and comes back", async () => {
+    await using nats = await startNats();
+    const { c, store, clock, newHost } = await setup(nats.url);
+    await using _ = c;
+    const size = 3 * 1024 * 1024;
+    const host = newHost();
+    await host.init();
+    await host.process({ id: 1, through: 1, events: [ev(1, "big", "grow", size)] });
+    clock.advance(1);
+    await host.snapshot();
+    expect(host.size()).toBe(0);
+    await host.process({ id: 2, through: 2, events: [ev(2, "big", "add", 1)] });
+    await host.snapshot();
+    const s = await stateOf(store, "big");
+    expect(s?.blob.length).toBe(size);
+    expect(s?.sum).toBe(1);
+  });
+
+  test("a snapshot written in an unknown format version is refused, not misread", async () => {
+    await using nats = await startNats();
+    const { c, store, newHost } = await setup(nats.url);
+    await using _ = c;
+    await store.saveMeta(0, { v: 99, lastSeq: 1, savedAt: 0 });
+    await expect(newHost().init()).rejects.toThrow(SnapshotError);
+  });
+});
