@@ -79,7 +79,7 @@ interface PendingOutput {
   value: unknown;
 }
 
-const DEFAULT_EVERY_EVENTS = 10_000;
+const DEFAULT_EVERY_EVENTS = 100_000;
 const DEFAULT_EVERY_MS = 1_000;
 const LOAD_CONCURRENCY = 256;
 

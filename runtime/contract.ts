@@ -60,7 +60,7 @@ export interface ActorDefinition<S = unknown, E = unknown> {
 }
 
 export interface SnapshotPolicy {
-  /** Snapshot after this many events per worker (default 10 000). */
+  /** Snapshot after this many events per worker (default 100 000). */
   everyEvents?: number;
   /** Snapshot at least this often while there is unsaved state, in ms (default 1 000). */
   everyMs?: number;

@@ -10,14 +10,19 @@ export interface ProduceOptions {
 }
 
 /**
- * Publishes one event to a JetStream subject in the format the runtime decodes.
+ * Publishes one event to a JetStream subject in a format the runtime decodes: msgpack without
+ * headers (the default), or JSON with `Content-Type: application/json`.
  *
  * @example
  * await produce(js, "clicks.u1", { event_id: "e1", amount: 3 }, { msgID: "e1" });
  */
 export function produce(js: JetStreamClient, subject: string, value: unknown, opts: ProduceOptions = {}): Promise<PubAck> {
-  const codec = opts.format === "json" ? jsonCodec : msgpackCodec;
+  const msgID = opts.msgID ? { msgID: opts.msgID } : {};
+  if (opts.format !== "json") {
+    // No header: msgpack is the default wire format, and header-less messages are cheaper to consume.
+    return js.publish(subject, msgpackCodec.encode(value), msgID);
+  }
   const h = natsHeaders();
-  h.set(CONTENT_TYPE_HEADER, codec.contentType);
-  return js.publish(subject, codec.encode(value), { headers: h, ...(opts.msgID ? { msgID: opts.msgID } : {}) });
+  h.set(CONTENT_TYPE_HEADER, jsonCodec.contentType);
+  return js.publish(subject, jsonCodec.encode(value), { headers: h, ...msgID });
 }

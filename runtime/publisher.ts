@@ -1,6 +1,6 @@
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { CONTENT_TYPE_HEADER, msgpackCodec } from "./codec.ts";
+import { CONTENT_TYPE_HEADER } from "./codec.ts";
 import type { WeirError } from "./errors.ts";
 
 export interface PublishOptions {
@@ -15,8 +15,8 @@ export interface Publisher {
 }
 
 /**
- * Publisher on a JetStream client. Messages carry `Content-Type: application/msgpack` unless the
- * headers say otherwise.
+ * Publisher on a JetStream client. Payloads are msgpack; like inputs, messages without a
+ * Content-Type header are msgpack, so outputs carry only the headers they are given.
  *
  * @example
  * const pub = jetStreamPublisher(jetstream(nc));
@@ -25,9 +25,12 @@ export interface Publisher {
 export function jetStreamPublisher(js: JetStreamClient): Publisher {
   return {
     async publish(subject, data, opts) {
+      if (!opts.headers) {
+        await js.publish(subject, data, { msgID: opts.msgID });
+        return;
+      }
       const h = natsHeaders();
-      h.set(CONTENT_TYPE_HEADER, msgpackCodec.contentType);
-      for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
+      for (const [k, v] of Object.entries(opts.headers)) h.set(k, v);
       await js.publish(subject, data, { msgID: opts.msgID, headers: h });
     },
   };

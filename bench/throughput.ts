@@ -1,0 +1,127 @@
+// End-to-end throughput of the demo app (user-totals) against a bare nats.js consume loop
+// (AckPolicy.None) over the same events, measured in the same run. Prints ratios, not verdicts.
+import { parseArgs } from "node:util";
+import { cpus } from "node:os";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { loadApp } from "../runtime/app.ts";
+import { appNames, ensureAppStreams } from "../runtime/streams.ts";
+import { produce, startNats, startRuntime } from "../runtime/mod.ts";
+
+const HELP = `Usage: npm run bench -- [--events N] [--repeats R] [--users U]
+
+Publishes N demo events (default 300000) once, then, R times each (default 3), measures:
+  baseline   a bare nats.js consume loop, AckPolicy.None, counting messages
+  weir W=1   the user-totals app end to end (decode, validate, dedup, emit, snapshot), 1 worker
+  weir W=n   the same with one worker per core
+and prints events/s (median) and the ratio to the baseline.
+`;
+
+const { values } = parseArgs({
+  options: {
+    events: { type: "string", default: "300000" },
+    repeats: { type: "string", default: "3" },
+    users: { type: "string", default: "10000" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+const N = Number(values.events);
+const R = Number(values.repeats);
+const USERS = Number(values.users);
+for (const [k, v] of [["events", N], ["repeats", R], ["users", USERS]] as const) {
+  if (!Number.isInteger(v) || v < 1) {
+    process.stderr.write(`bench: --${k} must be a positive integer\n`);
+    process.exit(2);
+  }
+}
+
+const APP = new URL("../apps/user-totals/main.ts", import.meta.url).pathname;
+const app = await loadApp(APP);
+const names = appNames(app.name);
+await using nats = await startNats();
+const nc = await connect({ servers: nats.url, noAsyncTraces: true });
+const js = jetstream(nc);
+const jsm = await jetstreamManager(nc);
+const streams = await ensureAppStreams(jsm, app);
+
+const status = (s: string) => process.stderr.write(`\r\x1b[2K${s}`);
+{
+  let pending: Promise<unknown>[] = [];
+  for (let i = 0; i < N; i++) {
+    const u = i % USERS;
+    pending.push(
+      produce(js, `purchases.u${u}`, { event_id: `e${i}`, user_id: `u${u}`, amount: (i % 500) / 100, event_time: 1_700_000_000_000 + i }),
+    );
+    if (pending.length >= 2000) {
+      await Promise.all(pending);
+      pending = [];
+      if (i % 20000 < 2000) status(`publishing ${i}/${N}`);
+    }
+  }
+  await Promise.all(pending);
+  status(`published ${N} events to ${streams.input}\n`);
+}
+
+async function baseline(): Promise<number> {
+  const name = `bench_${Date.now()}`;
+  await jsm.consumers.add(streams.input, { name, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
+  const c = await js.consumers.get(streams.input, name);
+  const t0 = performance.now();
+  const iter = await c.consume({ max_messages: 4096 });
+  let n = 0;
+  for await (const _ of iter) {
+    if (++n >= N) break;
+  }
+  const ms = performance.now() - t0;
+  iter.stop();
+  await jsm.consumers.delete(streams.input, name);
+  return (N / ms) * 1000;
+}
+
+async function resetAppState(): Promise<void> {
+  for (const s of [`KV_${names.bucket}`, names.output, names.dlq]) {
+    await jsm.streams.delete(s).catch(() => {});
+  }
+}
+
+async function weir(workers: number): Promise<number> {
+  await resetAppState();
+  const rt = await startRuntime({ app: APP, nats: nats.url, workers, logLevel: "warn" });
+  const t0 = performance.now();
+  const timer = setInterval(() => status(`  weir W=${workers}: ${rt.metrics().processed}/${N}`), 500);
+  await rt.drained();
+  const ms = performance.now() - t0;
+  clearInterval(timer);
+  const m = rt.metrics();
+  await rt.stop();
+  if (m.processed !== N) throw new Error(`weir processed ${m.processed} of ${N}`);
+  return (N / ms) * 1000;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const rows: Array<[string, number[]]> = [
+  ["baseline (nats.js consume, AckNone)", []],
+  ["weir W=1", []],
+  [`weir W=${cpus().length}`, []],
+];
+for (let r = 0; r < R; r++) {
+  // Interleave the contenders so drift on a noisy machine hits them alike.
+  status(`round ${r + 1}/${R}: baseline`);
+  rows[0]![1].push(await baseline());
+  rows[1]![1].push(await weir(1));
+  rows[2]![1].push(await weir(cpus().length));
+}
+status("");
+const base = median(rows[0]![1]);
+process.stdout.write(`\n${N} events, ${USERS} users, ${R} rounds, ${cpus().length} cores (medians)\n`);
+for (const [label, xs] of rows) {
+  const med = median(xs);
+  process.stdout.write(
+    `${label.padEnd(38)} ${Math.round(med).toString().padStart(9)} ev/s   ratio ${(med / base).toFixed(2)}   runs: ${xs.map((x) => Math.round(x)).join(", ")}\n`,
+  );
+}
+await nc.close();
