@@ -136,10 +136,14 @@ export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreO
     async *listActors() {
       const keys: string[] = [];
       for await (const k of await kv.keys("a.>")) keys.push(k);
-      for (const k of keys) {
-        const [, actor, enc] = k.split(".");
-        const record = await readActor(k, k);
-        if (record && actor && enc !== undefined) yield { actor, key: b64.decode(enc), record };
+      for (let i = 0; i < keys.length; i += concurrency) {
+        const chunk = keys.slice(i, i + concurrency);
+        const records = await Promise.all(chunk.map((k) => readActor(k, k)));
+        for (let j = 0; j < chunk.length; j++) {
+          const [, actor, enc] = chunk[j]!.split(".");
+          const record = records[j];
+          if (record && actor && enc !== undefined) yield { actor, key: b64.decode(enc), record };
+        }
       }
     },
   };
