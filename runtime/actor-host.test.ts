@@ -1,12 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { createActorHost, type RoutedEvent } from "./actor-host.ts";
 import { loadApp } from "./app.ts";
 import { manualClock } from "./clock.ts";
 import { SnapshotError } from "./errors.ts";
 import { consoleLogger } from "./log.ts";
 import { startNats } from "./nats-server.ts";
-import { DLQ_HEADERS, jetStreamPublisher } from "./publisher.ts";
+import { DLQ_HEADERS, pipelinedPublisher } from "./publisher.ts";
 import { kvSnapshotStore, SNAPSHOT_VERSION } from "./snapshot-store.ts";
 import { appNames, ensureAppStreams } from "./streams.ts";
 import { client, readStream } from "./testdata/helpers.ts";
@@ -26,7 +26,7 @@ async function setup(url: string) {
       app,
       partitions: PARTS,
       store,
-      publisher: jetStreamPublisher(jetstream(c.nc)),
+      publisher: pipelinedPublisher(c.nc),
       dlqSubject: streams.dlqSubject,
       clock,
       log: consoleLogger("silent"),

@@ -81,6 +81,7 @@ interface PendingOutput {
 
 const DEFAULT_EVERY_EVENTS = 100_000;
 const DEFAULT_EVERY_MS = 1_000;
+const DEFAULT_EVICT_AFTER_MS = 10 * 60_000;
 const LOAD_CONCURRENCY = 256;
 
 /**
@@ -96,7 +97,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   const defs = app.actors as readonly ActorDefinition<unknown, unknown>[];
   const everyEvents = app.snapshot?.everyEvents ?? DEFAULT_EVERY_EVENTS;
   const everyMs = app.snapshot?.everyMs ?? DEFAULT_EVERY_MS;
-  const evictAfterMs = app.evictAfterMs ?? Number.POSITIVE_INFINITY;
+  const evictAfterMs = app.evictAfterMs ?? DEFAULT_EVICT_AFTER_MS;
   const parts = new Map<number, PartitionState>();
   const live = new Map<string, LiveActor>();
   /** Keys evicted in this run from partitions that had no stored state at start. */
@@ -146,6 +147,19 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         evicted.delete(idOf(a.def, a.key));
       }
     }
+  };
+
+  /** Drops clean actors idle past `evictAfterMs`; their stored state is current. */
+  const evictIdle = () => {
+    const cutoff = clock.now() - evictAfterMs;
+    let n = 0;
+    for (const [id, a] of live) {
+      if (a.dirty || a.lastActive > cutoff) continue;
+      live.delete(id);
+      if (!parts.get(a.partition)!.storedAtStart) evicted.add(id);
+      n++;
+    }
+    if (n > 0) log.debug(`evicted ${n} idle actors`);
   };
 
   const deadLetter = (ev: RoutedEvent, err: WeirError, pending: Promise<unknown>[]) => {
@@ -303,17 +317,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       );
       eventsSinceSnapshot = 0;
       lastSnapshotAt = clock.now();
-      if (Number.isFinite(evictAfterMs)) {
-        const cutoff = clock.now() - evictAfterMs;
-        let n = 0;
-        for (const [id, a] of live) {
-          if (a.dirty || a.lastActive > cutoff) continue;
-          live.delete(id);
-          if (!parts.get(a.partition)!.storedAtStart) evicted.add(id);
-          n++;
-        }
-        if (n > 0) log.debug(`evicted ${n} idle actors`);
-      }
+      evictIdle();
     },
 
     size: () => live.size,

@@ -74,7 +74,10 @@ export interface AppDefinition {
   /** Number of partitions (fixed for the life of the app's state). Default 32. */
   readonly partitions?: number;
   readonly snapshot?: SnapshotPolicy;
-  /** Evict actors idle for this long (ms) from memory; reloaded from the snapshot on their next event. */
+  /**
+   * Evict actors idle for this long (ms) from memory after a snapshot; they are reloaded from it on
+   * their next event. Default 10 minutes; `Infinity` keeps every actor in memory.
+   */
   readonly evictAfterMs?: number;
 }
 

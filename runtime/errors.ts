@@ -36,6 +36,11 @@ export class UndeclaredOutputError extends WeirError {
   readonly retryable = false;
 }
 
+/** JetStream did not store a message: no stream for its subject, a limit, or no ack after retries. */
+export class PublishError extends WeirError {
+  readonly retryable = false;
+}
+
 /** The app module or its actor definitions are unusable. Fatal at start-up. */
 export class AppDefinitionError extends WeirError {
   readonly retryable = false;

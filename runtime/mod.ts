@@ -19,5 +19,6 @@ export {
   AppDefinitionError,
   ConfigError,
   SnapshotError,
+  PublishError,
   NatsServerError,
 } from "./errors.ts";

@@ -9,7 +9,7 @@ import type { AppDefinition, Logger } from "./contract.ts";
 import { createCredit } from "./credit.ts";
 import { ConfigError, describeError } from "./errors.ts";
 import { consoleLogger, type LogLevel } from "./log.ts";
-import { dlqHeaders, jetStreamPublisher } from "./publisher.ts";
+import { dlqHeaders, pipelinedPublisher } from "./publisher.ts";
 import { createRouter } from "./router.ts";
 import { SNAPSHOT_VERSION, kvSnapshotStore } from "./snapshot-store.ts";
 import { pullSource } from "./source.ts";
@@ -164,7 +164,7 @@ async function start(
 
   const credit = createCredit(opts.maxInFlight ?? 8192);
   const router = createRouter(app, partitions, workerCount);
-  const publisher = jetStreamPublisher(js);
+  const publisher = pipelinedPublisher(nc);
   let outstanding = 0;
   let finished = 0;
   let idle: (() => void) | undefined;
@@ -244,6 +244,7 @@ async function start(
     credit.close();
     if (outstanding > 0) await new Promise<void>((r) => (idle = r));
     await pool.stop();
+    publisher.close();
     await nc.drain();
   };
   const fail = (err: unknown) => {
@@ -251,6 +252,7 @@ async function start(
     subscription.unsubscribe();
     credit.close();
     pool.stop().catch(() => {});
+    publisher.close();
     nc.close().catch(() => {});
     rejectDone(err);
   };

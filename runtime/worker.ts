@@ -1,6 +1,5 @@
 /// <reference lib="dom" />
 import { connect } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { concatMap, Subject } from "rxjs";
 import { createActorHost, type ActorHost } from "./actor-host.ts";
@@ -8,7 +7,7 @@ import { loadApp } from "./app.ts";
 import { systemClock } from "./clock.ts";
 import { describeError } from "./errors.ts";
 import { consoleLogger } from "./log.ts";
-import { jetStreamPublisher } from "./publisher.ts";
+import { pipelinedPublisher } from "./publisher.ts";
 import { kvSnapshotStore } from "./snapshot-store.ts";
 import type { FromWorker, ToWorker, WorkerInit } from "./worker-protocol.ts";
 
@@ -20,6 +19,7 @@ const post = (m: FromWorker) => self.postMessage(m);
 
 let host: ActorHost | undefined;
 let nc: NatsConnection | undefined;
+let closePublisher: (() => void) | undefined;
 let tick: ReturnType<typeof setInterval> | undefined;
 const inbox = new Subject<ToWorker | { type: "tick" }>();
 
@@ -28,13 +28,14 @@ async function init(msg: WorkerInit): Promise<void> {
   // Import by URL so a compiled binary loads the app from disk.
   const app = await loadApp(new URL(msg.appUrl).pathname);
   nc = await connect({ servers: msg.natsUrl, noAsyncTraces: true, maxReconnectAttempts: -1, name: `weir-worker-${msg.index}` });
-  const js = jetstream(nc);
+  const publisher = pipelinedPublisher(nc);
+  closePublisher = publisher.close;
   const store = await kvSnapshotStore(nc, { bucket: msg.bucket });
   host = createActorHost({
     app,
     partitions: msg.partitions,
     store,
-    publisher: jetStreamPublisher(js),
+    publisher,
     dlqSubject: msg.dlqSubject,
     clock: systemClock,
     log,
@@ -61,6 +62,7 @@ async function handle(msg: ToWorker | { type: "tick" }): Promise<void> {
     case "stop":
       if (tick) clearInterval(tick);
       if (host) await snapshot();
+      closePublisher?.();
       await nc?.drain();
       post({ type: "stopped" });
       inbox.complete();
