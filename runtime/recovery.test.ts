@@ -5,7 +5,7 @@ import { kvSnapshotStore } from "./snapshot-store.ts";
 import { appNames, ensureAppStreams } from "./streams.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { loadApp } from "./app.ts";
-import { client, publishAll, readStream, rng, storedStates, waitFor } from "./testdata/helpers.ts";
+import { client, publishAll, readStream, orderWorkload, storedStates, waitFor } from "./testdata/helpers.ts";
 
 const ORDER_APP = new URL("./testdata/order-app.ts", import.meta.url).pathname;
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
@@ -46,17 +46,7 @@ test("SIGKILL at 5 random moments during 200k events: exact final state, each ou
   // Create the app's streams first so the whole backlog is in place before the first run.
   await ensureAppStreams(await jetstreamManager(c.nc), await loadApp(ORDER_APP));
 
-  const random = rng(7);
-  const expected = new Map<string, { sum: number; count: number }>();
-  const events = Array.from({ length: TOTAL }, (_, id) => {
-    const k = `k${Math.floor(random() * KEYS)}`;
-    const n = 1 + Math.floor(random() * 10);
-    const e = expected.get(k) ?? { sum: 0, count: 0 };
-    e.sum += n;
-    e.count++;
-    expected.set(k, e);
-    return { subject: `t.in.${k}`, value: { id, k, n } };
-  });
+  const { events, expected } = orderWorkload(7, TOTAL, KEYS, 10);
   const lastSeq = await publishAll(c.js, events);
 
   const store = await kvSnapshotStore(c.nc, { bucket: appNames("order").bucket });

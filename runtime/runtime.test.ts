@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { startNats } from "./nats-server.ts";
 import { startRuntime } from "./runtime.ts";
 import { appNames } from "./streams.ts";
-import { client, publishAll, readStream, rng, storedStates } from "./testdata/helpers.ts";
+import { client, publishAll, readStream, orderWorkload, storedStates } from "./testdata/helpers.ts";
 
 const ORDER_APP = new URL("./testdata/order-app.ts", import.meta.url).pathname;
 
@@ -12,17 +12,7 @@ describe("runtime end to end", () => {
     await using c = await client(nats.url);
     const rt = await startRuntime({ app: ORDER_APP, nats: nats.url, workers: 4, logLevel: "warn" });
 
-    const random = rng(42);
-    const expected = new Map<string, { sum: number; count: number }>();
-    const events = Array.from({ length: 100_000 }, (_, id) => {
-      const k = `k${Math.floor(random() * 10_000)}`;
-      const n = 1 + Math.floor(random() * 100);
-      const e = expected.get(k) ?? { sum: 0, count: 0 };
-      e.sum += n;
-      e.count++;
-      expected.set(k, e);
-      return { subject: `t.in.${k}`, value: { id, k, n } };
-    });
+    const { events, expected } = orderWorkload(42, 100_000, 10_000, 100);
     await publishAll(c.js, events);
     await rt.drained();
     const m = rt.metrics();

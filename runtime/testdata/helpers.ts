@@ -94,3 +94,22 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs:
     await Bun.sleep(50);
   }
 }
+
+/**
+ * A fixed-seed workload for the order test app (`t.in.<k>` events `{ id, k, n }`) and its
+ * brute-force result: per key, the sum of `n` and the number of events.
+ */
+export function orderWorkload(seed: number, total: number, keys: number, maxN: number) {
+  const random = rng(seed);
+  const expected = new Map<string, { sum: number; count: number }>();
+  const events = Array.from({ length: total }, (_, id) => {
+    const k = `k${Math.floor(random() * keys)}`;
+    const n = 1 + Math.floor(random() * maxN);
+    const e = expected.get(k) ?? { sum: 0, count: 0 };
+    e.sum += n;
+    e.count++;
+    expected.set(k, e);
+    return { subject: `t.in.${k}`, value: { id, k, n } };
+  });
+  return { events, expected };
+}
