@@ -1,4 +1,4 @@
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { concatMap, type Subscription } from "rxjs";
@@ -264,14 +264,8 @@ async function start(
     metrics: () => ({ ...m }),
     done,
     async drained() {
-      const info = await jsm.streams.info(streams.input);
-      const target = info.state.last_seq;
-      while (true) {
-        if (m.doneSeq >= target) return;
-        // With a filter, the stream's last message may not be ours: caught up means nothing pending.
-        if (streams.filter && m.lag === 0 && credit.inFlight === 0 && m.received > 0) return;
-        await Promise.race([Bun.sleep(20), done]);
-      }
+      const target = await lastInputSeq(js, jsm, streams.input, streams.filter);
+      while (m.doneSeq < target) await Promise.race([Bun.sleep(20), done]);
     },
     stop() {
       stopping ??= shutdown().then(resolveDone, (err) => {
@@ -281,4 +275,16 @@ async function start(
       return stopping;
     },
   };
+}
+
+/** Sequence of the newest message the app would read: the stream's last, or the filter's last. */
+async function lastInputSeq(js: JetStreamClient, jsm: JetStreamManager, stream: string, filter?: string): Promise<number> {
+  if (!filter) return (await jsm.streams.info(stream)).state.last_seq;
+  const c = await js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.Last });
+  try {
+    const last = await c.next({ expires: 1000 });
+    return last?.seq ?? 0;
+  } finally {
+    await c.delete().catch(() => {});
+  }
 }

@@ -2,6 +2,7 @@
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { concatMap, Subject } from "rxjs";
+import { fileURLToPath } from "node:url";
 import { createActorHost, type ActorHost } from "./actor-host.ts";
 import { loadApp } from "./app.ts";
 import { systemClock } from "./clock.ts";
@@ -25,8 +26,7 @@ const inbox = new Subject<ToWorker | { type: "tick" }>();
 
 async function init(msg: WorkerInit): Promise<void> {
   const log = consoleLogger(msg.logLevel, `weir worker ${msg.index}`);
-  // Import by URL so a compiled binary loads the app from disk.
-  const app = await loadApp(new URL(msg.appUrl).pathname);
+  const app = await loadApp(fileURLToPath(msg.appUrl));
   nc = await connect({ servers: msg.natsUrl, noAsyncTraces: true, maxReconnectAttempts: -1, name: `weir-worker-${msg.index}` });
   const publisher = pipelinedPublisher(nc);
   closePublisher = publisher.close;
