@@ -15,11 +15,16 @@ import { partitionOf } from "./partition.ts";
 const HOST_APP = new URL("./testdata/host-app.ts", import.meta.url).pathname;
 const PARTS = [0, 1, 2, 3];
 
-async function setup(url: string) {
+type StoreWrites = "kv.put" | "pipelined";
+
+async function setup(url: string, writes: StoreWrites) {
   const c = await client(url);
   const app = await loadApp(HOST_APP);
   const streams = await ensureAppStreams(await jetstreamManager(c.nc), app);
-  const store = await kvSnapshotStore(c.nc, { bucket: streams.bucket });
+  const store = await kvSnapshotStore(c.nc, {
+    bucket: streams.bucket,
+    ...(writes === "pipelined" ? { publisher: pipelinedPublisher(c.nc) } : {}),
+  });
   const clock = manualClock(1_000);
   const newHost = () =>
     createActorHost({
@@ -38,10 +43,11 @@ const ev = (seq: number, k: string, op: string, n: number): RoutedEvent => [seq,
 const stateOf = async (store: Awaited<ReturnType<typeof kvSnapshotStore>>, k: string) =>
   (await store.loadActor("counter", k))?.state as { sum: number; blob: string } | undefined;
 
-describe("actor host on a real KV store", () => {
+// The same suite for both ways the snapshot store writes actor records.
+describe.each(["kv.put", "pipelined"] as const)("actor host on a real KV store (writes via %s)", (writes) => {
   test("idle actors are evicted after a snapshot and reloaded from it on their next event", async () => {
     await using nats = await startNats();
-    const { c, store, clock, newHost } = await setup(nats.url);
+    const { c, store, clock, newHost } = await setup(nats.url, writes);
     await using _ = c;
     const host = newHost();
     await host.init();
@@ -58,7 +64,7 @@ describe("actor host on a real KV store", () => {
 
   test("after a restart, events already reflected in stored state are skipped (partition and per-key)", async () => {
     await using nats = await startNats();
-    const { c, store, newHost } = await setup(nats.url);
+    const { c, store, newHost } = await setup(nats.url, writes);
     await using _ = c;
     const first = newHost();
     await first.init();
@@ -82,7 +88,7 @@ describe("actor host on a real KV store", () => {
 
   test("a failing handler or an undeclared output dead-letters that event and the key moves on", async () => {
     await using nats = await startNats();
-    const { c, store, newHost } = await setup(nats.url);
+    const { c, store, newHost } = await setup(nats.url, writes);
     await using _ = c;
     const host = newHost();
     await host.init();
@@ -108,7 +114,7 @@ describe("actor host on a real KV store", () => {
 
   test("a state larger than the server's max payload goes to the object store and comes back", async () => {
     await using nats = await startNats();
-    const { c, store, clock, newHost } = await setup(nats.url);
+    const { c, store, clock, newHost } = await setup(nats.url, writes);
     await using _ = c;
     const size = 3 * 1024 * 1024;
     const host = newHost();
@@ -126,7 +132,7 @@ describe("actor host on a real KV store", () => {
 
   test("a snapshot written in an unknown format version is refused, not misread", async () => {
     await using nats = await startNats();
-    const { c, store, newHost } = await setup(nats.url);
+    const { c, store, newHost } = await setup(nats.url, writes);
     await using _ = c;
     await store.saveMeta(0, { v: 99, lastSeq: 1, savedAt: 0 });
     await expect(newHost().init()).rejects.toThrow(SnapshotError);

@@ -4,6 +4,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import { msgpackCodec } from "./codec.ts";
 import { SnapshotError } from "./errors.ts";
+import type { Publisher } from "./publisher.ts";
 
 /** Version of the snapshot records written by this runtime. Readers refuse versions they do not know. */
 export const SNAPSHOT_VERSION = 1;
@@ -67,6 +68,11 @@ export interface KvSnapshotStoreOptions {
   bucket: string;
   /** Concurrent writes in flight during a snapshot. */
   writeConcurrency?: number;
+  /**
+   * Writes actor records through this publisher (to the bucket's `$KV.<bucket>.<key>` subjects)
+   * instead of one `kv.put` request each; the pipelined publisher is much cheaper per write.
+   */
+  publisher?: Publisher;
 }
 
 /**
@@ -79,7 +85,7 @@ export interface KvSnapshotStoreOptions {
 export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreOptions): Promise<SnapshotStore> {
   const js = jetstream(nc);
   const kv: KV = await new Kvm(js).create(opts.bucket, { history: 1 });
-  const concurrency = opts.writeConcurrency ?? 256;
+  const concurrency = opts.writeConcurrency ?? (opts.publisher ? 4096 : 256);
   // Leave room for headers and the record envelope.
   const maxInline = Math.max(1024, nc.info!.max_payload - 4096);
   let objects: ObjectStore | undefined;
@@ -98,7 +104,8 @@ export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreO
     const key = actorKey(w.actor, w.key);
     const bytes = msgpackCodec.encode(w.record);
     if (bytes.length <= maxInline) {
-      await kv.put(key, bytes);
+      if (opts.publisher) await opts.publisher.publish(`$KV.${opts.bucket}.${key}`, bytes, {});
+      else await kv.put(key, bytes);
       return;
     }
     const os = await blobs();

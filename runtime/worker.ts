@@ -30,7 +30,7 @@ async function init(msg: WorkerInit): Promise<void> {
   nc = await connect({ servers: msg.natsUrl, noAsyncTraces: true, maxReconnectAttempts: -1, name: `weir-worker-${msg.index}` });
   const publisher = pipelinedPublisher(nc);
   closePublisher = publisher.close;
-  const store = await kvSnapshotStore(nc, { bucket: msg.bucket });
+  const store = await kvSnapshotStore(nc, { bucket: msg.bucket, publisher });
   host = createActorHost({
     app,
     partitions: msg.partitions,
