@@ -6,12 +6,13 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/
 import { connect } from "@nats-io/transport-node";
 import { loadApp } from "../runtime/app.ts";
 import { appNames, ensureAppStreams } from "../runtime/streams.ts";
-import { produce, startNats, startRuntime } from "../runtime/mod.ts";
+import { msgpackCodec, produce, startNats, startRuntime } from "../runtime/mod.ts";
 
 const HELP = `Usage: npm run bench -- [--events N] [--repeats R] [--users U]
 
 Publishes N demo events (default 300000) once, then, R times each (default 3), measures:
   baseline   a bare nats.js consume loop, AckPolicy.None, counting messages
+  hand-rolled  the same loop that also decodes, sums per user and publishes one output per event
   weir W=1   the user-totals app end to end (decode, validate, dedup, emit, snapshot), 1 worker
   weir W=n   the same with one worker per core
 and prints events/s (median) and the ratio to the baseline.
@@ -82,6 +83,41 @@ async function baseline(): Promise<number> {
   return (N / ms) * 1000;
 }
 
+/**
+ * What a hand-rolled consumer doing the same job would write with nats.js: consume (AckNone),
+ * decode, keep a total per user, publish one output per event with a message id, awaiting the
+ * acks every 1000 events. No dedup state, snapshots or recovery.
+ */
+async function handRolled(): Promise<number> {
+  const name = `bench_hand_${Date.now()}`;
+  const outStream = `bench_hand_out_${Date.now()}`;
+  await jsm.streams.add({ name: outStream, subjects: [`hand.${name}.>`] });
+  await jsm.consumers.add(streams.input, { name, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
+  const c = await js.consumers.get(streams.input, name);
+  const totals = new Map<string, number>();
+  const t0 = performance.now();
+  const iter = await c.consume({ max_messages: 4096 });
+  let n = 0;
+  let acks: Promise<unknown>[] = [];
+  for await (const m of iter) {
+    const e = msgpackCodec.decode(m.data) as { user_id: string; amount: number };
+    const total = (totals.get(e.user_id) ?? 0) + e.amount;
+    totals.set(e.user_id, total);
+    acks.push(js.publish(`hand.${name}.${e.user_id}`, msgpackCodec.encode({ user_id: e.user_id, total }), { msgID: `${m.seq}` }));
+    if (acks.length >= 1000) {
+      await Promise.all(acks);
+      acks = [];
+    }
+    if (++n >= N) break;
+  }
+  await Promise.all(acks);
+  const ms = performance.now() - t0;
+  iter.stop();
+  await jsm.consumers.delete(streams.input, name);
+  await jsm.streams.delete(outStream);
+  return (N / ms) * 1000;
+}
+
 async function resetAppState(): Promise<void> {
   for (const s of [`KV_${names.bucket}`, names.output, names.dlq]) {
     await jsm.streams.delete(s).catch(() => {});
@@ -105,6 +141,7 @@ async function weir(workers: number): Promise<number> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rows: Array<[string, number[]]> = [
   ["baseline (nats.js consume, AckNone)", []],
+  ["hand-rolled consume + publish/event", []],
   ["weir W=1", []],
   [`weir W=${cpus().length}`, []],
 ];
@@ -112,8 +149,10 @@ for (let r = 0; r < R; r++) {
   // Interleave the contenders so drift on a noisy machine hits them alike.
   status(`round ${r + 1}/${R}: baseline`);
   rows[0]![1].push(await baseline());
-  rows[1]![1].push(await weir(1));
-  rows[2]![1].push(await weir(cpus().length));
+  status(`round ${r + 1}/${R}: hand-rolled`);
+  rows[1]![1].push(await handRolled());
+  rows[2]![1].push(await weir(1));
+  rows[3]![1].push(await weir(cpus().length));
 }
 status("");
 const base = median(rows[0]![1]);
