@@ -95,6 +95,18 @@ const LOAD_CONCURRENCY = 256;
 export function createActorHost(opts: ActorHostOptions): ActorHost {
   const { app, store, publisher, clock, log } = opts;
   const defs = app.actors as readonly ActorDefinition<unknown, unknown>[];
+  // Per actor: emit subject -> declared? Emits repeat a few subject shapes, so matching is cached.
+  const declared = defs.map(() => new Map<string, boolean>());
+  const isDeclared = (def: number, subject: string): boolean => {
+    const cache = declared[def]!;
+    let ok = cache.get(subject);
+    if (ok === undefined) {
+      ok = defs[def]!.outputs.some((o) => subjectMatches(o, subject));
+      if (cache.size >= 10_000) cache.clear();
+      cache.set(subject, ok);
+    }
+    return ok;
+  };
   const everyEvents = app.snapshot?.everyEvents ?? DEFAULT_EVERY_EVENTS;
   const everyMs = app.snapshot?.everyMs ?? DEFAULT_EVERY_MS;
   const evictAfterMs = app.evictAfterMs ?? DEFAULT_EVICT_AFTER_MS;
@@ -232,7 +244,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
           subject,
           log,
           emit(to, v) {
-            if (!def.outputs.some((o) => subjectMatches(o, to))) {
+            if (!isDeclared(defIdx, to)) {
               throw new UndeclaredOutputError(
                 `actor ${def.name} emitted to "${to}", which is not among its outputs (${def.outputs.join(", ") || "none"})`,
               );
