@@ -43,10 +43,14 @@ export interface ActorHostOptions {
 export interface ActorHost {
   /** Loads partition progress from the store. */
   init(): Promise<void>;
+  /** Applies a round. Its outputs may still be in flight when this resolves; `snapshot` awaits them. */
   process(round: Round): Promise<RoundResult>;
   /** True when the snapshot policy says it is time (events or elapsed time since the last one). */
   snapshotDue(): boolean;
-  /** Persists dirty states, then partition progress; evicts idle clean actors afterwards. */
+  /**
+   * Waits until every output published so far is stored, then persists dirty states, then partition
+   * progress; evicts idle clean actors afterwards. Throws if a publish failed.
+   */
   snapshot(): Promise<void>;
   /** Actors currently in memory. */
   size(): number;
@@ -83,6 +87,8 @@ const DEFAULT_EVERY_EVENTS = 100_000;
 const DEFAULT_EVERY_MS = 1_000;
 const DEFAULT_EVICT_AFTER_MS = 10 * 60_000;
 const LOAD_CONCURRENCY = 256;
+/** Unacked publishes a host lets run ahead before it waits for them. */
+const MAX_PENDING_PUBLISHES = 16_384;
 
 /**
  * Builds the host for one worker's partitions.
@@ -161,6 +167,23 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     }
   };
 
+  /** Publishes not yet acked (outputs and dead letters), and the first failure among them. */
+  let inflight: Promise<unknown>[] = [];
+  let publishFailure: unknown;
+  const track = (p: Promise<unknown>) => {
+    inflight.push(
+      p.catch((err) => {
+        publishFailure ??= err;
+      }),
+    );
+  };
+  const settle = async () => {
+    const waiting = inflight;
+    inflight = [];
+    await Promise.all(waiting);
+    if (publishFailure !== undefined) throw publishFailure;
+  };
+
   /** Drops clean actors idle past `evictAfterMs`; their stored state is current. */
   const evictIdle = () => {
     const cutoff = clock.now() - evictAfterMs;
@@ -174,7 +197,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     if (n > 0) log.debug(`evicted ${n} idle actors`);
   };
 
-  const deadLetter = (ev: RoutedEvent, err: WeirError, pending: Promise<unknown>[]) => {
+  const deadLetter = (ev: RoutedEvent, err: WeirError) => {
     const d = defs[ev[3]]!;
     const headers = dlqHeaders(err, {
       app: app.name,
@@ -184,7 +207,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       key: ev[4],
       contentType: msgpackCodec.contentType,
     });
-    pending.push(
+    track(
       publisher.publish(opts.dlqSubject, msgpackCodec.encode(ev[6]), {
         msgID: `${app.name}.dlq.${d.name}.${ev[0]}`,
         headers,
@@ -205,7 +228,6 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     async process(round) {
       const result: RoundResult = { id: round.id, processed: 0, skipped: 0, emitted: 0, dlq: 0 };
       await prefetch(round.events);
-      const pending: Promise<unknown>[] = [];
       const now = clock.now();
       for (const ev of round.events) {
         const [seq, time, subject, defIdx, key, partition, value] = ev;
@@ -230,7 +252,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         actor.lastActive = now;
         const parsed = def.event.safeParse(value);
         if (!parsed.success) {
-          deadLetter(ev, new ValidationError(`event does not match the input schema of ${def.name}: ${parsed.error.message}`), pending);
+          deadLetter(ev, new ValidationError(`event does not match the input schema of ${def.name}: ${parsed.error.message}`));
           result.dlq++;
           actor.seq = seq;
           continue;
@@ -261,7 +283,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
             err instanceof UndeclaredOutputError
               ? err
               : new HandlerError(`handler of ${def.name} failed: ${describeError(err)}`, { cause: err });
-          deadLetter(ev, e, pending);
+          deadLetter(ev, e);
           result.dlq++;
           actor.seq = seq;
           continue;
@@ -271,7 +293,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         actor.dirty = true;
         for (let i = 0; i < outputs.length; i++) {
           const o = outputs[i]!;
-          pending.push(
+          track(
             publisher.publish(o.subject, msgpackCodec.encode(o.value), {
               msgID: `${app.name}.${def.name}.${partition}.${seq}.${i}`,
             }),
@@ -281,9 +303,9 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         result.processed++;
       }
       for (const p of parts.values()) if (round.through > p.through) p.through = round.through;
-      // Effects are durable before the round counts as done: a snapshot never covers an event
-      // whose outputs are not yet stored by the server.
-      await Promise.all(pending);
+      // Outputs stay in flight while the next rounds run (the broker works while we do); only
+      // their number is bounded here, and a snapshot waits for all of them.
+      if (inflight.length >= MAX_PENDING_PUBLISHES) await settle();
       eventsSinceSnapshot += round.events.length;
       return result;
     },
@@ -297,6 +319,9 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     },
 
     async snapshot() {
+      // Effects are durable before state is: a snapshot never covers an event whose outputs the
+      // server has not stored.
+      await settle();
       const writes: ActorWrite[] = [];
       const dirty: LiveActor[] = [];
       for (const a of live.values()) {
