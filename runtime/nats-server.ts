@@ -1,6 +1,6 @@
 import { spawn, type Subprocess } from "bun";
 import { createServer } from "node:net";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { NatsServerError } from "./errors.ts";
@@ -63,20 +63,26 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitReady(proc: Subprocess, port: number, logFile: string): Promise<void> {
+/**
+ * Waits until the server says "Server is ready" in the part of its log written since `logFrom`
+ * (the log is appended to across restarts), i.e. JetStream has recovered its streams.
+ */
+async function waitReady(proc: Subprocess, port: number, logFile: string, logFrom: number): Promise<void> {
   const deadline = Date.now() + 15_000;
+  const newLog = () => {
+    try {
+      return readFileSync(logFile).subarray(logFrom).toString("utf8");
+    } catch {
+      return "";
+    }
+  };
   while (Date.now() < deadline) {
     if (proc.exitCode !== null || proc.signalCode !== null) break;
-    if (await portOpen(port)) return;
+    if (newLog().includes("Server is ready") && (await portOpen(port))) return;
     await Bun.sleep(25);
   }
   proc.kill("SIGKILL");
-  let tail = "no log";
-  try {
-    tail = readFileSync(logFile, "utf8").trim().split("\n").slice(-3).join(" | ");
-  } catch {
-    /* no log written */
-  }
+  const tail = newLog().trim().split("\n").slice(-3).join(" | ") || "no log";
   throw new NatsServerError(`nats-server did not become ready on port ${port}: ${tail}`);
 }
 
@@ -100,13 +106,14 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
   let proc: Subprocess | undefined;
 
   const launch = async () => {
+    const logFrom = existsSync(logFile) ? statSync(logFile).size : 0;
     proc = spawn(
       [bin, "-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, "-l", logFile, ...(opts.args ?? [])],
       // Own process group: a Ctrl-C in the terminal must reach weir, which then shuts down in order
       // while the broker is still up.
       { stdin: "ignore", stdout: "ignore", stderr: "ignore", detached: true },
     );
-    await waitReady(proc, port, logFile);
+    await waitReady(proc, port, logFile, logFrom);
   };
   const halt = async (signal: "SIGTERM" | "SIGKILL") => {
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;

@@ -35,4 +35,30 @@ describe("runtime end to end", () => {
     expect(outputs.length).toBe(100_000);
     expect(new Set(outputs.map((o) => (o.value as { id: number }).id)).size).toBe(100_000);
   });
+
+  test("a broker killed and restarted mid-stream: the source resumes, state and outputs stay exact", async () => {
+    await using nats = await startNats();
+    const rt = await startRuntime({ app: ORDER_APP, nats: nats.url, workers: 2, logLevel: "error" });
+    const { events, expected } = orderWorkload(3, 40_000, 500, 10);
+    {
+      await using c = await client(nats.url);
+      await publishAll(c.js, events.slice(0, 20_000));
+    }
+    await Bun.sleep(200);
+    await nats.kill();
+    await Bun.sleep(500);
+    await nats.restart();
+    await using c = await client(nats.url);
+    await publishAll(c.js, events.slice(20_000));
+    await rt.drained();
+    await rt.stop();
+    const states = await storedStates(c.nc, appNames("order").bucket);
+    for (const [k, e] of expected) {
+      const s = states.get(`acc/${k}`)!.state as { sum: number; count: number };
+      expect({ k, sum: s.sum, count: s.count }).toEqual({ k, ...e });
+    }
+    const outputs = await readStream(c.nc, appNames("order").output);
+    expect(outputs.length).toBe(40_000);
+    expect(new Set(outputs.map((o) => (o.value as { id: number }).id)).size).toBe(40_000);
+  });
 });

@@ -10,6 +10,7 @@ import { createCredit } from "./credit.ts";
 import { ConfigError, describeError } from "./errors.ts";
 import { consoleLogger, type LogLevel } from "./log.ts";
 import { dlqHeaders, pipelinedPublisher } from "./publisher.ts";
+import { retrying } from "./retry.ts";
 import { createRouter } from "./router.ts";
 import { SNAPSHOT_VERSION, kvSnapshotStore } from "./snapshot-store.ts";
 import { pullSource } from "./source.ts";
@@ -92,6 +93,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     servers: opts.nats,
     noAsyncTraces: true,
     maxReconnectAttempts: -1,
+    // The broker is usually local: come back quickly after it restarts.
+    reconnectTimeWait: 250,
     name: `weir-${app.name}`,
   }).catch((err) => {
     throw new ConfigError(`cannot connect to NATS at ${opts.nats}: ${describeError(err)}`, { cause: err });
@@ -201,6 +204,7 @@ async function start(
     onPending: (p) => {
       m.lag = p;
     },
+    onRetry: (err) => log.warn(`reading ${streams.input} failed (${describeError(err)}); retrying`),
   })
     .pipe(
       concatMap(async (msgs) => {
@@ -264,7 +268,7 @@ async function start(
     metrics: () => ({ ...m }),
     done,
     async drained() {
-      const target = await lastInputSeq(js, jsm, streams.input, streams.filter);
+      const target = await retrying(() => lastInputSeq(js, jsm, streams.input, streams.filter));
       while (m.doneSeq < target) await Promise.race([Bun.sleep(20), done]);
     },
     stop() {

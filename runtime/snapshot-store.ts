@@ -5,6 +5,7 @@ import { Objm, type ObjectStore } from "@nats-io/obj";
 import { msgpackCodec } from "./codec.ts";
 import { SnapshotError } from "./errors.ts";
 import type { Publisher } from "./publisher.ts";
+import { retrying } from "./retry.ts";
 
 /** Version of the snapshot records written by this runtime. Readers refuse versions they do not know. */
 export const SNAPSHOT_VERSION = 1;
@@ -92,12 +93,13 @@ export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreO
   const blobs = async () => (objects ??= await new Objm(js).create(`${opts.bucket}-blobs`));
 
   const getRecord = async <T>(key: string): Promise<T | null> => {
-    const e = await kv.get(key);
+    const e = await retrying(() => kv.get(key));
     if (!e || e.operation !== "PUT" || e.value.length === 0) return null;
     return msgpackCodec.decode(e.value) as T;
   };
   const put = async (key: string, value: unknown) => {
-    await kv.put(key, msgpackCodec.encode(value));
+    const bytes = msgpackCodec.encode(value);
+    await retrying(() => kv.put(key, bytes));
   };
 
   const writeActor = async (w: ActorWrite) => {
@@ -105,11 +107,11 @@ export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreO
     const bytes = msgpackCodec.encode(w.record);
     if (bytes.length <= maxInline) {
       if (opts.publisher) await opts.publisher.publish(`$KV.${opts.bucket}.${key}`, bytes, {});
-      else await kv.put(key, bytes);
+      else await retrying(() => kv.put(key, bytes));
       return;
     }
-    const os = await blobs();
-    await os.putBlob({ name: key }, bytes);
+    const os = await retrying(blobs);
+    await retrying(() => os.putBlob({ name: key }, bytes));
     await put(key, { v: w.record.v, seq: w.record.seq, blob: true });
   };
 
@@ -118,7 +120,8 @@ export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreO
     if (!rec) return null;
     checkVersion(what, rec);
     if (!rec.blob) return rec;
-    const bytes = await (await blobs()).getBlob(key);
+    const os = await retrying(blobs);
+    const bytes = await retrying(() => os.getBlob(key));
     if (!bytes) throw new SnapshotError(`${what}: state blob is missing from the object store`);
     return checkVersion(what, msgpackCodec.decode(bytes) as ActorRecord);
   };

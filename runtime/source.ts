@@ -1,4 +1,4 @@
-import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, type Consumer, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { Observable } from "rxjs";
 import type { Credit } from "./credit.ts";
 
@@ -17,6 +17,10 @@ export interface SourceOptions {
   expiresMs?: number;
   /** Latest count of messages left in the stream after the last one delivered. */
   onPending?: (pending: number) => void;
+  /** Called when reading failed and the source will recreate its consumer and try again. */
+  onRetry?: (err: unknown) => void;
+  /** Keep retrying for this long (ms) before failing. Default 120 000. */
+  giveUpMs?: number;
 }
 
 /**
@@ -31,15 +35,16 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
   const maxFetch = opts.maxFetch ?? 2048;
   const chunkSize = opts.chunk ?? 1024;
   const expires = opts.expiresMs ?? 2000;
+  const giveUpMs = opts.giveUpMs ?? 120_000;
   return new Observable<JsMsg[]>((sub) => {
     let stopped = false;
     let current: { stop(): void } | undefined;
     (async () => {
-      const consumer = await js.consumers.get(opts.stream, {
-        deliver_policy: DeliverPolicy.StartSequence,
-        opt_start_seq: Math.max(1, opts.startSeq),
-        ...(opts.filter ? { filter_subjects: opts.filter } : {}),
-      });
+      // The source owns its position: after a broker restart or a lost consumer it simply reads
+      // again from the next sequence it has not delivered.
+      let nextSeq = Math.max(1, opts.startSeq);
+      let consumer: Consumer | undefined;
+      let failingSince = 0;
       while (!stopped) {
         // Wait for a worthwhile amount of credit rather than trickling one message at a time.
         const granted = await opts.credit.acquire(maxFetch, Math.min(maxFetch, Math.ceil(opts.credit.limit / 4)));
@@ -47,27 +52,42 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
           if (granted) opts.credit.release(granted);
           break;
         }
-        const iter = await consumer.fetch({ max_messages: granted, expires });
-        current = iter;
         let got = 0;
         let chunk: JsMsg[] = [];
-        for await (const m of iter) {
-          chunk.push(m);
-          got++;
-          const pending = m.info.pending;
-          if (pending === 0 || chunk.length >= chunkSize) {
-            opts.onPending?.(pending);
-            sub.next(chunk);
-            chunk = [];
-          }
-          if (stopped) break;
-        }
-        if (chunk.length > 0) {
+        const flush = () => {
+          if (chunk.length === 0) return;
           opts.onPending?.(chunk[chunk.length - 1]!.info.pending);
           sub.next(chunk);
+          chunk = [];
+        };
+        try {
+          consumer ??= await js.consumers.get(opts.stream, {
+            deliver_policy: DeliverPolicy.StartSequence,
+            opt_start_seq: nextSeq,
+            ...(opts.filter ? { filter_subjects: opts.filter } : {}),
+          });
+          const iter = await consumer.fetch({ max_messages: granted, expires });
+          current = iter;
+          for await (const m of iter) {
+            chunk.push(m);
+            got++;
+            nextSeq = m.seq + 1;
+            if (m.info.pending === 0 || chunk.length >= chunkSize) flush();
+            if (stopped) break;
+          }
+          failingSince = 0;
+        } catch (err) {
+          consumer = undefined;
+          const now = Date.now();
+          failingSince ||= now;
+          if (now - failingSince > giveUpMs) throw err;
+          opts.onRetry?.(err);
+          await new Promise((r) => setTimeout(r, Math.min(2000, 100 + (now - failingSince) / 4)));
+        } finally {
+          flush();
+          current = undefined;
+          if (granted > got) opts.credit.release(granted - got);
         }
-        current = undefined;
-        if (granted > got) opts.credit.release(granted - got);
       }
       sub.complete();
     })().catch((err) => sub.error(err));

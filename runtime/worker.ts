@@ -27,7 +27,7 @@ const inbox = new Subject<ToWorker | { type: "tick" }>();
 async function init(msg: WorkerInit): Promise<void> {
   const log = consoleLogger(msg.logLevel, `weir worker ${msg.index}`);
   const app = await loadApp(fileURLToPath(msg.appUrl));
-  nc = await connect({ servers: msg.natsUrl, noAsyncTraces: true, maxReconnectAttempts: -1, name: `weir-worker-${msg.index}` });
+  nc = await connect({ servers: msg.natsUrl, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, name: `weir-worker-${msg.index}` });
   const publisher = pipelinedPublisher(nc);
   closePublisher = publisher.close;
   const store = await kvSnapshotStore(nc, { bucket: msg.bucket, publisher });
