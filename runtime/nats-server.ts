@@ -29,6 +29,11 @@ export interface StartNatsOptions {
   bin?: string;
   /** Extra command-line arguments for nats-server. */
   args?: string[];
+  /**
+   * Run the server in its own process group, so it outlives this process and a Ctrl-C aimed at
+   * this process does not reach it (the embedded default). Test servers are not detached.
+   */
+  detached?: boolean;
 }
 
 const INSTALL_HINT = "install it (e.g. `apt-get install nats-server`), set WEIR_NATS_SERVER to its path, or pass --nats nats://host:port";
@@ -86,6 +91,15 @@ async function waitReady(proc: Subprocess, port: number, logFile: string, logFro
   throw new NatsServerError(`nats-server did not become ready on port ${port}: ${tail}`);
 }
 
+/** Servers that must not outlive this process, even one that exits without disposing them. */
+const attached = new Set<() => Subprocess | undefined>();
+process.once("exit", () => {
+  for (const get of attached) {
+    const p = get();
+    if (p && p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+  }
+});
+
 /**
  * Starts a real `nats-server -js` on 127.0.0.1 with its own store directory. Disposable, so a test
  * can write `await using nats = await startNats()` and have it stopped and cleaned up.
@@ -109,12 +123,12 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     const logFrom = existsSync(logFile) ? statSync(logFile).size : 0;
     proc = spawn(
       [bin, "-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, "-l", logFile, ...(opts.args ?? [])],
-      // Own process group: a Ctrl-C in the terminal must reach weir, which then shuts down in order
-      // while the broker is still up.
-      { stdin: "ignore", stdout: "ignore", stderr: "ignore", detached: true },
+      { stdin: "ignore", stdout: "ignore", stderr: "ignore", detached: opts.detached ?? false },
     );
     await waitReady(proc, port, logFile, logFrom);
   };
+  const current = () => proc;
+  if (!opts.detached) attached.add(current);
   const halt = async (signal: "SIGTERM" | "SIGKILL") => {
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     proc.kill(signal);
@@ -136,6 +150,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     },
     async [Symbol.asyncDispose]() {
       await halt("SIGTERM");
+      attached.delete(current);
       if (ownDir) rmSync(storeDir, { recursive: true, force: true });
     },
   };
@@ -187,7 +202,9 @@ export async function startEmbeddedNats(dataDir: string, bin?: string): Promise<
       /* stale or unreadable state file: start a new server */
     }
   }
-  const server = await startNats({ storeDir: join(dir, "nats"), bin });
+  // Detached: a Ctrl-C in the terminal must reach weir, which then shuts down in order while the
+  // broker is still up; and after a kill -9 of weir the broker keeps its data and is reused.
+  const server = await startNats({ storeDir: join(dir, "nats"), detached: true, ...(bin ? { bin } : {}) });
   writeFileSync(stateFile, JSON.stringify({ pid: server.pid, port: server.port }));
   return Object.assign(server, { reused: false });
 }
