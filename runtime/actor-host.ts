@@ -2,7 +2,7 @@ import type { ActorDefinition, AppDefinition, Context, Logger } from "./contract
 import type { Clock } from "./clock.ts";
 import { msgpackCodec } from "./codec.ts";
 import { describeError, HandlerError, SnapshotError, UndeclaredOutputError, ValidationError, type WeirError } from "./errors.ts";
-import { dlqHeaders, type Publisher } from "./publisher.ts";
+import { dlqHeaders, dlqMsgId, type Publisher } from "./publisher.ts";
 import { SNAPSHOT_VERSION, type ActorWrite, type SnapshotStore } from "./snapshot-store.ts";
 import { subjectMatches } from "./subjects.ts";
 
@@ -120,6 +120,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   const live = new Map<string, LiveActor>();
   /** Keys evicted in this run from partitions that had no stored state at start. */
   const evicted = new Set<string>();
+  let anyStoredAtStart = false;
   let eventsSinceSnapshot = 0;
   let lastSnapshotAt = clock.now();
 
@@ -150,6 +151,8 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
 
   /** Loads, concurrently, the actors of a round that are not in memory but may be in the store. */
   const prefetch = async (events: RoutedEvent[]) => {
+    // A fresh run whose partitions had nothing stored, and that has evicted nothing, has nothing to load.
+    if (!anyStoredAtStart && evicted.size === 0) return;
     const wanted = new Map<string, [number, string, number]>();
     for (const ev of events) {
       const id = idOf(ev[3], ev[4]);
@@ -209,7 +212,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     });
     track(
       publisher.publish(opts.dlqSubject, msgpackCodec.encode(ev[6]), {
-        msgID: `${app.name}.dlq.${d.name}.${ev[0]}`,
+        msgID: dlqMsgId(app.name, d.name, ev[0]),
         headers,
       }),
     );
@@ -223,6 +226,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         const lastSeq = m?.lastSeq ?? 0;
         parts.set(p, { lastSeq, through: lastSeq, storedAtStart: m !== null, hasMeta: m !== null });
       });
+      anyStoredAtStart = metas.some((m) => m !== null);
     },
 
     async process(round) {

@@ -150,6 +150,11 @@ export interface DlqOrigin {
   contentType?: string;
 }
 
+/** Message id of a dead letter: one per (app, actor, input sequence), so a replay stores it once. */
+export function dlqMsgId(app: string, actor: string | undefined, seq: number): string {
+  return `${app}.dlq.${actor ?? "-"}.${seq}`;
+}
+
 export function dlqHeaders(err: WeirError, origin: DlqOrigin): Record<string, string> {
   const h: Record<string, string> = {
     // Header values are single-line.

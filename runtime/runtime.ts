@@ -9,7 +9,8 @@ import type { AppDefinition, Logger } from "./contract.ts";
 import { createCredit } from "./credit.ts";
 import { ConfigError, describeError } from "./errors.ts";
 import { consoleLogger, type LogLevel } from "./log.ts";
-import { dlqHeaders, pipelinedPublisher } from "./publisher.ts";
+import { CONTENT_TYPE_HEADER } from "./codec.ts";
+import { dlqHeaders, dlqMsgId, pipelinedPublisher } from "./publisher.ts";
 import { retrying } from "./retry.ts";
 import { createRouter } from "./router.ts";
 import { SNAPSHOT_VERSION, kvSnapshotStore } from "./snapshot-store.ts";
@@ -216,18 +217,19 @@ async function start(
         // progress past them.
         if (batch.rejected.length > 0) {
           await Promise.all(
-            batch.rejected.map((r) =>
-              publisher.publish(streams.dlqSubject, r.msg.data, {
-                msgID: `${app.name}.dlq.${r.actor ?? "-"}.${r.msg.seq}`,
+            batch.rejected.map((r) => {
+              const contentType = r.msg.headers?.get(CONTENT_TYPE_HEADER);
+              return publisher.publish(streams.dlqSubject, r.msg.data, {
+                msgID: dlqMsgId(app.name, r.actor, r.msg.seq),
                 headers: dlqHeaders(r.error, {
                   app: app.name,
                   ...(r.actor ? { actor: r.actor } : {}),
                   subject: r.msg.subject,
                   seq: r.msg.seq,
-                  ...(r.msg.headers?.get("Content-Type") ? { contentType: r.msg.headers.get("Content-Type") } : {}),
+                  ...(contentType ? { contentType } : {}),
                 }),
-              }),
-            ),
+              });
+            }),
           );
           m.dlq += batch.rejected.length;
         }

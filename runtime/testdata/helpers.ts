@@ -30,12 +30,6 @@ export async function publishAll(
   return last;
 }
 
-/** Creates a stream up front (the runtime would create it on start; tests publish before that). */
-export async function ensureStream(nc: NatsConnection, name: string, subjects: string[]): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name, subjects });
-}
-
 /** Every actor state stored for an app (reads the KV bucket). */
 export async function storedStates(nc: NatsConnection, bucket: string): Promise<Map<string, ActorRecord>> {
   const store = await kvSnapshotStore(nc, { bucket });
