@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 import type { ActorDefinition, AppDefinition, Handler, KeySpec } from "../runtime/mod.ts";
 
 export interface ActorSpec<ES extends z.ZodType, SS extends z.ZodType> {
@@ -51,6 +51,9 @@ export function defineActor<ES extends z.ZodType, SS extends z.ZodType>(
     input,
     key: spec.key,
     event: spec.event as z.ZodType<z.infer<ES>>,
+    // The input side of the schema (what producers send), as draft-07 (the registry's default
+    // draft); parts JSON Schema cannot express (transforms, custom checks) become `{}`.
+    eventJsonSchema: z.toJSONSchema(spec.event, { io: "input", target: "draft-07", unrepresentable: "any" }),
     state: spec.state as z.ZodType<z.infer<SS>>,
     initial,
     outputs: [...(spec.outputs ?? [])],

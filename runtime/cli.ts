@@ -1,19 +1,38 @@
 import { parseArgs } from "node:util";
 import pkg from "../package.json" with { type: "json" };
-import { describeError, WeirError } from "./errors.ts";
+import { createReadStream, existsSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { jetstream } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { ConfigError, describeError, WeirError } from "./errors.ts";
 import type { LogLevel } from "./log.ts";
-import { startEmbeddedNats, type NatsServer } from "./nats-server.ts";
+import { startEmbeddedNats } from "./nats-server.ts";
 import { progressLine } from "./progress.ts";
 import { startRuntime } from "./runtime.ts";
+import { schemaProducer } from "./producer.ts";
+// The CLI is the edge where implementations are picked (DESIGN.md habit 1): it wires the registry
+// into the runtime through the runtime's SchemaRegistryPort seam.
+import {
+  createRegistry,
+  kvRegistryStore,
+  registryPort,
+  serveRegistry,
+  type Registry,
+  type RegistryApiOptions,
+  type RegistryServer,
+} from "../schema-registry/mod.ts";
 
 const HELP = `weir ${pkg.version} — keyed actors on NATS JetStream
 
 Usage:
   weir run <app-module.ts> [options]   run an app (a module that exports default defineApp(...))
+  weir registry [options]              serve the schema registry (Confluent-compatible HTTP API)
+  weir produce <subject> [options]     validate JSON events against the registry and publish them
   weir --help                          this text (also: weir run --help)
   weir --version                       print the version
 
-Run 'weir run --help' for the options of run.
+Run 'weir <command> --help' for the options of a command.
 `;
 
 const RUN_HELP = `Usage: weir run <app-module.ts> [options]
@@ -31,6 +50,49 @@ Options:
   --log-level <level>    debug | info | warn | error (default info)
   --progress             live counter line on stderr (default when stderr is a terminal)
   --no-progress          no counter line
+  --http <host:port>     where the schema registry API is served (default 127.0.0.1:8081;
+                         if the port is taken, e.g. by another weir on this host, run goes on
+                         without it: the registry lives in NATS and the other process serves it)
+  --no-http              do not serve the registry API
+  --registry-token <t>   bearer token required for registry writes (or WEIR_REGISTRY_TOKEN)
+  --no-registry          do not register input schemas nor validate Weir-Schema-Id headers
+  -h, --help             this text
+
+Schemas: each actor's input schema (from its zod event schema) is registered under
+<input-subject>-value before anything is consumed; if the registry refuses it as incompatible,
+run exits 1 with the registry's reasons. Events with a Weir-Schema-Id header that do not match
+that schema go to the dead-letter subject with the validation error as their reason.
+`;
+
+const REGISTRY_HELP = `Usage: weir registry [options]
+
+Serves the schema registry (Confluent Schema Registry REST API: JSON Schema, compatibility
+levels, modes) until SIGINT/SIGTERM. Schemas live in the JetStream KV bucket weir_registry, so
+every registry process (and every weir run) on the same NATS shares them.
+
+Options:
+  --nats <url>           NATS server URL (default: the embedded nats-server in --data-dir)
+  --data-dir <dir>       data directory of the embedded nats-server (default ./.weir)
+  --http <host:port>     listen address (default 127.0.0.1:8081; port 0 picks a free one)
+  --token <t>            bearer token required for writes (or WEIR_REGISTRY_TOKEN)
+  --protect-reads        require the token for reads too
+  --max-body <bytes>     largest request body (default 1048576); larger ones get 413
+  -h, --help             this text
+`;
+
+const PRODUCE_HELP = `Usage: weir produce <subject> [options]
+
+Reads JSON events (one per line) from --file or stdin, validates each against the latest
+schema registered for <subject>-value (or a <pattern>-value whose pattern matches <subject>),
+and publishes the valid ones with a Weir-Schema-Id header. Invalid lines are reported on
+stderr with their line number and not published; the exit code is 1 if any line was invalid.
+
+Options:
+  --nats <url>           NATS server URL (default: the embedded nats-server in --data-dir)
+  --data-dir <dir>       data directory of the embedded nats-server (default ./.weir)
+  --file <path>          read events from this file instead of stdin
+  --format <f>           msgpack (default) | json: the wire format
+  --msg-id <field>       use this event field as Nats-Msg-Id (server-side dedup)
   -h, --help             this text
 `;
 
@@ -69,31 +131,85 @@ async function dispatch(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === "run") return run(rest);
+  if (cmd === "registry") return registryCommand(rest);
+  if (cmd === "produce") return produceCommand(rest);
   throw new UsageError(`unknown command "${cmd}" (try weir --help)`);
 }
 
-async function run(args: string[]): Promise<number> {
-  let parsed;
+function parse<T extends NonNullable<Parameters<typeof parseArgs>[0]>["options"]>(args: string[], options: T, command: string) {
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      allowNegative: true,
-      options: {
-        nats: { type: "string" },
-        "data-dir": { type: "string", default: ".weir" },
-        workers: { type: "string" },
-        partitions: { type: "string" },
-        "max-in-flight": { type: "string" },
-        "log-level": { type: "string", default: "info" },
-        progress: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
+    return parseArgs({ args, allowPositionals: true, allowNegative: true, options: { ...options, help: { type: "boolean", short: "h" } } });
   } catch (err) {
-    throw new UsageError(`${describeError(err)} (try weir run --help)`);
+    throw new UsageError(`${describeError(err)} (try weir ${command} --help)`);
   }
-  const { values, positionals } = parsed;
+}
+
+/** `host:port` (or `:port`, or a bare port) for --http. */
+function listenAddress(raw: string): { hostname: string; port: number } {
+  const m = /^(?:(.*):)?(\d+)$/.exec(raw);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--http must be host:port (e.g. 127.0.0.1:8081), got "${raw}"`);
+  return { hostname: m[1] || "127.0.0.1", port };
+}
+
+/** The NATS URL to use: --nats, else the embedded server (started or reused). */
+async function natsFor(values: { nats?: string | undefined; "data-dir"?: string | undefined }) {
+  if (values.nats) return { url: values.nats, embedded: undefined };
+  const dataDir = values["data-dir"] ?? ".weir";
+  const srv = await startEmbeddedNats(dataDir);
+  process.stderr.write(`weir: ${srv.reused ? "reusing" : "started"} embedded nats-server at ${srv.url} (data in ${dataDir})\n`);
+  return { url: srv.url, embedded: srv };
+}
+
+async function connectTo(url: string, name: string): Promise<NatsConnection> {
+  return connect({ servers: url, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, name }).catch((err) => {
+    throw new ConfigError(`cannot connect to NATS at ${url}: ${describeError(err)}`, { cause: err });
+  });
+}
+
+/** Serves the registry API; a taken port is a warning (another weir on this host serves the same registry). */
+function serveApi(registry: Registry, listen: { hostname: string; port: number }, opts: RegistryApiOptions, required: boolean): RegistryServer | undefined {
+  try {
+    const srv = serveRegistry(registry, { ...listen, ...opts });
+    process.stderr.write(`weir: schema registry API at ${srv.url}\n`);
+    return srv;
+  } catch (err) {
+    const msg = `cannot serve the registry API on ${listen.hostname}:${listen.port}: ${describeError(err)}`;
+    if (required) throw new ConfigError(msg, { cause: err });
+    process.stderr.write(`weir: warning: ${msg}; going on without it (pass --http or --no-http)\n`);
+    return undefined;
+  }
+}
+
+function onSignals(stop: (sig: string) => void) {
+  let signals = 0;
+  const handler = (sig: string) => {
+    if (++signals > 1) process.exit(130);
+    stop(sig);
+  };
+  process.on("SIGINT", () => handler("SIGINT"));
+  process.on("SIGTERM", () => handler("SIGTERM"));
+}
+
+async function run(argv: string[]): Promise<number> {
+  // parseArgs negates only boolean options; --http is a string, so --no-http is taken out by hand.
+  const noHttp = argv.includes("--no-http");
+  const { values, positionals } = parse(
+    argv.filter((a) => a !== "--no-http"),
+    {
+      nats: { type: "string" },
+      "data-dir": { type: "string", default: ".weir" },
+      workers: { type: "string" },
+      partitions: { type: "string" },
+      "max-in-flight": { type: "string" },
+      "log-level": { type: "string", default: "info" },
+      progress: { type: "boolean" },
+      http: { type: "string", default: "127.0.0.1:8081" },
+      "registry-token": { type: "string" },
+      registry: { type: "boolean", default: true },
+    },
+    "run",
+  );
   if (values.help) {
     process.stdout.write(RUN_HELP);
     return 0;
@@ -107,54 +223,189 @@ async function run(args: string[]): Promise<number> {
   if (!(LEVELS as readonly string[]).includes(level)) {
     throw new UsageError(`--log-level must be one of ${LEVELS.join(", ")}, got "${level}"`);
   }
-  const workers = positiveInt("workers", values.workers);
-  const partitions = positiveInt("partitions", values.partitions);
-  const maxInFlight = positiveInt("max-in-flight", values["max-in-flight"]);
+  const workers = positiveInt("workers", values.workers as string | undefined);
+  const partitions = positiveInt("partitions", values.partitions as string | undefined);
+  const maxInFlight = positiveInt("max-in-flight", values["max-in-flight"] as string | undefined);
+  const http = noHttp ? undefined : listenAddress(String(values.http));
+  const token = (values["registry-token"] as string | undefined) ?? process.env.WEIR_REGISTRY_TOKEN;
 
-  let embedded: NatsServer | undefined;
-  let url = values.nats;
-  if (!url) {
-    const srv = await startEmbeddedNats(values["data-dir"]!);
-    embedded = srv;
-    url = srv.url;
-    process.stderr.write(`weir: ${srv.reused ? "reusing" : "started"} embedded nats-server at ${url} (data in ${values["data-dir"]})\n`);
-  }
-  const rt = await startRuntime({
-    app: positionals[0]!,
-    nats: url,
-    logLevel: level,
-    ...(workers ? { workers } : {}),
-    ...(partitions ? { partitions } : {}),
-    ...(maxInFlight ? { maxInFlight } : {}),
-  }).catch(async (err) => {
+  const { url, embedded } = await natsFor(values as { nats?: string; "data-dir"?: string });
+  let registryNc: NatsConnection | undefined;
+  let api: RegistryServer | undefined;
+  const cleanup = async () => {
+    await api?.stop();
+    await registryNc?.close();
     await embedded?.stop();
+  };
+  let rt;
+  try {
+    let registry: Registry | undefined;
+    if (values.registry) {
+      registryNc = await connectTo(url, "weir-registry");
+      registry = createRegistry({ store: await kvRegistryStore(registryNc) });
+    }
+    rt = await startRuntime({
+      app: positionals[0]!,
+      nats: url,
+      logLevel: level,
+      ...(workers ? { workers } : {}),
+      ...(partitions ? { partitions } : {}),
+      ...(maxInFlight ? { maxInFlight } : {}),
+      ...(registry ? { registry: registryPort(registry) } : {}),
+    });
+    // Served once the app is up, so a start-up failure stays a one-line error.
+    if (registry && http) api = serveApi(registry, http, token ? { token } : {}, false);
+  } catch (err) {
+    await cleanup();
     throw err;
-  });
+  }
+  const runtime = rt;
 
-  const showProgress = values.progress ?? Boolean(process.stderr.isTTY);
+  const showProgress = (values.progress as boolean | undefined) ?? Boolean(process.stderr.isTTY);
   const line = progressLine();
   const timer = showProgress
-    ? setInterval(() => process.stderr.write(`\r\x1b[2K${line(rt.metrics())}`), 1000)
+    ? setInterval(() => process.stderr.write(`\r\x1b[2K${line(runtime.metrics())}`), 1000)
     : undefined;
 
-  let signals = 0;
-  const onSignal = (sig: string) => {
-    if (++signals > 1) process.exit(130);
+  onSignals((sig) => {
     process.stderr.write(`\nweir: ${sig}: finishing in-flight work and snapshotting (again to force quit)\n`);
-    rt.stop().catch(() => {});
-  };
-  process.on("SIGINT", () => onSignal("SIGINT"));
-  process.on("SIGTERM", () => onSignal("SIGTERM"));
+    runtime.stop().catch(() => {});
+  });
 
   try {
-    await rt.done;
+    await runtime.done;
     return 0;
   } catch (err) {
     process.stderr.write(`weir: ${describeError(err)}\n`);
     return 1;
   } finally {
     if (timer) clearInterval(timer);
-    if (showProgress) process.stderr.write(`\r\x1b[2K${line(rt.metrics())}\n`);
-    await embedded?.stop();
+    if (showProgress) process.stderr.write(`\r\x1b[2K${line(runtime.metrics())}\n`);
+    await cleanup();
+  }
+}
+
+async function registryCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      nats: { type: "string" },
+      "data-dir": { type: "string", default: ".weir" },
+      http: { type: "string", default: "127.0.0.1:8081" },
+      token: { type: "string" },
+      "protect-reads": { type: "boolean", default: false },
+      "max-body": { type: "string" },
+    },
+    "registry",
+  );
+  if (values.help) {
+    process.stdout.write(REGISTRY_HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`registry takes no arguments, got "${positionals[0]}" (try weir registry --help)`);
+  const listen = listenAddress(String(values.http));
+  const maxBodyBytes = positiveInt("max-body", values["max-body"] as string | undefined);
+  const token = (values.token as string | undefined) ?? process.env.WEIR_REGISTRY_TOKEN;
+  if (values["protect-reads"] && !token) throw new UsageError("--protect-reads needs --token (or WEIR_REGISTRY_TOKEN)");
+
+  const { url, embedded } = await natsFor(values as { nats?: string; "data-dir"?: string });
+  const nc = await connectTo(url, "weir-registry").catch(async (err) => {
+    if (!embedded?.reused) await embedded?.stop();
+    throw err;
+  });
+  let api: RegistryServer | undefined;
+  try {
+    const registry = createRegistry({ store: await kvRegistryStore(nc) });
+    api = serveApi(
+      registry,
+      listen,
+      { ...(token ? { token } : {}), protectReads: Boolean(values["protect-reads"]), ...(maxBodyBytes ? { maxBodyBytes } : {}) },
+      true,
+    );
+    // Tools that start a registry on port 0 read the address from this line.
+    process.stdout.write(`${api!.url}\n`);
+    await new Promise<void>((resolve) => onSignals(() => resolve()));
+    return 0;
+  } finally {
+    await api?.stop();
+    await nc.close();
+    // A server this command started is its own; one it found running belongs to someone else.
+    if (embedded && !embedded.reused) await embedded.stop();
+  }
+}
+
+async function produceCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      nats: { type: "string" },
+      "data-dir": { type: "string", default: ".weir" },
+      file: { type: "string" },
+      format: { type: "string", default: "msgpack" },
+      "msg-id": { type: "string" },
+    },
+    "produce",
+  );
+  if (values.help) {
+    process.stdout.write(PRODUCE_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(positionals.length === 0 ? "produce needs a subject, e.g. weir produce orders.eu < events.jsonl" : `produce takes one subject, got ${positionals.length}`);
+  }
+  const subject = positionals[0]!;
+  if (/[*>\s]/.test(subject)) throw new UsageError(`produce needs a concrete subject (no wildcards or spaces), got "${subject}"`);
+  const format = String(values.format);
+  if (format !== "msgpack" && format !== "json") throw new UsageError(`--format must be msgpack or json, got "${format}"`);
+  const file = values.file as string | undefined;
+  if (file !== undefined && !existsSync(file)) throw new UsageError(`--file ${file} does not exist`);
+  const idField = values["msg-id"] as string | undefined;
+
+  const { url, embedded } = await natsFor(values as { nats?: string; "data-dir"?: string });
+  const nc = await connectTo(url, "weir-produce").catch(async (err) => {
+    if (!embedded?.reused) await embedded?.stop();
+    throw err;
+  });
+  let sent = 0;
+  let invalid = 0;
+  try {
+    const port = registryPort(createRegistry({ store: await kvRegistryStore(nc) }));
+    const producer = schemaProducer(jetstream(nc), port);
+    const { id, registrySubject } = await producer.schemaFor(subject);
+    process.stderr.write(`weir: validating against schema ${id} (${registrySubject})\n`);
+    const input = file ? createReadStream(file) : process.stdin;
+    let lineNo = 0;
+    const pending: Promise<unknown>[] = [];
+    const live = process.stderr.isTTY ? setInterval(() => process.stderr.write(`\r\x1b[2K${sent} published, ${invalid} invalid`), 500) : undefined;
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+      lineNo++;
+      if (line.trim() === "") continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch (err) {
+        invalid++;
+        process.stderr.write(`weir: line ${lineNo}: not JSON: ${describeError(err)}\n`);
+        continue;
+      }
+      const at = lineNo;
+      const msgID = idField ? (value as Record<string, unknown> | null)?.[idField] : undefined;
+      const p = producer
+        .publish(subject, value, { format, ...(msgID !== undefined ? { msgID: String(msgID) } : {}) })
+        .then(() => sent++)
+        .catch((err) => {
+          invalid++;
+          process.stderr.write(`weir: line ${at}: ${describeError(err)}\n`);
+        });
+      pending.push(p);
+      if (pending.length >= 1000) await Promise.all(pending.splice(0));
+    }
+    await Promise.all(pending);
+    if (live) clearInterval(live);
+    process.stderr.write(`${process.stderr.isTTY ? "\r\x1b[2K" : ""}weir: ${sent} published to ${subject}, ${invalid} invalid\n`);
+    return invalid > 0 ? 1 : 0;
+  } finally {
+    await nc.close();
+    if (embedded && !embedded.reused) await embedded.stop();
   }
 }

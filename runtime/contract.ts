@@ -51,6 +51,11 @@ export interface ActorDefinition<S = unknown, E = unknown> {
   readonly input: readonly string[];
   readonly key: KeySpec<E>;
   readonly event: z.ZodType<E>;
+  /**
+   * The event schema as JSON Schema, registered under `<input-subject>-value` when the app starts
+   * (when the runtime runs with a schema registry). `defineActor` derives it from `event`.
+   */
+  readonly eventJsonSchema?: unknown;
   readonly state: z.ZodType<S>;
   /** The state of a key seen for the first time. */
   readonly initial: (key: string) => S;

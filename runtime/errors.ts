@@ -56,6 +56,21 @@ export class SnapshotError extends WeirError {
   readonly retryable = false;
 }
 
+/** The event does not match the registered schema named by its `Weir-Schema-Id` header. Terminal. */
+export class SchemaValidationError extends WeirError {
+  readonly retryable = false;
+}
+
+/** The event's `Weir-Schema-Id` header names no registered schema (or is not a number). Terminal. */
+export class UnknownSchemaError extends WeirError {
+  readonly retryable = false;
+}
+
+/** The schema registry refused an actor's input schema (incompatible or invalid). Fatal at start-up. */
+export class SchemaRejectedError extends WeirError {
+  readonly retryable = false;
+}
+
 /** The embedded nats-server could not be started. */
 export class NatsServerError extends WeirError {
   readonly retryable = false;

@@ -3,7 +3,15 @@ export type { ActorDefinition, AppDefinition, Context, Handler, KeySpec, Logger,
 export { partitionOf } from "./partition.ts";
 export { startRuntime, type Runtime, type RuntimeMetrics, type RuntimeOptions } from "./runtime.ts";
 export { startNats, startEmbeddedNats, findNatsServer, type NatsServer, type StartNatsOptions } from "./nats-server.ts";
-export { produce, type ProduceOptions } from "./producer.ts";
+export { produce, schemaProducer, type ProduceOptions, type SchemaProducer } from "./producer.ts";
+export {
+  SCHEMA_ID_HEADER,
+  valueSubject,
+  governingSubject,
+  registerInputSchemas,
+  type SchemaRegistryPort,
+  type SchemaValidate,
+} from "./schemas.ts";
 export { msgpackCodec, jsonCodec, decodePayload, codecFor, type Codec } from "./codec.ts";
 export { kvSnapshotStore, type SnapshotStore, type ActorRecord, type PartitionMeta } from "./snapshot-store.ts";
 export { appNames } from "./streams.ts";
@@ -21,4 +29,7 @@ export {
   SnapshotError,
   PublishError,
   NatsServerError,
+  SchemaValidationError,
+  UnknownSchemaError,
+  SchemaRejectedError,
 } from "./errors.ts";

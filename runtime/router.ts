@@ -5,6 +5,7 @@ import { keyReader } from "./app.ts";
 import { CONTENT_TYPE_HEADER, decodePayload } from "./codec.ts";
 import { DecodeError, MissingKeyError, type WeirError } from "./errors.ts";
 import { partitionOf } from "./partition.ts";
+import type { SchemaChecks } from "./schemas.ts";
 import { subjectMatches } from "./subjects.ts";
 
 /** A message that cannot reach any actor, with the reason. */
@@ -29,14 +30,15 @@ export interface Router {
 const SUBJECT_CACHE_LIMIT = 10_000;
 
 /**
- * Decode and route stage: decodes each message once, reads each interested actor's key, and
+ * Decode and route stage: decodes each message once, checks it against the registered schema its
+ * `Weir-Schema-Id` header names (when `schemas` is given), reads each interested actor's key, and
  * assigns the event to the worker that owns `partitionOf(key, partitions)` (worker = partition mod W).
  *
  * @example
  * const router = createRouter(app, 32, 4);
  * const { perWorker, rejected } = router.route(msgs);
  */
-export function createRouter(app: AppDefinition, partitions: number, workers: number): Router {
+export function createRouter(app: AppDefinition, partitions: number, workers: number, schemas?: SchemaChecks): Router {
   const readers = app.actors.map((a) => keyReader(a.key));
   const bySubject = new Map<string, number[]>();
   const actorsFor = (subject: string): number[] => {
@@ -66,6 +68,11 @@ export function createRouter(app: AppDefinition, partitions: number, workers: nu
           value = decodePayload(m.data, m.headers?.get(CONTENT_TYPE_HEADER) || undefined);
         } catch (err) {
           rejected.push({ msg: m, error: err instanceof DecodeError ? err : new DecodeError(String(err)) });
+          continue;
+        }
+        const invalid = schemas?.check(m, value);
+        if (invalid) {
+          rejected.push({ msg: m, error: invalid });
           continue;
         }
         const time = Math.floor(m.info.timestampNanos / 1e6);

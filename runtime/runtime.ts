@@ -13,6 +13,7 @@ import { CONTENT_TYPE_HEADER } from "./codec.ts";
 import { dlqHeaders, dlqMsgId, pipelinedPublisher } from "./publisher.ts";
 import { retrying } from "./retry.ts";
 import { createRouter } from "./router.ts";
+import { registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./schemas.ts";
 import { SNAPSHOT_VERSION, kvSnapshotStore } from "./snapshot-store.ts";
 import { pullSource } from "./source.ts";
 import { ensureAppStreams } from "./streams.ts";
@@ -32,6 +33,11 @@ export interface RuntimeOptions {
   /** Largest single pull from JetStream. Default 2048. */
   maxFetch?: number;
   logLevel?: LogLevel;
+  /**
+   * Schema registry: actors' input schemas are registered at start (a refusal stops the start) and
+   * events carrying a `Weir-Schema-Id` header are validated against that schema.
+   */
+  registry?: SchemaRegistryPort;
 }
 
 export interface RuntimeMetrics {
@@ -116,6 +122,8 @@ async function start(
   opts: RuntimeOptions,
   log: Logger,
 ): Promise<Runtime> {
+  if (opts.registry) await registerInputSchemas(opts.registry, app);
+  const checks = opts.registry ? schemaChecks(opts.registry) : undefined;
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const streams = await ensureAppStreams(jsm, app);
@@ -167,7 +175,7 @@ async function start(
   );
 
   const credit = createCredit(opts.maxInFlight ?? 8192);
-  const router = createRouter(app, partitions, workerCount);
+  const router = createRouter(app, partitions, workerCount, checks);
   const publisher = pipelinedPublisher(nc);
   let outstanding = 0;
   let finished = 0;
@@ -212,6 +220,7 @@ async function start(
         m.received += msgs.length;
         m.inFlight = m.received - finished;
         if (m.inFlight > m.peakInFlight) m.peakInFlight = m.inFlight;
+        if (checks) await checks.prepare(msgs);
         const batch = router.route(msgs);
         // Dead letters of the decode/route stage are stored before the round moves partition
         // progress past them.

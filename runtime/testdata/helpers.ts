@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { msgpackCodec } from "../codec.ts";
+import { decodePayload } from "../codec.ts";
 import { produce } from "../producer.ts";
 import { kvSnapshotStore, type ActorRecord } from "../snapshot-store.ts";
 
@@ -58,7 +58,7 @@ export async function readStream(nc: NatsConnection, stream: string): Promise<St
     for (const k of m.headers?.keys() ?? []) headers[k] = m.headers!.get(k);
     let value: unknown;
     try {
-      value = msgpackCodec.decode(m.data);
+      value = decodePayload(m.data, headers["Content-Type"]);
     } catch {
       value = m.data;
     }
