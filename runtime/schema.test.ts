@@ -17,6 +17,13 @@ import { client, readStream, storedStates } from "./testdata/helpers.ts";
 const ORDER_APP = new URL("./testdata/order-app.ts", import.meta.url).pathname;
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
+/** Runs the CLI from source; resolves with its exit code and stderr. */
+async function weir(...args: string[]): Promise<{ code: number; stderr: string }> {
+  const proc = spawn([process.execPath, MAIN, ...args], { stdout: "pipe", stderr: "pipe" });
+  const code = await proc.exited;
+  return { code, stderr: await new Response(proc.stderr as ReadableStream).text() };
+}
+
 async function registryOn(nc: Parameters<typeof kvRegistryStore>[0]) {
   const registry = createRegistry({ store: await kvRegistryStore(nc) });
   return { registry, port: registryPort(registry) };
@@ -82,12 +89,7 @@ describe("schema enforcement in the runtime (real nats-server)", () => {
     const old = { type: "object", properties: { id: { type: "integer" }, k: { type: "string" }, n: { type: "string" } }, required: ["k"] };
     await registry.register("t.in.>-value", { schemaType: "JSON", schema: JSON.stringify(old) });
 
-    const proc = spawn([process.execPath, MAIN, "run", ORDER_APP, "--nats", nats.url, "--no-http", "--workers", "1"], {
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const code = await proc.exited;
-    const stderr = await new Response(proc.stderr as ReadableStream).text();
+    const { code, stderr } = await weir("run", ORDER_APP, "--nats", nats.url, "--no-http", "--workers", "1");
     expect(code).toBe(1);
     expect(stderr).toContain("refused actor acc's input schema for t.in.>-value");
     expect(stderr).toContain("incompatible");
@@ -107,12 +109,7 @@ describe("schema enforcement in the runtime (real nats-server)", () => {
     const dir = mkdtempSync(join(tmpdir(), "weir-produce-"));
     const file = join(dir, "events.jsonl");
     writeFileSync(file, ['{"k":"a","n":1}', '{"k":"b","n":"two"}', "not json", "", '{"k":"c","n":3}', '{"n":4}'].join("\n"));
-    const proc = spawn([process.execPath, MAIN, "produce", "p.eu", "--nats", nats.url, "--file", file, "--format", "json", "--msg-id", "k"], {
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const code = await proc.exited;
-    const stderr = await new Response(proc.stderr as ReadableStream).text();
+    const { code, stderr } = await weir("produce", "p.eu", "--nats", nats.url, "--file", file, "--format", "json", "--msg-id", "k");
     expect(code).toBe(1);
     expect(stderr).toContain("line 2:");
     expect(stderr).toContain("/n must be integer");
@@ -126,8 +123,8 @@ describe("schema enforcement in the runtime (real nats-server)", () => {
     expect(stored.map((m) => m.headers["Nats-Msg-Id"])).toEqual(["a", "c"]);
 
     // Bad arguments: one line, exit 2.
-    const bad = spawn([process.execPath, MAIN, "produce", "p.*", "--nats", nats.url], { stdout: "pipe", stderr: "pipe" });
-    expect(await bad.exited).toBe(2);
-    expect((await new Response(bad.stderr as ReadableStream).text()).trim().split("\n")).toHaveLength(1);
+    const bad = await weir("produce", "p.*", "--nats", nats.url);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split("\n")).toHaveLength(1);
   });
 });

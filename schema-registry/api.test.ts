@@ -170,9 +170,10 @@ describe("registry HTTP API (real nats-server)", () => {
     expect((await call("DELETE", "/config")).body).toEqual({ compatibilityLevel: "NONE" });
     expect((await call("GET", "/config")).body).toEqual({ compatibilityLevel: "BACKWARD" });
 
-    // LENIENT is a config option beside the level.
+    // LENIENT is a config option beside the level; a PUT answers what it was sent, a GET the whole config.
+    await call("PUT", "/config/orders-value", { compatibility: "FULL" });
     expect((await call("PUT", "/config/orders-value", { compatibilityPolicy: "LENIENT" })).body).toEqual({ compatibilityPolicy: "LENIENT" });
-    expect((await call("GET", "/config/orders-value")).body).toEqual({ compatibilityPolicy: "LENIENT" });
+    expect((await call("GET", "/config/orders-value")).body).toEqual({ compatibilityLevel: "FULL", compatibilityPolicy: "LENIENT" });
   });
 
   test("modes: READONLY refuses writes, IMPORT keeps given ids and versions", async () => {

@@ -228,12 +228,14 @@ export function registryApi(registry: Registry, opts: RegistryApiOptions = {}): 
     if (level === undefined && policy === undefined && b.normalize === undefined) {
       throw errors.invalidConfig("Invalid config: send compatibility, compatibilityPolicy or normalize");
     }
-    const saved = await registry.setConfig(subj, {
+    const update = {
       ...(level ? { compatibilityLevel: level } : {}),
       ...(policy ? { compatibilityPolicy: policy as "STRICT" | "LENIENT" } : {}),
       ...(b.normalize !== undefined ? { normalize: b.normalize } : {}),
-    });
-    const { compatibilityLevel, ...rest } = configAnswer(saved);
+    };
+    await registry.setConfig(subj, update);
+    // Like Confluent, the answer echoes the update (with `compatibility`, the request's field name).
+    const { compatibilityLevel, ...rest } = configAnswer(update);
     return send(c, { ...(compatibilityLevel ? { compatibility: compatibilityLevel } : {}), ...rest });
   };
   app.get("/config", async (c) => send(c, configAnswer(await registry.config())));
