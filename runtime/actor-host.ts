@@ -1,4 +1,4 @@
-import type { ActorDefinition, AppDefinition, Context, Logger } from "./contract.ts";
+import type { ActorDefinition, AppDefinition, Context, Logger, Timer } from "./contract.ts";
 import type { Clock } from "./clock.ts";
 import { msgpackCodec } from "./codec.ts";
 import { describeError, HandlerError, SnapshotError, UndeclaredOutputError, ValidationError, type WeirError } from "./errors.ts";
@@ -7,10 +7,11 @@ import { SNAPSHOT_VERSION, type ActorWrite, type SnapshotStore } from "./snapsho
 import { subjectMatches } from "./subjects.ts";
 
 /**
- * One input event after routing: `[seq, timeMs, subject, actorIndex, key, partition, value]`.
+ * One input event after routing: `[seq, timeMs, subject, actorIndex, key, partition, value,
+ * eventTime, watermarkBefore]` (the last two default to `timeMs` and -Infinity).
  * A tuple, not an object, because thousands cross to a worker per `postMessage`.
  */
-export type RoutedEvent = [number, number, string, number, string, number, unknown];
+export type RoutedEvent = [number, number, string, number, string, number, unknown, number?, number?];
 
 /** What the source hands one worker: its events of one fetch, and the stream position it covers. */
 export interface Round {
@@ -18,6 +19,10 @@ export interface Round {
   /** Every message up to this stream sequence has been routed; partitions may advance to it. */
   through: number;
   events: RoutedEvent[];
+  /** The watermark after the whole fetch (event-time timers up to it fire at the end of the round). */
+  watermark?: number;
+  /** Watermark tracker state as of `through`, stored with partition progress. */
+  marks?: number[];
 }
 
 export interface RoundResult {
@@ -26,6 +31,8 @@ export interface RoundResult {
   skipped: number;
   emitted: number;
   dlq: number;
+  /** Timers that fired (and ran `onTimer` without failing). */
+  fired?: number;
 }
 
 export interface ActorHostOptions {
@@ -52,6 +59,8 @@ export interface ActorHost {
    * progress; evicts idle clean actors afterwards. Throws if a publish failed.
    */
   snapshot(): Promise<void>;
+  /** Fires processing-time timers that are due on the host's clock. */
+  tick(): Promise<void>;
   /** Actors currently in memory. */
   size(): number;
 }
@@ -65,7 +74,12 @@ interface PartitionState {
   storedAtStart: boolean;
   /** A meta record exists (written before the first state of the partition is). */
   hasMeta: boolean;
+  /** Watermark tracker state as of `lastSeq`. */
+  marks?: number[];
 }
+
+/** A pending timer: `[time, kind, tag]`, kept sorted by time then tag. */
+type TimerEntry = [number, "e" | "p", string];
 
 interface LiveActor {
   def: number;
@@ -76,6 +90,7 @@ interface LiveActor {
   seq: number;
   dirty: boolean;
   lastActive: number;
+  timers?: TimerEntry[];
 }
 
 interface PendingOutput {
@@ -89,6 +104,29 @@ const DEFAULT_EVICT_AFTER_MS = 10 * 60_000;
 const LOAD_CONCURRENCY = 256;
 /** Unacked publishes a host lets run ahead before it waits for them. */
 const MAX_PENDING_PUBLISHES = 16_384;
+/** Timers one key may fire in a row before the host calls it a loop (a timer that re-arms itself at a due time). */
+const MAX_FIRES_IN_A_ROW = 100_000;
+
+const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64url");
+
+function addTimer(list: TimerEntry[], t: TimerEntry): void {
+  let i = list.length;
+  while (i > 0 && (list[i - 1]![0] > t[0] || (list[i - 1]![0] === t[0] && list[i - 1]![2] > t[2]))) i--;
+  const prev = list[i - 1];
+  if (prev && prev[0] === t[0] && prev[1] === t[1] && prev[2] === t[2]) return;
+  list.splice(i, 0, t);
+}
+
+/** The first pending timer of a kind, if due at `upTo`. */
+function firstDue(list: TimerEntry[] | undefined, kind: "e" | "p", upTo: number): number {
+  if (!list) return -1;
+  for (let i = 0; i < list.length; i++) {
+    const t = list[i]!;
+    if (t[0] > upTo) return -1;
+    if (t[1] === kind) return i;
+  }
+  return -1;
+}
 
 /**
  * Builds the host for one worker's partitions.
@@ -121,6 +159,13 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   /** Keys evicted in this run from partitions that had no stored state at start. */
   const evicted = new Set<string>();
   let anyStoredAtStart = false;
+  /** Live actors with pending timers (never evicted: their timers must fire). */
+  const withTimers = new Set<LiveActor>();
+  /** Actors whose state was cleared: their stored records are deleted at the next snapshot. */
+  const cleared = new Map<string, { actor: string; key: string }>();
+  /** Watermark and tracker state after the last round. */
+  let watermark = Number.NEGATIVE_INFINITY;
+  let marks: number[] | undefined;
   let eventsSinceSnapshot = 0;
   let lastSnapshotAt = clock.now();
 
@@ -136,7 +181,12 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         `stored state of actor ${d.name}/${key} no longer matches its state schema: ${parsed.error.message}`,
       );
     }
-    return { def, key, partition, state: parsed.data, seq: rec.seq, dirty: false, lastActive: clock.now() };
+    const a: LiveActor = { def, key, partition, state: parsed.data, seq: rec.seq, dirty: false, lastActive: clock.now() };
+    if (rec.timers?.length) {
+      a.timers = rec.timers.map((t) => [...t] as TimerEntry);
+      withTimers.add(a);
+    }
+    return a;
   };
 
   const fresh = (def: number, key: string, partition: number): LiveActor => ({
@@ -156,7 +206,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     const wanted = new Map<string, [number, string, number]>();
     for (const ev of events) {
       const id = idOf(ev[3], ev[4]);
-      if (live.has(id) || wanted.has(id)) continue;
+      if (live.has(id) || wanted.has(id) || cleared.has(id)) continue;
       const p = parts.get(ev[5])!;
       if (p.storedAtStart || evicted.has(id)) wanted.set(id, [ev[3], ev[4], ev[5]]);
     }
@@ -192,7 +242,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     const cutoff = clock.now() - evictAfterMs;
     let n = 0;
     for (const [id, a] of live) {
-      if (a.dirty || a.lastActive > cutoff) continue;
+      if (a.dirty || a.lastActive > cutoff || a.timers?.length) continue;
       live.delete(id);
       if (!parts.get(a.partition)!.storedAtStart) evicted.add(id);
       n++;
@@ -218,15 +268,179 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     );
   };
 
+  /** Earliest pending event-time timer over `withTimers` (a lower bound; exact after a scan). */
+  let nextEventDue = Number.POSITIVE_INFINITY;
+
+  const setTimer = (a: LiveActor, t: TimerEntry) => {
+    a.timers ??= [];
+    addTimer(a.timers, t);
+    withTimers.add(a);
+    if (t[1] === "e" && t[0] < nextEventDue) nextEventDue = t[0];
+  };
+
+  const clearActor = (a: LiveActor) => {
+    const id = idOf(a.def, a.key);
+    live.delete(id);
+    withTimers.delete(a);
+    a.timers = undefined;
+    cleared.set(id, { actor: defs[a.def]!.name, key: a.key });
+  };
+
+  interface Invocation {
+    seq: number;
+    time: number;
+    subject: string;
+    eventTime: number;
+    watermark: number;
+    /** Output message ids are `<idBase>.<index>`. */
+    idBase: string;
+  }
+
+  /**
+   * Runs a handler or `onTimer` for one actor with a fresh context. On success the new state, timer
+   * changes and outputs take effect; on failure none do and the error is returned.
+   */
+  const invoke = async (a: LiveActor, call: (ctx: Context) => unknown, at: Invocation): Promise<{ emitted: number } | WeirError> => {
+    const def = defs[a.def]!;
+    const outputs: PendingOutput[] = [];
+    const timerOps: [boolean, TimerEntry][] = [];
+    let clearIt = false;
+    const timerArg = (time: number, what: string) => {
+      if (!Number.isFinite(time)) throw new TypeError(`${what}: time must be a finite number of ms, got ${time}`);
+      return time;
+    };
+    const ctx: Context = {
+      key: a.key,
+      partition: a.partition,
+      seq: at.seq,
+      time: at.time,
+      subject: at.subject,
+      log,
+      eventTime: at.eventTime,
+      watermark: at.watermark,
+      now: clock.now(),
+      emit(to, v) {
+        if (!isDeclared(a.def, to)) {
+          throw new UndeclaredOutputError(
+            `actor ${def.name} emitted to "${to}", which is not among its outputs (${def.outputs.join(", ") || "none"})`,
+          );
+        }
+        outputs.push({ subject: to, value: v });
+      },
+      timer: (time, tag = "") => void timerOps.push([true, [timerArg(time, "ctx.timer"), "e", tag]]),
+      processingTimer: (time, tag = "") => void timerOps.push([true, [timerArg(time, "ctx.processingTimer"), "p", tag]]),
+      cancelTimer: (kind, time, tag = "") => void timerOps.push([false, [time, kind === "event" ? "e" : "p", tag]]),
+      clear: () => {
+        clearIt = true;
+      },
+    };
+    let next: unknown;
+    try {
+      const r = call(ctx);
+      next = r instanceof Promise ? await r : r;
+    } catch (err) {
+      return err instanceof UndeclaredOutputError
+        ? err
+        : new HandlerError(`${at.subject ? "handler" : "onTimer"} of ${def.name} failed: ${describeError(err)}`, { cause: err });
+    }
+    a.state = next;
+    a.dirty = true;
+    for (const [add, t] of timerOps) {
+      if (add) setTimer(a, t);
+      else if (a.timers) {
+        a.timers = a.timers.filter((x) => x[0] !== t[0] || x[1] !== t[1] || x[2] !== t[2]);
+        if (a.timers.length === 0) {
+          a.timers = undefined;
+          withTimers.delete(a);
+        }
+      }
+    }
+    if (clearIt) clearActor(a);
+    for (let i = 0; i < outputs.length; i++) {
+      const o = outputs[i]!;
+      track(publisher.publish(o.subject, msgpackCodec.encode(o.value), { msgID: `${at.idBase}.${i}` }));
+    }
+    return { emitted: outputs.length };
+  };
+
+  /**
+   * Fires an actor's timers of one kind that are due at `upTo`, in time order. Event-time timers
+   * fire before the key's next event and at the end of each round; either way they see the same
+   * state, so a replay fires them identically.
+   */
+  const fireDue = async (a: LiveActor, kind: "e" | "p", upTo: number, result: RoundResult): Promise<void> => {
+    const def = defs[a.def]!;
+    for (let n = 0; ; n++) {
+      const i = firstDue(a.timers, kind, upTo);
+      if (i < 0 || !live.has(idOf(a.def, a.key))) return;
+      const [time, , tag] = a.timers![i]!;
+      a.timers!.splice(i, 1);
+      if (a.timers!.length === 0) {
+        a.timers = undefined;
+        withTimers.delete(a);
+      }
+      a.dirty = true;
+      if (!def.onTimer) continue;
+      if (n >= MAX_FIRES_IN_A_ROW) {
+        log.error(`actor ${def.name}/${a.key}: ${n} timers fired in a row (a timer re-arming itself at a due time?); dropping the rest`);
+        a.timers = a.timers?.filter((t) => t[1] !== kind || t[0] > upTo);
+        continue;
+      }
+      const timer: Timer = { time, kind: kind === "e" ? "event" : "processing", tag };
+      const idBase = `${app.name}.${def.name}.${a.partition}.${b64(a.key)}.${kind}${time}.${b64(tag)}`;
+      const r = await invoke(a, (ctx) => def.onTimer!(a.state, timer, ctx), {
+        seq: a.seq,
+        time: kind === "e" ? time : clock.now(),
+        subject: "",
+        eventTime: time,
+        watermark: kind === "e" ? upTo : watermark,
+        idBase,
+      });
+      if (r instanceof Error) {
+        const headers = dlqHeaders(r, { app: app.name, actor: def.name, subject: "", seq: a.seq, key: a.key, contentType: msgpackCodec.contentType });
+        track(publisher.publish(opts.dlqSubject, msgpackCodec.encode({ timer }), { msgID: `${idBase}.dlq`, headers }));
+        result.dlq++;
+      } else {
+        result.emitted += r.emitted;
+        result.fired = (result.fired ?? 0) + 1;
+      }
+    }
+  };
+
+  const fireAllDue = async (kind: "e" | "p", upTo: number, result: RoundResult) => {
+    if (withTimers.size === 0 || (kind === "e" && upTo < nextEventDue)) return;
+    let low = Number.POSITIVE_INFINITY;
+    for (const a of [...withTimers]) {
+      await fireDue(a, kind, upTo, result);
+      for (const t of a.timers ?? []) if (t[1] === "e" && t[0] < low) low = t[0];
+    }
+    if (kind === "e") nextEventDue = low;
+  };
+
   return {
     async init() {
       const metas = await Promise.all(opts.partitions.map((p) => store.loadMeta(p)));
       opts.partitions.forEach((p, i) => {
         const m = metas[i];
         const lastSeq = m?.lastSeq ?? 0;
-        parts.set(p, { lastSeq, through: lastSeq, storedAtStart: m !== null, hasMeta: m !== null });
+        parts.set(p, { lastSeq, through: lastSeq, storedAtStart: m !== null, hasMeta: m !== null, ...(m?.marks ? { marks: m.marks } : {}) });
       });
       anyStoredAtStart = metas.some((m) => m !== null);
+      // Actors with pending timers come back at once: their timers must fire without waiting for
+      // the key's next event.
+      const index = new Map(defs.map((d, i) => [d.name, i]));
+      const owed: [number, string, number][] = [];
+      opts.partitions.forEach((p, i) => {
+        for (const [name, key] of metas[i]?.timers ?? []) {
+          const def = index.get(name);
+          if (def !== undefined) owed.push([def, key, p]);
+        }
+      });
+      for (let i = 0; i < owed.length; i += LOAD_CONCURRENCY) {
+        const loaded = await Promise.all(owed.slice(i, i + LOAD_CONCURRENCY).map(([d, k, p]) => loadActor(d, k, p)));
+        for (const a of loaded) live.set(idOf(a.def, a.key), a);
+      }
+      nextEventDue = Number.NEGATIVE_INFINITY;
     },
 
     async process(round) {
@@ -243,14 +457,19 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         }
         const id = idOf(defIdx, key);
         let actor = live.get(id);
-        if (!actor) {
-          actor = fresh(defIdx, key, partition);
-          live.set(id, actor);
-        }
-        if (seq <= actor.seq) {
+        if (actor && seq <= actor.seq) {
           // Already applied and stored before a restart: its effects are out, skip it.
           result.skipped++;
           continue;
+        }
+        const before = ev[8] ?? Number.NEGATIVE_INFINITY;
+        if (actor?.timers) {
+          await fireDue(actor, "e", before, result);
+          actor = live.get(id);
+        }
+        if (!actor) {
+          actor = fresh(defIdx, key, partition);
+          live.set(id, actor);
         }
         const def = defs[defIdx]!;
         actor.lastActive = now;
@@ -261,57 +480,39 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
           actor.seq = seq;
           continue;
         }
-        const outputs: PendingOutput[] = [];
-        const ctx: Context = {
-          key,
-          partition,
+        const a = actor;
+        const r = await invoke(a, (ctx) => def.handle(a.state, parsed.data, ctx), {
           seq,
           time,
           subject,
-          log,
-          emit(to, v) {
-            if (!isDeclared(defIdx, to)) {
-              throw new UndeclaredOutputError(
-                `actor ${def.name} emitted to "${to}", which is not among its outputs (${def.outputs.join(", ") || "none"})`,
-              );
-            }
-            outputs.push({ subject: to, value: v });
-          },
-        };
-        let next: unknown;
-        try {
-          const r = def.handle(actor.state, parsed.data, ctx);
-          next = r instanceof Promise ? await r : r;
-        } catch (err) {
-          const e =
-            err instanceof UndeclaredOutputError
-              ? err
-              : new HandlerError(`handler of ${def.name} failed: ${describeError(err)}`, { cause: err });
-          deadLetter(ev, e);
+          eventTime: ev[7] ?? time,
+          watermark: before,
+          idBase: `${app.name}.${def.name}.${partition}.${seq}`,
+        });
+        a.seq = seq;
+        if (r instanceof Error) {
+          deadLetter(ev, r);
           result.dlq++;
-          actor.seq = seq;
           continue;
         }
-        actor.state = next;
-        actor.seq = seq;
-        actor.dirty = true;
-        for (let i = 0; i < outputs.length; i++) {
-          const o = outputs[i]!;
-          track(
-            publisher.publish(o.subject, msgpackCodec.encode(o.value), {
-              msgID: `${app.name}.${def.name}.${partition}.${seq}.${i}`,
-            }),
-          );
-        }
-        result.emitted += outputs.length;
+        result.emitted += r.emitted;
         result.processed++;
       }
       for (const p of parts.values()) if (round.through > p.through) p.through = round.through;
+      if (round.marks) marks = round.marks;
+      if (round.watermark !== undefined && round.watermark > watermark) watermark = round.watermark;
+      await fireAllDue("e", watermark, result);
+      await fireAllDue("p", clock.now(), result);
       // Outputs stay in flight while the next rounds run (the broker works while we do); only
       // their number is bounded here, and a snapshot waits for all of them.
       if (inflight.length >= MAX_PENDING_PUBLISHES) await settle();
       eventsSinceSnapshot += round.events.length;
       return result;
+    },
+
+    async tick() {
+      const result: RoundResult = { id: -1, processed: 0, skipped: 0, emitted: 0, dlq: 0 };
+      await fireAllDue("p", clock.now(), result);
     },
 
     snapshotDue() {
@@ -331,8 +532,14 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       for (const a of live.values()) {
         if (!a.dirty) continue;
         dirty.push(a);
-        writes.push({ actor: defs[a.def]!.name, key: a.key, record: { v: SNAPSHOT_VERSION, seq: a.seq, state: a.state } });
+        writes.push({
+          actor: defs[a.def]!.name,
+          key: a.key,
+          record: { v: SNAPSHOT_VERSION, seq: a.seq, state: a.state, ...(a.timers ? { timers: a.timers } : {}) },
+        });
       }
+      const deletes = [...cleared].filter(([id]) => !live.has(id)).map(([, v]) => v);
+      cleared.clear();
       const savedAt = clock.now();
       // A partition's meta must exist before its first state does: on restart, "no meta" means
       // "nothing stored", which lets a fresh partition skip store look-ups for new keys.
@@ -341,18 +548,33 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       await Promise.all(
         [...needMarker].map(async (p) => {
           const ps = parts.get(p)!;
-          await store.saveMeta(p, { v: SNAPSHOT_VERSION, lastSeq: ps.lastSeq, savedAt });
+          await store.saveMeta(p, { v: SNAPSHOT_VERSION, lastSeq: ps.lastSeq, savedAt, ...(ps.marks ? { marks: ps.marks } : {}) });
           ps.hasMeta = true;
         }),
       );
       await store.saveActors(writes);
+      await store.deleteActors(deletes);
       for (const a of dirty) a.dirty = false;
+      const timerOwners = new Map<number, [string, string][]>();
+      for (const a of withTimers) {
+        let list = timerOwners.get(a.partition);
+        if (!list) timerOwners.set(a.partition, (list = []));
+        list.push([defs[a.def]!.name, a.key]);
+      }
       await Promise.all(
         [...parts].map(async ([p, ps]) => {
           if (ps.through <= ps.lastSeq) return;
           const through = ps.through;
-          await store.saveMeta(p, { v: SNAPSHOT_VERSION, lastSeq: through, savedAt });
+          const owners = timerOwners.get(p);
+          await store.saveMeta(p, {
+            v: SNAPSHOT_VERSION,
+            lastSeq: through,
+            savedAt,
+            ...(marks ? { marks } : {}),
+            ...(owners ? { timers: owners } : {}),
+          });
           ps.lastSeq = through;
+          if (marks) ps.marks = marks;
           ps.hasMeta = true;
         }),
       );

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { ActorDefinition, AppDefinition, KeySpec } from "./contract.ts";
+import type { ActorDefinition, AppDefinition, EventTimeSpec, KeySpec } from "./contract.ts";
 import { AppDefinitionError } from "./errors.ts";
 
 const DEFAULT_PARTITIONS = 32;
@@ -61,6 +61,36 @@ export function partitionsOf(app: AppDefinition, override?: number): number {
     throw new AppDefinitionError(`app ${app.name}: partitions must be an integer in 1..4096, got ${p}`);
   }
   return p;
+}
+
+/**
+ * Compiles an app's event-time spec into a function from (decoded event, subject) to ms since the
+ * epoch, or `undefined` when the event has no usable time. Numbers are ms; strings are parsed as
+ * ISO-8601.
+ *
+ * @example
+ * eventTimeReader({ field: "ts" })({ ts: "2026-01-01T00:00:00Z" }, "s"); // 1767225600000
+ */
+export function eventTimeReader(spec: EventTimeSpec): (value: unknown, subject: string) => number | undefined {
+  const norm = (t: unknown): number | undefined => {
+    if (typeof t === "number") return Number.isFinite(t) ? t : undefined;
+    if (typeof t === "string") {
+      const ms = Date.parse(t);
+      return Number.isNaN(ms) ? undefined : ms;
+    }
+    return undefined;
+  };
+  if (typeof spec === "function") {
+    return (value, subject) => {
+      try {
+        return norm(spec(value, subject));
+      } catch {
+        return undefined;
+      }
+    };
+  }
+  const field = spec.field;
+  return (value) => (typeof value === "object" && value !== null ? norm((value as Record<string, unknown>)[field]) : undefined);
 }
 
 /**

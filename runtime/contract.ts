@@ -3,6 +3,7 @@
  * app loaded from disk by the compiled binary works even though it brings its own copy of zod.
  */
 import type { z } from "zod";
+import type { WatermarkPolicy } from "./watermark.ts";
 
 /** Where an actor's key comes from. */
 export type KeySpec<E> =
@@ -12,6 +13,20 @@ export type KeySpec<E> =
   | { readonly field: keyof E & string }
   /** Any function of the decoded (not yet validated) event and its subject. */
   | ((event: E, subject: string) => string | number | undefined);
+
+/**
+ * Where an event's time comes from: a top-level field holding ms since the epoch (a number) or an
+ * ISO-8601 string, or a function of the decoded event and its subject.
+ */
+export type EventTimeSpec = { readonly field: string } | ((event: any, subject: string) => number | string | undefined);
+
+/** A timer that came due: event-time timers fire when the watermark passes `time`, processing-time ones when the clock does. */
+export interface Timer {
+  readonly time: number;
+  readonly kind: "event" | "processing";
+  /** Distinguishes timers of one key at the same time (e.g. the window they close). */
+  readonly tag: string;
+}
 
 export interface Logger {
   debug(msg: string, data?: unknown): void;
@@ -39,6 +54,29 @@ export interface Context {
    */
   emit(subject: string, value: unknown): void;
   readonly log: Logger;
+  /** The event's time (from the app's `eventTime`, else the JetStream timestamp); a timer's time in `onTimer`. */
+  readonly eventTime: number;
+  /**
+   * The watermark before this event: event time up to which the stream is taken to be complete.
+   * An event with `eventTime <= watermark` is late. `-Infinity` until the first event.
+   */
+  readonly watermark: number;
+  /** Processing time (the injected clock), ms since the epoch. */
+  readonly now: number;
+  /**
+   * Sets an event-time timer for this key: `onTimer` runs once the watermark passes `time`. Setting
+   * the same (time, tag) twice keeps one. Timers live in the snapshot and survive crashes.
+   */
+  timer(time: number, tag?: string): void;
+  /** Sets a processing-time timer: `onTimer` runs once the clock passes `time`. */
+  processingTimer(time: number, tag?: string): void;
+  /** Removes a pending timer (no-op when there is none). */
+  cancelTimer(kind: "event" | "processing", time: number, tag?: string): void;
+  /**
+   * Forgets this key's state once the handler returns: the stored record is deleted and the next
+   * event of the key starts from `initial` (state TTL, finished sessions).
+   */
+  clear(): void;
 }
 
 export type Handler<S, E> = (state: S, event: E, ctx: Context) => S | Promise<S>;
@@ -62,6 +100,8 @@ export interface ActorDefinition<S = unknown, E = unknown> {
   /** Subjects (wildcards allowed) that `ctx.emit` may publish to. */
   readonly outputs: readonly string[];
   readonly handle: Handler<S, E>;
+  /** Runs when one of this key's timers comes due (timers fire in time order, before later events of the key). */
+  readonly onTimer?: (state: S, timer: Timer, ctx: Context) => S | Promise<S>;
 }
 
 export interface SnapshotPolicy {
@@ -84,5 +124,9 @@ export interface AppDefinition {
    * their next event. Default 10 minutes; `Infinity` keeps every actor in memory.
    */
   readonly evictAfterMs?: number;
+  /** How to read an event's time; default: the JetStream timestamp (ingestion time). */
+  readonly eventTime?: EventTimeSpec;
+  /** How watermarks follow event time (out-of-orderness, idle partitions). */
+  readonly watermark?: WatermarkPolicy;
 }
 

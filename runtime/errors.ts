@@ -61,6 +61,11 @@ export class SchemaValidationError extends WeirError {
   readonly retryable = false;
 }
 
+/** The app reads event time from events, and this one has none (missing field, not a time). Terminal. */
+export class EventTimeError extends WeirError {
+  readonly retryable = false;
+}
+
 /** The event's `Weir-Schema-Id` header names no registered schema (or is not a number). Terminal. */
 export class UnknownSchemaError extends WeirError {
   readonly retryable = false;

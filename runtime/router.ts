@@ -1,12 +1,13 @@
 import type { JsMsg } from "@nats-io/jetstream";
 import type { AppDefinition } from "./contract.ts";
 import type { RoutedEvent } from "./actor-host.ts";
-import { keyReader } from "./app.ts";
+import { eventTimeReader, keyReader } from "./app.ts";
 import { CONTENT_TYPE_HEADER, decodePayload } from "./codec.ts";
-import { DecodeError, MissingKeyError, type WeirError } from "./errors.ts";
+import { DecodeError, EventTimeError, MissingKeyError, type WeirError } from "./errors.ts";
 import { partitionOf } from "./partition.ts";
 import type { SchemaChecks } from "./schemas.ts";
 import { subjectMatches } from "./subjects.ts";
+import { createWatermarks, type Watermarks } from "./watermark.ts";
 
 /** A message that cannot reach any actor, with the reason. */
 export interface Rejected {
@@ -21,6 +22,10 @@ export interface RoutedBatch {
   rejected: Rejected[];
   /** Highest stream sequence in the batch. */
   through: number;
+  /** Watermark after the batch. */
+  watermark: number;
+  /** Watermark tracker state after the batch (as of `through`). */
+  marks: number[];
 }
 
 export interface Router {
@@ -38,8 +43,17 @@ const SUBJECT_CACHE_LIMIT = 10_000;
  * const router = createRouter(app, 32, 4);
  * const { perWorker, rejected } = router.route(msgs);
  */
-export function createRouter(app: AppDefinition, partitions: number, workers: number, schemas?: SchemaChecks): Router {
+export function createRouter(
+  app: AppDefinition,
+  partitions: number,
+  workers: number,
+  opts: { schemas?: SchemaChecks; watermarks?: Watermarks } = {},
+): Router {
+  const { schemas } = opts;
+  const marks = opts.watermarks ?? createWatermarks(partitions, app.watermark);
   const readers = app.actors.map((a) => keyReader(a.key));
+  const timeOf = app.eventTime ? eventTimeReader(app.eventTime) : undefined;
+  const touched: number[] = [];
   const bySubject = new Map<string, number[]>();
   const actorsFor = (subject: string): number[] => {
     let hit = bySubject.get(subject);
@@ -76,6 +90,18 @@ export function createRouter(app: AppDefinition, partitions: number, workers: nu
           continue;
         }
         const time = Math.floor(m.info.timestampNanos / 1e6);
+        let eventTime = time;
+        if (timeOf) {
+          const t = timeOf(value, m.subject);
+          if (t === undefined) {
+            rejected.push({ msg: m, error: new EventTimeError(`no event time: ${describeTime(app.eventTime!)} is missing or not a time`) });
+            continue;
+          }
+          eventTime = t;
+        }
+        // Each event carries the watermark from before it: "late" means at or below it.
+        const before = marks.current();
+        touched.length = 0;
         for (const i of interested) {
           const key = readers[i]!(value, m.subject);
           const actor = app.actors[i]!;
@@ -88,12 +114,18 @@ export function createRouter(app: AppDefinition, partitions: number, workers: nu
             continue;
           }
           const p = partitionOf(key, partitions);
-          perWorker[p % workers]!.push([seq, time, m.subject, i, key, p, value]);
+          perWorker[p % workers]!.push([seq, time, m.subject, i, key, p, value, eventTime, before]);
+          touched.push(p);
         }
+        for (const p of touched) marks.observe(p, eventTime);
       }
-      return { perWorker, rejected, through };
+      return { perWorker, rejected, through, watermark: marks.current(), marks: marks.state() };
     },
   };
+}
+
+function describeTime(spec: NonNullable<AppDefinition["eventTime"]>): string {
+  return typeof spec === "function" ? "the eventTime function's result" : `field "${spec.field}"`;
 }
 
 function describeKey(spec: AppDefinition["actors"][number]["key"]): string {

@@ -13,6 +13,7 @@ import { CONTENT_TYPE_HEADER } from "./codec.ts";
 import { dlqHeaders, dlqMsgId, pipelinedPublisher } from "./publisher.ts";
 import { retrying } from "./retry.ts";
 import { createRouter } from "./router.ts";
+import { createWatermarks } from "./watermark.ts";
 import { registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./schemas.ts";
 import { SNAPSHOT_VERSION, kvSnapshotStore } from "./snapshot-store.ts";
 import { pullSource } from "./source.ts";
@@ -65,6 +66,12 @@ export interface RuntimeMetrics {
   actors: number;
   workers: number;
   partitions: number;
+  /** Watermark of the last finished round (event time, ms; -Infinity before any event). */
+  watermark: number;
+  /** Processing time minus the watermark, ms: how far behind real time the app's event time is. */
+  watermarkAgeMs: number;
+  /** Timers fired. */
+  timersFired: number;
 }
 
 export interface Runtime {
@@ -155,6 +162,9 @@ async function start(
     actors: 0,
     workers: workerCount,
     partitions,
+    watermark: Number.NEGATIVE_INFINITY,
+    watermarkAgeMs: Number.POSITIVE_INFINITY,
+    timersFired: 0,
   };
 
   const pool = await startWorkerPool({
@@ -175,7 +185,10 @@ async function start(
   );
 
   const credit = createCredit(opts.maxInFlight ?? 8192);
-  const router = createRouter(app, partitions, workerCount, checks);
+  // The watermark resumes from the tracker state stored with the partition the run resumes from.
+  const from = metas.find((meta) => (meta?.lastSeq ?? 0) === startSeq - 1)?.marks;
+  const watermarks = createWatermarks(partitions, app.watermark, from);
+  const router = createRouter(app, partitions, workerCount, { ...(checks ? { schemas: checks } : {}), watermarks });
   const publisher = pipelinedPublisher(nc);
   let outstanding = 0;
   let finished = 0;
@@ -189,13 +202,15 @@ async function start(
   });
   done.catch(() => {});
 
-  const roundDone = (count: number, through: number) => (results: RoundResult[]) => {
+  const roundDone = (count: number, through: number, watermark: number) => (results: RoundResult[]) => {
     for (const r of results) {
       m.processed += r.processed;
       m.skipped += r.skipped;
       m.emitted += r.emitted;
       m.dlq += r.dlq;
+      m.timersFired += r.fired ?? 0;
     }
+    if (watermark > m.watermark) m.watermark = watermark;
     if (through > m.doneSeq) m.doneSeq = through;
     m.actors = pool.actors();
     credit.release(count);
@@ -248,7 +263,7 @@ async function start(
     .subscribe({
       next: ({ batch, count }) => {
         outstanding++;
-        pool.dispatch(batch.perWorker, batch.through, roundDone(count, batch.through));
+        pool.dispatch(batch, roundDone(count, batch.through, batch.watermark));
       },
       error: (err) => fail(err),
     });
@@ -276,7 +291,7 @@ async function start(
   return {
     app,
     inputStream: streams.input,
-    metrics: () => ({ ...m }),
+    metrics: () => ({ ...m, watermarkAgeMs: Date.now() - m.watermark }),
     done,
     async drained() {
       const target = await retrying(() => lastInputSeq(js, jsm, streams.input, streams.filter));

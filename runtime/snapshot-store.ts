@@ -15,6 +15,10 @@ export interface PartitionMeta {
   v: number;
   lastSeq: number;
   savedAt: number;
+  /** Watermark tracker state as of `lastSeq` (restored when the run resumes from this partition). */
+  marks?: number[];
+  /** Actors of this partition with pending timers, `[actor, key]`: loaded at start so their timers fire. */
+  timers?: [string, string][];
 }
 
 /** One actor's stored state with the sequence of the last event applied to it. */
@@ -22,6 +26,8 @@ export interface ActorRecord {
   v: number;
   seq: number;
   state: unknown;
+  /** Pending timers `[time, kind ("e" | "p"), tag]`, in firing order. */
+  timers?: [number, "e" | "p", string][];
 }
 
 export interface AppConfigRecord {
@@ -44,6 +50,8 @@ export interface SnapshotStore {
   loadActor(actor: string, key: string): Promise<ActorRecord | null>;
   /** Writes all records; resolves when every one is durable. */
   saveActors(writes: readonly ActorWrite[]): Promise<void>;
+  /** Deletes actor records (cleared state); resolves when durable. */
+  deleteActors(ids: readonly { actor: string; key: string }[]): Promise<void>;
   /** Every stored actor record (for tools and tests; reads the whole bucket). */
   listActors(): AsyncIterable<{ actor: string; key: string; record: ActorRecord }>;
 }
@@ -141,6 +149,11 @@ export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreO
     saveActors: async (writes) => {
       for (let i = 0; i < writes.length; i += concurrency) {
         await Promise.all(writes.slice(i, i + concurrency).map(writeActor));
+      }
+    },
+    deleteActors: async (ids) => {
+      for (let i = 0; i < ids.length; i += concurrency) {
+        await Promise.all(ids.slice(i, i + concurrency).map(({ actor, key }) => retrying(() => kv.purge(actorKey(actor, key)))));
       }
     },
     async *listActors() {

@@ -1,4 +1,5 @@
-import type { RoundResult, RoutedEvent } from "./actor-host.ts";
+import type { RoundResult } from "./actor-host.ts";
+import type { RoutedBatch } from "./router.ts";
 import type { LogLevel } from "./log.ts";
 import type { FromWorker, ToWorker } from "./worker-protocol.ts";
 
@@ -19,7 +20,7 @@ export interface WorkerPool {
    * Sends one round to every worker (each gets its own events, possibly none, and the position it
    * covers); `onDone` runs when all of them have finished it.
    */
-  dispatch(perWorker: RoutedEvent[][], through: number, onDone: (results: RoundResult[]) => void): void;
+  dispatch(batch: Pick<RoutedBatch, "perWorker" | "through" | "watermark" | "marks">, onDone: (results: RoundResult[]) => void): void;
   /** Actors in memory, summed over workers (as of their last ack). */
   actors(): number;
   /** Rejects when a worker reports a fatal error or dies. */
@@ -125,11 +126,11 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
     size: opts.workers,
     failed,
     actors: () => actorCounts.reduce((a, b) => a + b, 0),
-    dispatch(perWorker, through, onDone) {
+    dispatch({ perWorker, through, watermark, marks }, onDone) {
       const id = nextRound++;
       rounds.set(id, { remaining: workers.length, results: [], onDone });
       workers.forEach((w, i) => {
-        const msg: ToWorker = { type: "round", round: { id, through, events: perWorker[i] ?? [] } };
+        const msg: ToWorker = { type: "round", round: { id, through, events: perWorker[i] ?? [], watermark, marks } };
         w.postMessage(msg);
       });
     },

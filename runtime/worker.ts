@@ -57,6 +57,7 @@ async function handle(msg: ToWorker | { type: "tick" }): Promise<void> {
       return;
     }
     case "tick":
+      await host?.tick();
       if (host?.snapshotDue()) await snapshot();
       return;
     case "stop":
