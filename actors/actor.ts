@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { ActorDefinition, AppDefinition, Handler, KeySpec } from "../runtime/mod.ts";
+import type { ActorDefinition, AppDefinition, Context, Handler, KeySpec, Timer } from "../runtime/mod.ts";
 
 export interface ActorSpec<ES extends z.ZodType, SS extends z.ZodType> {
   name: string;
@@ -10,6 +10,8 @@ export interface ActorSpec<ES extends z.ZodType, SS extends z.ZodType> {
   initial: z.infer<SS> | ((key: string) => z.infer<SS>);
   outputs?: readonly string[];
   handle: Handler<z.infer<SS>, z.infer<ES>>;
+  /** Runs when a timer set with `ctx.timer` / `ctx.processingTimer` comes due. */
+  onTimer?: (state: z.infer<SS>, timer: Timer, ctx: Context) => z.infer<SS> | Promise<z.infer<SS>>;
 }
 
 const NAME = /^[A-Za-z0-9_-]+$/;
@@ -58,6 +60,7 @@ export function defineActor<ES extends z.ZodType, SS extends z.ZodType>(
     initial,
     outputs: [...(spec.outputs ?? [])],
     handle: spec.handle,
+    ...(spec.onTimer ? { onTimer: spec.onTimer } : {}),
   });
 }
 

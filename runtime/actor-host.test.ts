@@ -138,3 +138,76 @@ describe.each(["kv.put", "pipelined"] as const)("actor host on a real KV store (
     await expect(newHost().init()).rejects.toThrow(SnapshotError);
   });
 });
+
+describe("timers in the actor host (real KV store)", () => {
+  const TIMER_APP = new URL("./testdata/timer-app.ts", import.meta.url).pathname;
+  // [seq, jsTime, subject, actor, key, partition, value, eventTime, watermarkBefore]
+  const tev = (seq: number, k: string, t: number, n: number, wm: number, op = "add"): RoutedEvent => [
+    seq, seq, "tm.in", 0, k, partitionOf(k, 4), { k, t, n, op }, t, wm,
+  ];
+
+  async function timerSetup(url: string) {
+    const c = await client(url);
+    const app = await loadApp(TIMER_APP);
+    const streams = await ensureAppStreams(await jetstreamManager(c.nc), app);
+    const store = await kvSnapshotStore(c.nc, { bucket: streams.bucket });
+    const clock = manualClock(1_000_000);
+    const newHost = () =>
+      createActorHost({ app, partitions: PARTS, store, publisher: pipelinedPublisher(c.nc), dlqSubject: streams.dlqSubject, clock, log: consoleLogger("silent") });
+    const outputs = async () => (await readStream(c.nc, appNames("timers").output)).map((m) => [m.subject, m.value]);
+    return { c, store, clock, newHost, outputs };
+  }
+
+  test("event-time timers fire when the watermark passes them, before the key's next event, and survive a restart", async () => {
+    await using nats = await startNats();
+    const { c, store, newHost, outputs } = await timerSetup(nats.url);
+    await using _ = c;
+    const first = newHost();
+    await first.init();
+    // Buckets [0, 10s) for a and b; the round's watermark (5 s) closes nothing.
+    await first.process({ id: 1, through: 3, watermark: 5_000, events: [tev(1, "a", 1_000, 1, -Infinity), tev(2, "a", 4_000, 2, 0), tev(3, "b", 2_000, 5, 0)] });
+    expect(await outputs()).toEqual([]);
+    // a's next event comes after the watermark passed 9 999: a's bucket closes first, then the event
+    // (at 12 s, a new bucket) is applied; an event at or below the watermark is late.
+    const r = await first.process({ id: 2, through: 5, watermark: 11_000, events: [tev(4, "a", 12_000, 4, 10_500), tev(5, "a", 9_000, 9, 11_000)] });
+    expect(r.fired).toBe(2); // a's [0,10s) before seq 4, b's [0,10s) at the end of the round
+    await first.snapshot();
+    expect(await outputs()).toEqual([
+      ["tm.out.sum.a", { start: 0, sum: 3, watermark: 10_500 }],
+      ["tm.out.late.a", { t: 9_000 }],
+      ["tm.out.sum.b", { start: 0, sum: 5, watermark: 11_000 }],
+    ]);
+    const meta = await store.loadMeta(partitionOf("a", 4));
+    expect(meta?.timers).toContainEqual(["tally", "a"]);
+    expect((await store.loadActor("tally", "a"))?.timers).toEqual([[19_999, "e", "10000"]]);
+
+    // A new host loads a's pending timer at start and fires it on the next round's watermark,
+    // though no event of a arrives.
+    const second = newHost();
+    await second.init();
+    expect(second.size()).toBeGreaterThanOrEqual(1);
+    await second.process({ id: 1, through: 6, watermark: 25_000, events: [tev(6, "c", 30_000, 1, 20_000)] });
+    await second.snapshot();
+    expect((await outputs()).slice(3)).toEqual([["tm.out.sum.a", { start: 10_000, sum: 4, watermark: 25_000 }]]);
+    expect((await store.loadActor("tally", "a"))?.timers).toBeUndefined();
+  });
+
+  test("processing-time timers fire on the clock; clear() deletes the key's stored state", async () => {
+    await using nats = await startNats();
+    const { c, store, clock, newHost, outputs } = await timerSetup(nats.url);
+    await using _ = c;
+    const host = newHost();
+    await host.init();
+    await host.process({ id: 1, through: 2, events: [tev(1, "p", 1_000, 0, -Infinity, "ping"), tev(2, "q", 1_000, 7, 0)] });
+    await host.snapshot();
+    expect((await store.loadActor("tally", "q"))?.state).toEqual({ buckets: { "0": 7 }, late: 0 });
+    await host.tick();
+    expect(await outputs()).toEqual([]);
+    clock.advance(5_000);
+    await host.tick();
+    await host.process({ id: 2, through: 3, events: [tev(3, "q", 2_000, 0, 1_000, "bye")] });
+    await host.snapshot();
+    expect(await outputs()).toEqual([["tm.out.ping.p", { at: 1_005_000 }]]);
+    expect(await store.loadActor("tally", "q")).toBeNull();
+  });
+});

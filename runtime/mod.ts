@@ -1,5 +1,6 @@
 // The runtime's public surface. Everything else in runtime/ is internal.
-export type { ActorDefinition, AppDefinition, Context, Handler, KeySpec, Logger, SnapshotPolicy } from "./contract.ts";
+export type { ActorDefinition, AppDefinition, Context, EventTimeSpec, Handler, KeySpec, Logger, SnapshotPolicy, Timer } from "./contract.ts";
+export { createWatermarks, type WatermarkPolicy, type Watermarks, type WatermarkState } from "./watermark.ts";
 export { partitionOf } from "./partition.ts";
 export { startRuntime, type Runtime, type RuntimeMetrics, type RuntimeOptions } from "./runtime.ts";
 export { startNats, startEmbeddedNats, findNatsServer, type NatsServer, type StartNatsOptions } from "./nats-server.ts";

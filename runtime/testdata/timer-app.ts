@@ -1,0 +1,51 @@
+import { z } from "zod";
+import { defineActor, defineApp } from "../../actors/mod.ts";
+
+// Test app for timers: per-key sums over 10 s event-time buckets, emitted when the watermark passes
+// a bucket's end; "ping" sets a processing-time timer; "bye" clears the key's state.
+const BUCKET = 10_000;
+
+export default defineApp({
+  name: "timers",
+  partitions: 4,
+  evictAfterMs: 0,
+  snapshot: { everyEvents: 1_000_000, everyMs: 1_000_000 },
+  eventTime: { field: "t" },
+  actors: [
+    defineActor({
+      name: "tally",
+      input: "tm.in",
+      key: { field: "k" },
+      event: z.object({ k: z.string(), t: z.number(), n: z.number(), op: z.enum(["add", "ping", "bye"]).default("add") }),
+      state: z.object({ buckets: z.record(z.string(), z.number()), late: z.number() }),
+      initial: () => ({ buckets: {}, late: 0 }),
+      outputs: ["tm.out.>"],
+      handle(s, e, ctx) {
+        if (e.op === "bye") {
+          ctx.clear();
+          return s;
+        }
+        if (e.op === "ping") {
+          ctx.processingTimer(ctx.now + 5_000, "ping");
+          return s;
+        }
+        if (ctx.eventTime <= ctx.watermark) {
+          ctx.emit(`tm.out.late.${ctx.key}`, { t: e.t });
+          return { ...s, late: s.late + 1 };
+        }
+        const start = Math.floor(ctx.eventTime / BUCKET) * BUCKET;
+        ctx.timer(start + BUCKET - 1, String(start));
+        return { ...s, buckets: { ...s.buckets, [start]: (s.buckets[start] ?? 0) + e.n } };
+      },
+      onTimer(s, timer, ctx) {
+        if (timer.kind === "processing") {
+          ctx.emit(`tm.out.ping.${ctx.key}`, { at: timer.time });
+          return s;
+        }
+        const { [timer.tag]: sum, ...rest } = s.buckets;
+        ctx.emit(`tm.out.sum.${ctx.key}`, { start: Number(timer.tag), sum, watermark: ctx.watermark });
+        return { ...s, buckets: rest };
+      },
+    }),
+  ],
+});
