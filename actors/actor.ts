@@ -10,6 +10,8 @@ export interface ActorSpec<ES extends z.ZodType, SS extends z.ZodType> {
   initial: z.infer<SS> | ((key: string) => z.infer<SS>);
   outputs?: readonly string[];
   handle: Handler<z.infer<SS>, z.infer<ES>>;
+  /** Forget a key's state once the watermark is this far past its newest event (event time, ms). */
+  ttlMs?: number;
   /** Runs when a timer set with `ctx.timer` / `ctx.processingTimer` comes due. */
   onTimer?: (state: z.infer<SS>, timer: Timer, ctx: Context) => z.infer<SS> | Promise<z.infer<SS>>;
 }
@@ -61,7 +63,13 @@ export function defineActor<ES extends z.ZodType, SS extends z.ZodType>(
     outputs: [...(spec.outputs ?? [])],
     handle: spec.handle,
     ...(spec.onTimer ? { onTimer: spec.onTimer } : {}),
+    ...(spec.ttlMs !== undefined ? { ttlMs: positive(spec.ttlMs, `actor "${spec.name}": ttlMs`) } : {}),
   });
+}
+
+function positive(n: number, what: string): number {
+  if (!Number.isFinite(n) || n <= 0) throw new TypeError(`${what} must be a positive number of ms, got ${n}`);
+  return n;
 }
 
 /**

@@ -192,6 +192,28 @@ describe("timers in the actor host (real KV store)", () => {
     expect((await store.loadActor("tally", "a"))?.timers).toBeUndefined();
   });
 
+  test("state TTL: a key is forgotten once the watermark passes its newest event by ttlMs, and starts over after", async () => {
+    await using nats = await startNats();
+    const { c, store, newHost } = await timerSetup(nats.url);
+    await using _ = c;
+    const idle = (seq: number, t: number, wm: number): RoutedEvent => [seq, seq, "tm.ttl", 1, "x", partitionOf("x", 4), { k: "x", t }, t, wm];
+    const host = newHost();
+    await host.init();
+    await host.process({ id: 1, through: 2, watermark: 500, events: [idle(1, 0, -Infinity), idle(2, 600, 0)] });
+    await host.snapshot();
+    expect((await store.loadActor("idle", "x"))?.state).toEqual({ n: 2 });
+    // 600 + 1000: still alive at watermark 1599, gone at 1600.
+    await host.process({ id: 2, through: 3, watermark: 1_599, events: [] });
+    await host.snapshot();
+    expect((await store.loadActor("idle", "x"))?.state).toEqual({ n: 2 });
+    await host.process({ id: 3, through: 4, watermark: 1_600, events: [] });
+    await host.snapshot();
+    expect(await store.loadActor("idle", "x")).toBeNull();
+    await host.process({ id: 4, through: 5, watermark: 1_700, events: [idle(5, 1_800, 1_700)] });
+    await host.snapshot();
+    expect((await store.loadActor("idle", "x"))?.state).toEqual({ n: 1 });
+  });
+
   test("processing-time timers fire on the clock; clear() deletes the key's stored state", async () => {
     await using nats = await startNats();
     const { c, store, clock, newHost, outputs } = await timerSetup(nats.url);

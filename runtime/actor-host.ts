@@ -104,6 +104,8 @@ const DEFAULT_EVICT_AFTER_MS = 10 * 60_000;
 const LOAD_CONCURRENCY = 256;
 /** Unacked publishes a host lets run ahead before it waits for them. */
 const MAX_PENDING_PUBLISHES = 16_384;
+/** Tag of the internal timer that expires a key's state (`ttlMs`). */
+const TTL_TAG = "\u0000ttl";
 /** Timers one key may fire in a row before the host calls it a loop (a timer that re-arms itself at a due time). */
 const MAX_FIRES_IN_A_ROW = 100_000;
 
@@ -278,6 +280,14 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     if (t[1] === "e" && t[0] < nextEventDue) nextEventDue = t[0];
   };
 
+  /** Moves the key's TTL timer to `at` if that is later than where it is. */
+  const expireLater = (a: LiveActor, at: number) => {
+    const old = a.timers?.find((t) => t[2] === TTL_TAG);
+    if (old && old[0] >= at) return;
+    if (old) a.timers!.splice(a.timers!.indexOf(old), 1);
+    setTimer(a, [at, "e", TTL_TAG]);
+  };
+
   const clearActor = (a: LiveActor) => {
     const id = idOf(a.def, a.key);
     live.delete(id);
@@ -380,6 +390,10 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         withTimers.delete(a);
       }
       a.dirty = true;
+      if (tag === TTL_TAG && kind === "e") {
+        clearActor(a);
+        return;
+      }
       if (!def.onTimer) continue;
       if (n >= MAX_FIRES_IN_A_ROW) {
         log.error(`actor ${def.name}/${a.key}: ${n} timers fired in a row (a timer re-arming itself at a due time?); dropping the rest`);
@@ -497,6 +511,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         }
         result.emitted += r.emitted;
         result.processed++;
+        if (def.ttlMs !== undefined && live.get(id) === a) expireLater(a, (ev[7] ?? time) + def.ttlMs);
       }
       for (const p of parts.values()) if (round.through > p.through) p.through = round.through;
       if (round.marks) marks = round.marks;

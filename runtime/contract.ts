@@ -100,6 +100,11 @@ export interface ActorDefinition<S = unknown, E = unknown> {
   /** Subjects (wildcards allowed) that `ctx.emit` may publish to. */
   readonly outputs: readonly string[];
   readonly handle: Handler<S, E>;
+  /**
+   * State TTL in event time: a key whose newest event is this far behind the watermark is forgotten
+   * (its state deleted, as with `ctx.clear()`).
+   */
+  readonly ttlMs?: number;
   /** Runs when one of this key's timers comes due (timers fire in time order, before later events of the key). */
   readonly onTimer?: (state: S, timer: Timer, ctx: Context) => S | Promise<S>;
 }

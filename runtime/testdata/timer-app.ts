@@ -47,5 +47,16 @@ export default defineApp({
         return { ...s, buckets: rest };
       },
     }),
+    // State TTL: a key is forgotten once the watermark is 1 s (event time) past its newest event.
+    defineActor({
+      name: "idle",
+      input: "tm.ttl",
+      key: { field: "k" },
+      event: z.object({ k: z.string(), t: z.number() }),
+      state: z.object({ n: z.number() }),
+      initial: { n: 0 },
+      ttlMs: 1_000,
+      handle: (s) => ({ n: s.n + 1 }),
+    }),
   ],
 });
