@@ -16,6 +16,7 @@ export {
 } from "./windows.ts";
 export { dedupOperator, type DedupOperator, type DedupState } from "./dedup.ts";
 export { intervalJoin, type JoinOperator, type JoinState } from "./join.ts";
+export { windowedActor, type WindowedActorSpec } from "./windowed-actor.ts";
 export type {
   ActorDefinition,
   AppDefinition,

@@ -1,0 +1,94 @@
+import { describe, expect, test } from "bun:test";
+import { startNats } from "../../runtime/mod.ts";
+import { counted, finalWindows, generate, runInProcess, runWithCrashes, sameOutputs, type AppRun, type Generated } from "../testkit.ts";
+import { LATENESS_MS, OUT_OF_ORDERNESS_MS, WINDOW_MS, type Sale } from "./main.ts";
+
+const APP = new URL("./main.ts", import.meta.url).pathname;
+const IDLE_MS = 60_000;
+
+function workload(seed: number, n: number): Generated<Sale>[] {
+  return generate<Sale>(
+    { seed, n, stepMs: 1_000, outOfOrdernessMs: OUT_OF_ORDERNESS_MS, latenessMs: LATENESS_MS, tooLateMs: 20 * 60_000 },
+    (i, time, rnd) => {
+      const store = `s${Math.floor(rnd() * 20)}`;
+      const value: Sale = {
+        event_id: `e${i}`,
+        store_id: store,
+        price_cents: 50 + Math.floor(rnd() * 5_000),
+        quantity: 1 + Math.floor(rnd() * 4),
+        event_time: time,
+      };
+      return { subject: `sales.${store}`, value, id: value.event_id };
+    },
+  );
+}
+
+/** Brute force: revenue per (store, window) over the events that count. */
+function expected(events: readonly Generated<Sale>[]) {
+  const out = new Map<string, { value: number; count: number }>();
+  for (const e of counted(events)) {
+    const start = Math.floor(e.time / WINDOW_MS) * WINDOW_MS;
+    const id = `${e.value.store_id}|${start}`;
+    const w = out.get(id) ?? { value: 0, count: 0 };
+    w.value += e.value.price_cents * e.value.quantity;
+    w.count++;
+    out.set(id, w);
+  }
+  return out;
+}
+
+function check(run: AppRun, events: readonly Generated<Sale>[]) {
+  const got = finalWindows<number>(run.outputs, "revenue.window.");
+  const want = expected(events);
+  // Every window emitted is exact...
+  for (const [id, w] of got) expect({ id, value: w.value, count: w.count }).toEqual({ id, ...want.get(id)! });
+  // ...and every window the watermark has certainly passed was emitted.
+  const newest = Math.max(...events.map((e) => e.time));
+  const surelyClosed = newest - OUT_OF_ORDERNESS_MS - IDLE_MS;
+  let closed = 0;
+  for (const id of want.keys()) {
+    const start = Number(id.split("|")[1]);
+    if (start + WINDOW_MS - 1 <= surelyClosed) {
+      expect(got.has(id)).toBe(true);
+      closed++;
+    }
+  }
+  expect(closed).toBeGreaterThan(100);
+  // Too-late events went to the late subject, with a reason; nothing else did.
+  const late = run.outputs.filter((m) => m.subject.startsWith("revenue.late."));
+  const lateIds = new Set(late.map((m) => (m.value as { event: Sale }).event.event_id));
+  const tooLate = new Set(events.filter((e) => e.cls === "toolate").map((e) => e.id));
+  expect(lateIds).toEqual(tooLate);
+  expect((late[0]!.value as { reason: string }).reason).toContain("too late");
+  return got;
+}
+
+describe("revenue per store (real nats-server)", () => {
+  const events = workload(11, 20_000);
+  let reference: AppRun | undefined;
+
+  test("10-minute tumbling revenue equals brute force: late events within 5 min corrected, duplicates once, too-late ones reported", async () => {
+    const classes = Object.groupBy(events, (e) => e.cls);
+    // The generator's mix: ~10% late within bounds, ~5% too late, ~10% duplicates.
+    expect(classes.late!.length).toBeGreaterThan(400);
+    expect(classes.toolate!.length).toBeGreaterThan(200);
+    expect(classes.dup!.length).toBeGreaterThan(400);
+    await using nats = await startNats();
+    const run = await runInProcess(nats, APP, events);
+    check(run, events);
+    reference = run;
+    const corrections = run.outputs.filter((m) => (m.value as { kind?: string }).kind === "correction");
+    expect(corrections.length).toBeGreaterThan(0);
+  });
+
+  test("SIGKILLed 4 times mid-stream: the same final windows, each output once", async () => {
+    await using nats = await startNats();
+    const run = await runWithCrashes(nats, APP, events, 4, 5);
+    check(run, events);
+    // Not just the same windows: the very same output messages (ids and contents) as the run
+    // without crashes, none twice.
+    expect(sameOutputs(run, reference!)).toBe(true);
+    // At least one run died with work half done.
+    expect(run.killedAt!.some((p) => p < run.lastSeq!)).toBe(true);
+  });
+});

@@ -1,0 +1,205 @@
+// Shared by the seed apps' tests: a fixed-seed event generator with out-of-order, too-late and
+// duplicate events, and two ways to run an app over them on a real nats-server (in process, and as
+// `weir run` child processes SIGKILLed mid-stream).
+import { spawn } from "bun";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { loadApp } from "../runtime/app.ts";
+import { startRuntime, type RuntimeMetrics } from "../runtime/mod.ts";
+import type { NatsServer } from "../runtime/nats-server.ts";
+import { kvSnapshotStore } from "../runtime/snapshot-store.ts";
+import { appNames, ensureAppStreams } from "../runtime/streams.ts";
+import { client, publishAll, readStream, rng, waitFor, type StoredMessage } from "../runtime/testdata/helpers.ts";
+
+export type EventClass = "ontime" | "late" | "toolate" | "dup";
+
+export interface Generated<E> {
+  subject: string;
+  value: E;
+  /** The event's id (duplicates share it). */
+  id: string;
+  time: number;
+  cls: EventClass;
+}
+
+export interface GeneratorSpec {
+  seed: number;
+  /** Events before duplicates are added. */
+  n: number;
+  /** Event-time step between consecutive in-order events (ms). */
+  stepMs: number;
+  /** The app's allowed out-of-orderness and lateness (ms). */
+  outOfOrdernessMs: number;
+  latenessMs: number;
+  /** Too-late events are at least this far behind (must exceed ooo + lateness + window + idle). */
+  tooLateMs: number;
+  start?: number;
+  lateRate?: number;
+  tooLateRate?: number;
+  dupRate?: number;
+}
+
+/**
+ * Events in arrival order. ~10% arrive out of order but within out-of-orderness + lateness (so they
+ * count), ~5% arrive more than `tooLateMs` behind (so they are refused), and ~10% are re-sent copies
+ * of a recent event (so dedup must drop them).
+ */
+export function generate<E>(spec: GeneratorSpec, make: (i: number, time: number, rnd: () => number) => { subject: string; value: E; id: string }): Generated<E>[] {
+  const rnd = rng(spec.seed);
+  const lateRate = spec.lateRate ?? 0.1;
+  const tooLateRate = spec.tooLateRate ?? 0.05;
+  const dupRate = spec.dupRate ?? 0.1;
+  let clock = spec.start ?? Date.UTC(2026, 0, 1);
+  const out: Generated<E>[] = [];
+  const window = spec.outOfOrdernessMs + spec.latenessMs;
+  for (let i = 0; i < spec.n; i++) {
+    clock += spec.stepMs;
+    const r = rnd();
+    let cls: EventClass = "ontime";
+    let time = clock;
+    if (r < tooLateRate) {
+      cls = "toolate";
+      time = clock - spec.tooLateMs - Math.floor(rnd() * spec.tooLateMs);
+    } else if (r < tooLateRate + lateRate) {
+      cls = "late";
+      // Strictly inside the allowed span, with two steps to spare.
+      time = clock - spec.stepMs - Math.floor(rnd() * Math.max(1, window - 3 * spec.stepMs));
+    }
+    out.push({ ...make(i, time, rnd), time, cls });
+    if (rnd() < dupRate && out.length > 1) {
+      // A re-send of one of the last few events.
+      const orig = out[Math.max(0, out.length - 1 - Math.floor(rnd() * 5))]!;
+      if (orig.cls !== "dup") out.push({ ...orig, cls: "dup" });
+    }
+  }
+  return out;
+}
+
+/** The events that count: first copies of events that are not too late. */
+export function counted<E>(events: readonly Generated<E>[]): Generated<E>[] {
+  const seen = new Set<string>();
+  return events.filter((e) => {
+    if (e.cls === "dup" || seen.has(e.id)) return false;
+    seen.add(e.id);
+    return e.cls !== "toolate";
+  });
+}
+
+export interface AppRun {
+  outputs: StoredMessage[];
+  metrics?: RuntimeMetrics;
+  /** With crashes: stored progress (stream sequence) when each run was killed. */
+  killedAt?: number[];
+  lastSeq?: number;
+}
+
+/** Publishes the events, runs the app in this process until it has processed them, reads its outputs. */
+export async function runInProcess(nats: NatsServer, appPath: string, events: readonly Generated<unknown>[], workers = 2): Promise<AppRun> {
+  await using c = await client(nats.url);
+  const app = await loadApp(appPath);
+  await ensureAppStreams(await jetstreamManager(c.nc), app);
+  await publishAll(c.js, events);
+  const rt = await startRuntime({ app: appPath, nats: nats.url, workers, logLevel: "warn" });
+  await rt.drained();
+  const metrics = rt.metrics();
+  await rt.stop();
+  return { outputs: await readStream(c.nc, appNames(app.name).output), metrics };
+}
+
+const MAIN = new URL("../runtime/main.ts", import.meta.url).pathname;
+
+/**
+ * The same with `weir run` child processes: each is SIGKILLed at a random moment (`kills` times),
+ * then a last one runs until stored progress covers the stream.
+ */
+export async function runWithCrashes(nats: NatsServer, appPath: string, events: readonly Generated<unknown>[], kills: number, seed: number): Promise<AppRun> {
+  await using c = await client(nats.url);
+  const app = await loadApp(appPath);
+  await ensureAppStreams(await jetstreamManager(c.nc), app);
+  const lastSeq = await publishAll(c.js, events);
+  const store = await kvSnapshotStore(c.nc, { bucket: appNames(app.name).bucket });
+  const parts = app.partitions ?? 32;
+  const progress = async () => {
+    const metas = await Promise.all(Array.from({ length: parts }, (_, p) => store.loadMeta(p)));
+    return Math.min(...metas.map((m) => m?.lastSeq ?? 0));
+  };
+  const child = () => {
+    // A small credit slows the run down enough that the kills land mid-stream.
+    const proc = spawn([process.execPath, MAIN, "run", appPath, "--nats", nats.url, "--workers", "2", "--max-in-flight", "64", "--no-progress", "--no-http"], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    const started = (async () => {
+      let log = "";
+      for await (const chunk of proc.stderr) {
+        log += new TextDecoder().decode(chunk);
+        if (log.includes("resuming at sequence")) {
+          (async () => {
+            for await (const _ of proc.stderr) {
+              /* keep the pipe drained */
+            }
+          })().catch(() => {});
+          return;
+        }
+      }
+      throw new Error(`weir run exited before starting: ${log}`);
+    })();
+    return { proc, started };
+  };
+  const rnd = rng(seed);
+  const killedAt: number[] = [];
+  for (let i = 0; i < kills; i++) {
+    const { proc, started } = child();
+    await started;
+    await Bun.sleep(150 + Math.floor(rnd() * 700));
+    proc.kill("SIGKILL");
+    await proc.exited;
+    killedAt.push(await progress());
+  }
+  process.stderr.write(`  ${app.name}: stored progress at each SIGKILL: ${killedAt.join(", ")} of ${lastSeq}\n`);
+  const { proc, started } = child();
+  await started;
+  await waitFor(async () => (await progress()) >= lastSeq, 180_000, "the last run to cover the stream");
+  proc.kill("SIGTERM");
+  await proc.exited;
+  return { outputs: await readStream(c.nc, appNames(app.name).output), killedAt, lastSeq };
+}
+
+/** The latest revision of each window result in an output stream, by `key|start`. */
+export function finalWindows<R>(outputs: readonly StoredMessage[], subjectPrefix: string): Map<string, { value: R; count: number; end: number }> {
+  const out = new Map<string, { value: R; count: number; end: number; revision: number }>();
+  for (const m of outputs) {
+    if (!m.subject.startsWith(subjectPrefix)) continue;
+    const r = m.value as { key: string; start: number; end: number; value: R; count: number; kind: string; revision: number };
+    const id = `${r.key}|${r.start}`;
+    if (r.kind === "retract") {
+      out.delete(id);
+      continue;
+    }
+    if (r.kind === "early") continue;
+    const prev = out.get(id);
+    if (!prev || r.revision >= prev.revision) out.set(id, { value: r.value, count: r.count, end: r.end, revision: r.revision });
+  }
+  return out;
+}
+
+/**
+ * True when two runs stored the same output messages: the same message ids with the same contents,
+ * each once (order across keys may differ). Prints the first difference otherwise.
+ */
+export function sameOutputs(a: AppRun, b: AppRun): boolean {
+  const lines = (r: AppRun) => r.outputs.map((m) => `${m.headers["Nats-Msg-Id"]} ${m.subject} ${JSON.stringify(m.value)}`).sort();
+  const x = lines(a);
+  const y = lines(b);
+  if (new Set(x).size !== x.length) {
+    process.stderr.write(`  duplicate output: ${x.find((l, i) => x.indexOf(l) !== i)}\n`);
+    return false;
+  }
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    if (x[i] !== y[i]) {
+      process.stderr.write(`  first differing output (${x.length} vs ${y.length}):\n    ${x[i]}\n    ${y[i]}\n`);
+      return false;
+    }
+  }
+  return true;
+}
