@@ -19,15 +19,18 @@ export interface JoinOperator<L, R> {
 /**
  * Interval join of two streams keyed the same: a left event `l` and a right event `r` match when
  * `l.time` is in `[r.time - lowerMs, r.time + upperMs]`. Each side is buffered only until the
- * watermark shows no match can still arrive (left: `time + lowerMs`, right: `time + upperMs`), so
+ * watermark shows no match can still arrive (left: `time + lowerMs`, right: `time + upperMs`, each
+ * plus `latenessMs` when late events are allowed), so
  * state is bounded by the watermark; events that never matched are handed to `unmatched` then.
  *
  * @example
  * // payments (left) within 30 min after their order (right)
  * const join = intervalJoin<Payment, Order>({ lowerMs: 0, upperMs: 30 * 60_000 });
  */
-export function intervalJoin<L, R>(opts: { lowerMs: number; upperMs: number; name?: string }): JoinOperator<L, R> {
+export function intervalJoin<L, R>(opts: { lowerMs: number; upperMs: number; latenessMs?: number; name?: string }): JoinOperator<L, R> {
   const { lowerMs: lo, upperMs: hi } = opts;
+  // Buffers are kept `latenessMs` longer, so an allowed-late event still meets its match.
+  const late = opts.latenessMs ?? 0;
   const name = opts.name ?? "join";
   if (lo < 0 || hi < 0) throw new TypeError(`interval join bounds must be >= 0, got lower ${lo}, upper ${hi}`);
 
@@ -49,7 +52,7 @@ export function intervalJoin<L, R>(opts: { lowerMs: number; upperMs: number; nam
           matched = true;
         }
       }
-      const expires = t + lo;
+      const expires = t + lo + late;
       if (expires <= ctx.watermark) {
         // No right event can still come for it: decided now.
         if (!matched) unmatched("left", value);
@@ -68,7 +71,7 @@ export function intervalJoin<L, R>(opts: { lowerMs: number; upperMs: number; nam
           matched = true;
         }
       }
-      const expires = t + hi;
+      const expires = t + hi + late;
       if (expires <= ctx.watermark) {
         if (!matched) unmatched("right", value);
         return;
@@ -80,7 +83,7 @@ export function intervalJoin<L, R>(opts: { lowerMs: number; upperMs: number; nam
       const [prefix, side] = timer.tag.split(":");
       if (prefix !== name) return false;
       const list = side === "l" ? state.left : state.right;
-      const bound = side === "l" ? lo : hi;
+      const bound = (side === "l" ? lo : hi) + late;
       let drop = 0;
       while (drop < list.length && list[drop]![0] + bound <= timer.time) {
         const [, v, matched] = list[drop]!;

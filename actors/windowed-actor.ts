@@ -10,12 +10,16 @@ export interface WindowedActorSpec<ES extends z.ZodType, V, A, R> {
   input: string | readonly string[];
   key: KeySpec<z.infer<ES>>;
   event: ES;
+  /** Events for which this is false are ignored (after dedup). */
+  filter?: (event: z.infer<ES>) => boolean;
   /** The value each event contributes to the aggregate. */
   value: (event: z.infer<ES>) => V;
   window: WindowSpec;
   aggregate: Aggregate<V, A, R>;
   allowedLatenessMs?: number;
   earlyEveryMs?: number;
+  /** Emit `closed` results once a window's lateness has passed (see `windowOperator`). */
+  closedResults?: boolean;
   /** Count each event id once within `withinMs` of event time (default: window size + lateness). */
   dedup?: { id: (event: z.infer<ES>) => string; withinMs?: number };
   /** Subject of a key's window results. */
@@ -61,6 +65,7 @@ export function windowedActor<ES extends z.ZodType, V, A, R>(spec: WindowedActor
     aggregate: spec.aggregate,
     ...(spec.allowedLatenessMs !== undefined ? { allowedLatenessMs: spec.allowedLatenessMs } : {}),
     ...(spec.earlyEveryMs !== undefined ? { earlyEveryMs: spec.earlyEveryMs } : {}),
+    ...(spec.closedResults ? { closedResults: true } : {}),
   });
   const dedup = spec.dedup
     ? dedupOperator({ withinMs: spec.dedup.withinMs ?? spanOf(spec.window) + (spec.allowedLatenessMs ?? 0) })
@@ -85,6 +90,7 @@ export function windowedActor<ES extends z.ZodType, V, A, R>(spec: WindowedActor
     ...(spec.ttlMs !== undefined ? { ttlMs: spec.ttlMs } : {}),
     handle(state, event, ctx) {
       if (dedup && spec.dedup && dedup.seen(state.dedup!, spec.dedup.id(event), ctx)) return state;
+      if (spec.filter && !spec.filter(event)) return state;
       const reason = op.add(state.win as WindowState<A, V>, spec.value(event), ctx, publish(state, ctx));
       if (reason && spec.lateOutput) ctx.emit(spec.lateOutput(ctx.key), { event, reason });
       return state;

@@ -30,7 +30,8 @@ function check(w: WindowSpec): WindowSpec {
 /**
  * One emission of a window: `final` when the watermark passes its end, `correction` when an
  * allowed-late event changes a window already emitted, `early` for processing-time updates of an
- * open window, `retract` when a session merged into another (its last emission no longer holds).
+ * open window, `retract` when a session merged into another (its last emission no longer holds),
+ * `closed` (only with `closedResults`) once the allowed lateness has passed and the value is final.
  */
 export interface WindowResult<R> {
   key: string;
@@ -38,7 +39,7 @@ export interface WindowResult<R> {
   end: number;
   value: R;
   count: number;
-  kind: "final" | "correction" | "early" | "retract";
+  kind: "final" | "correction" | "early" | "retract" | "closed";
   revision: number;
 }
 
@@ -67,6 +68,8 @@ export interface WindowOperatorSpec<V, A, R> {
   allowedLatenessMs?: number;
   /** Also emit `early` results of open windows every this many ms of processing time. */
   earlyEveryMs?: number;
+  /** Also emit a `closed` result when a window's lateness has passed (its value can no longer change). */
+  closedResults?: boolean;
   /** Prefix of this operator's timer tags, so several blocks can share one actor. Default "w". */
   name?: string;
 }
@@ -259,9 +262,9 @@ export function windowOperator<V, A, R>(spec: WindowOperatorSpec<V, A, R>): Wind
         x.fired = true;
         if (win.kind === "sliding") slidingResult(state, x.e - 1, x);
         emit(ctx.key, x, out);
-        if (lateness === 0) remove(state, raw, ctx);
+        if (lateness === 0) close(state, x, raw, ctx, out);
       } else if (what === "c") {
-        remove(state, raw, ctx);
+        close(state, x, raw, ctx, out);
       } else if (what === "e" && !x.fired) {
         out(result(ctx.key, win.kind === "sliding" ? slidingResult(state, x.e - 1, x) : x, "early"));
         ctx.processingTimer(ctx.now + early!, tag("e", x.s));
@@ -269,6 +272,11 @@ export function windowOperator<V, A, R>(spec: WindowOperatorSpec<V, A, R>): Wind
       return true;
     },
   };
+
+  function close(state: WindowState<A, V>, x: Entry<A>, raw: string, ctx: BlockContext, out: (r: WindowResult<R>) => void) {
+    if (spec.closedResults && x.rev > 0) out(result(ctx.key, x, "closed"));
+    remove(state, raw, ctx);
+  }
 
   function remove(state: WindowState<A, V>, raw: string, ctx: BlockContext) {
     delete state.w[raw];

@@ -1,6 +1,7 @@
 // Shared by the seed apps' tests: a fixed-seed event generator with out-of-order, too-late and
 // duplicate events, and two ways to run an app over them on a real nats-server (in process, and as
 // `weir run` child processes SIGKILLed mid-stream).
+import { expect } from "bun:test";
 import { spawn } from "bun";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { loadApp } from "../runtime/app.ts";
@@ -202,4 +203,34 @@ export function sameOutputs(a: AppRun, b: AppRun): boolean {
     }
   }
   return true;
+}
+
+export interface WindowValue<R> {
+  value: R;
+  count: number;
+  end: number;
+}
+
+/**
+ * Window results against brute force: every window emitted equals the expected one, and every
+ * expected window ending at or before `surelyClosed` (a lower bound of the final watermark) was
+ * emitted. Returns how many windows were checked as closed.
+ */
+export function expectWindows<R>(got: ReadonlyMap<string, WindowValue<R>>, want: ReadonlyMap<string, WindowValue<R>>, surelyClosed: number): number {
+  for (const [id, w] of got) expect({ id, value: w.value, count: w.count, end: w.end }).toEqual({ id, ...want.get(id)! });
+  let closed = 0;
+  for (const [id, w] of want) {
+    if (w.end - 1 > surelyClosed) continue;
+    expect({ id, emitted: got.has(id) }).toEqual({ id, emitted: true });
+    closed++;
+  }
+  return closed;
+}
+
+/** The too-late events (by id) are exactly the ones on the late subjects, each with a reason. */
+export function expectLate(outputs: readonly StoredMessage[], latePrefix: string, events: readonly Generated<unknown>[], idOf: (event: any) => string): void {
+  const late = outputs.filter((m) => m.subject.startsWith(latePrefix));
+  const got = new Set(late.map((m) => idOf((m.value as { event: unknown }).event)));
+  expect(got).toEqual(new Set(events.filter((e) => e.cls === "toolate").map((e) => e.id)));
+  for (const m of late) expect((m.value as { reason: string }).reason).toContain("too late");
 }
