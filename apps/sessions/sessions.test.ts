@@ -1,0 +1,90 @@
+import { describe, expect, test } from "bun:test";
+import { startNats } from "../../runtime/mod.ts";
+import {
+  counted,
+  expectLate,
+  expectWindows,
+  finalWindows,
+  generate,
+  runInProcess,
+  runWithCrashes,
+  sameOutputs,
+  type AppRun,
+  type Generated,
+  type WindowValue,
+} from "../testkit.ts";
+import { GAP_MS, LATENESS_MS, OUT_OF_ORDERNESS_MS, type Activity } from "./main.ts";
+
+const APP = new URL("./main.ts", import.meta.url).pathname;
+const IDLE_MS = 60_000;
+const GROUP_MS = 20 * 60_000;
+const GROUPS = 12;
+
+export function workload(seed: number, n: number): Generated<Activity>[] {
+  return generate<Activity>(
+    { seed, n, stepMs: 2_000, outOfOrdernessMs: OUT_OF_ORDERNESS_MS, latenessMs: LATENESS_MS, tooLateMs: 80 * 60_000 },
+    (i, time, rnd) => {
+      // Users come in bursts: 12 groups of 10 take turns being active for 20 minutes, and within a
+      // burst a user sometimes pauses for longer than the gap, splitting the burst.
+      const group = Math.floor(time / GROUP_MS) % GROUPS;
+      const user = `u${group * 10 + Math.floor(rnd() * 10)}`;
+      const value: Activity = { event_id: `a${i}`, user_id: user, action: rnd() < 0.5 ? "view" : "click", event_time: time };
+      return { subject: `activity.${user}`, value, id: value.event_id };
+    },
+  );
+}
+
+/** Brute force: each user's counted events by time, split where the gap to the previous is >= GAP_MS. */
+function expected(events: readonly Generated<Activity>[]) {
+  const byUser = new Map<string, number[]>();
+  for (const e of counted(events)) {
+    const list = byUser.get(e.value.user_id) ?? [];
+    list.push(e.time);
+    byUser.set(e.value.user_id, list);
+  }
+  const out = new Map<string, WindowValue<{ first: number; last: number }>>();
+  for (const [user, times] of byUser) {
+    times.sort((a, b) => a - b);
+    let first = times[0]!;
+    let last = first;
+    let n = 0;
+    const flush = () => out.set(`${user}|${first}`, { value: { first, last }, count: n, end: last + GAP_MS });
+    for (const t of times) {
+      if (t - last >= GAP_MS) {
+        flush();
+        first = t;
+        n = 0;
+      }
+      last = t;
+      n++;
+    }
+    flush();
+  }
+  return out;
+}
+
+function check(run: AppRun, events: readonly Generated<Activity>[]) {
+  const newest = Math.max(...events.map((e) => e.time));
+  const got = finalWindows<{ first: number; last: number }>(run.outputs, "sessions.window.");
+  const closed = expectWindows(got, expected(events), newest - OUT_OF_ORDERNESS_MS - IDLE_MS);
+  expect(closed).toBeGreaterThan(150);
+  expectLate(run.outputs, "sessions.late.", events, (e: Activity) => e.event_id);
+}
+
+describe("user sessions (real nats-server)", () => {
+  const events = workload(41, 12_000);
+  let reference: AppRun | undefined;
+
+  test("30-minute-gap sessions (length and count) equal brute force; late events merge sessions, duplicates once", async () => {
+    await using nats = await startNats();
+    reference = await runInProcess(nats, APP, events);
+    check(reference, events);
+  });
+
+  test("SIGKILLed 4 times mid-stream: identical outputs", async () => {
+    await using nats = await startNats();
+    const run = await runWithCrashes(nats, APP, events, 4, 17);
+    check(run, events);
+    expect(sameOutputs(run, reference!)).toBe(true);
+  });
+});
