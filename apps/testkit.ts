@@ -227,10 +227,19 @@ export function expectWindows<R>(got: ReadonlyMap<string, WindowValue<R>>, want:
   return closed;
 }
 
-/** The too-late events (by id) are exactly the ones on the late subjects, each with a reason. */
-export function expectLate(outputs: readonly StoredMessage[], latePrefix: string, events: readonly Generated<unknown>[], idOf: (event: any) => string): void {
+/**
+ * The too-late events (by id) are exactly the ones on the late subjects, each with a reason.
+ * `windowed` says which events go to windows at all (others are never late).
+ */
+export function expectLate<E>(
+  outputs: readonly StoredMessage[],
+  latePrefix: string,
+  events: readonly Generated<E>[],
+  idOf: (event: E) => string,
+  windowed: (event: E) => boolean = () => true,
+): void {
   const late = outputs.filter((m) => m.subject.startsWith(latePrefix));
-  const got = new Set(late.map((m) => idOf((m.value as { event: unknown }).event)));
-  expect(got).toEqual(new Set(events.filter((e) => e.cls === "toolate").map((e) => e.id)));
+  const got = new Set(late.map((m) => idOf((m.value as { event: E }).event)));
+  expect(got).toEqual(new Set(events.filter((e) => e.cls === "toolate" && windowed(e.value)).map((e) => e.id)));
   for (const m of late) expect((m.value as { reason: string }).reason).toContain("too late");
 }
