@@ -1,11 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { startNats } from "../../runtime/mod.ts";
+import { workload } from "./workload.ts";
 import {
   counted,
   expectLate,
   expectWindows,
   finalWindows,
-  generate,
   runInProcess,
   runWithCrashes,
   sameOutputs,
@@ -13,22 +13,11 @@ import {
   type Generated,
   type WindowValue,
 } from "../testkit.ts";
-import { LATENESS_MS, SIZE_MS, SLIDE_MS, WATERMARK_MS, type Click } from "./main.ts";
+import { SIZE_MS, SLIDE_MS, WATERMARK_MS, type Click } from "./main.ts";
 
 const APP = new URL("./main.ts", import.meta.url).pathname;
 const IDLE_MS = 60_000;
-const SITES = ["shop", "blog", "docs"];
 
-export function workload(seed: number, n: number): Generated<Click>[] {
-  return generate<Click>(
-    { seed, n, stepMs: 100, outOfOrdernessMs: WATERMARK_MS, latenessMs: LATENESS_MS, tooLateMs: 8 * 60_000 },
-    (i, time, rnd) => {
-      const site = SITES[Math.floor(rnd() * SITES.length)]!;
-      const value: Click = { event_id: `c${i}`, user_id: `u${Math.floor(rnd() * 400)}`, site, url: `/p/${Math.floor(rnd() * 50)}`, event_time: time };
-      return { subject: `clicks.${site}`, value, id: value.event_id };
-    },
-  );
-}
 
 /** Brute force: distinct users per (site, 1-minute window starting every 5 s). */
 function expected(events: readonly Generated<Click>[]) {

@@ -1,0 +1,113 @@
+// Throughput of two event-time apps (clickstream: hopping windows with distinct counts; sessions:
+// session windows) against a bare nats.js consume loop over the same stream, measured in the same
+// run. Prints ratios, not verdicts.
+import { parseArgs } from "node:util";
+import { cpus } from "node:os";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { loadApp } from "../runtime/app.ts";
+import { appNames, ensureAppStreams } from "../runtime/streams.ts";
+import { produce, startNats, startRuntime } from "../runtime/mod.ts";
+import type { Generated } from "../apps/generator.ts";
+import { workload as clicks } from "../apps/clickstream/workload.ts";
+import { workload as activity } from "../apps/sessions/workload.ts";
+
+const HELP = `Usage: bun bench/windows.ts [--events N] [--repeats R] [--workers W]
+
+For each app (clickstream: active users, hopping 1 min / 5 s, distinct count; sessions: 30 min
+gap session windows), publishes its fixed-seed workload of about N events (default 100000; ~10%
+late, ~5% too late, ~10% duplicates), then R times (default 3) measures a bare nats.js consume loop
+(AckPolicy.None) over that stream and the app end to end with W workers (default: cores), and
+prints events/s (median) and the ratio to the bare loop.
+`;
+
+const { values } = parseArgs({
+  options: {
+    events: { type: "string", default: "100000" },
+    repeats: { type: "string", default: "3" },
+    workers: { type: "string", default: String(cpus().length) },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+const N = Number(values.events);
+const R = Number(values.repeats);
+const W = Number(values.workers);
+for (const [k, v] of [["events", N], ["repeats", R], ["workers", W]] as const) {
+  if (!Number.isInteger(v) || v < 1) {
+    process.stderr.write(`bench: --${k} must be a positive integer\n`);
+    process.exit(2);
+  }
+}
+
+const status = (s: string) => process.stderr.write(`\r\x1b[2K${s}`);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+await using nats = await startNats();
+const nc = await connect({ servers: nats.url, noAsyncTraces: true });
+const js = jetstream(nc);
+const jsm = await jetstreamManager(nc);
+
+async function measure(label: string, appPath: string, events: Generated<unknown>[]): Promise<string[]> {
+  const app = await loadApp(appPath);
+  const names = appNames(app.name);
+  const streams = await ensureAppStreams(jsm, app);
+  let pending: Promise<unknown>[] = [];
+  for (let i = 0; i < events.length; i++) {
+    pending.push(produce(js, events[i]!.subject, events[i]!.value));
+    if (pending.length >= 2000) {
+      await Promise.all(pending);
+      pending = [];
+      status(`${label}: publishing ${i + 1}/${events.length}`);
+    }
+  }
+  await Promise.all(pending);
+  const total = events.length;
+
+  const baseline = async () => {
+    const name = `bench_${Date.now()}`;
+    await jsm.consumers.add(streams.input, { name, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
+    const c = await js.consumers.get(streams.input, name);
+    const t0 = performance.now();
+    const iter = await c.consume({ max_messages: 4096 });
+    let n = 0;
+    for await (const _ of iter) if (++n >= total) break;
+    const ms = performance.now() - t0;
+    iter.stop();
+    await jsm.consumers.delete(streams.input, name);
+    return (total / ms) * 1000;
+  };
+  const weir = async () => {
+    for (const s of [`KV_${names.bucket}`, names.output, names.dlq]) await jsm.streams.delete(s).catch(() => {});
+    const rt = await startRuntime({ app: appPath, nats: nats.url, workers: W, logLevel: "warn" });
+    const t0 = performance.now();
+    const timer = setInterval(() => status(`${label}: weir ${rt.metrics().received}/${total}`), 500);
+    await rt.drained();
+    const ms = performance.now() - t0;
+    clearInterval(timer);
+    await rt.stop();
+    return (total / ms) * 1000;
+  };
+  const base: number[] = [];
+  const app_: number[] = [];
+  for (let r = 0; r < R; r++) {
+    status(`${label}: round ${r + 1}/${R}`);
+    base.push(await baseline());
+    app_.push(await weir());
+  }
+  const b = median(base);
+  const row = (name: string, xs: number[]) =>
+    `${name.padEnd(44)} ${Math.round(median(xs)).toString().padStart(9)} ev/s   ratio ${(median(xs) / b).toFixed(2)}   runs: ${xs.map((x) => Math.round(x)).join(", ")}`;
+  return [row(`${label}: bare consume loop (AckNone)`, base), row(`${label}: weir, W=${W}`, app_)];
+}
+
+const lines = [
+  ...(await measure("clickstream", new URL("../apps/clickstream/main.ts", import.meta.url).pathname, clicks(31, N))),
+  ...(await measure("sessions", new URL("../apps/sessions/main.ts", import.meta.url).pathname, activity(41, N))),
+];
+status("");
+process.stdout.write(`\n~${N} events per app (+~10% duplicates), ${R} rounds, ${cpus().length} cores (medians)\n${lines.join("\n")}\n`);
+await nc.close();
