@@ -237,7 +237,15 @@ async function run(argv: string[]): Promise<number> {
     await registryNc?.close();
     await embedded?.stop();
   };
-  let rt;
+  // Signals are handled from here on: one that arrives while the app is still starting stops it as
+  // soon as it is up, instead of killing the process mid-start.
+  let rt: Awaited<ReturnType<typeof startRuntime>> | undefined;
+  let stopAsked = false;
+  onSignals((sig) => {
+    process.stderr.write(`\nweir: ${sig}: finishing in-flight work and snapshotting (again to force quit)\n`);
+    stopAsked = true;
+    rt?.stop().catch(() => {});
+  });
   try {
     let registry: Registry | undefined;
     if (values.registry) {
@@ -260,17 +268,13 @@ async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const runtime = rt;
+  if (stopAsked) runtime.stop().catch(() => {});
 
   const showProgress = (values.progress as boolean | undefined) ?? Boolean(process.stderr.isTTY);
   const line = progressLine();
   const timer = showProgress
     ? setInterval(() => process.stderr.write(`\r\x1b[2K${line(runtime.metrics())}`), 1000)
     : undefined;
-
-  onSignals((sig) => {
-    process.stderr.write(`\nweir: ${sig}: finishing in-flight work and snapshotting (again to force quit)\n`);
-    runtime.stop().catch(() => {});
-  });
 
   try {
     await runtime.done;
