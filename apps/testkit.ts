@@ -1,12 +1,12 @@
 // Shared by the seed apps' tests: a fixed-seed event generator with out-of-order, too-late and
 // duplicate events, and two ways to run an app over them on a real nats-server (in process, and as
 // `weir run` child processes SIGKILLed mid-stream).
-import { expect } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { spawn } from "bun";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { loadApp } from "../runtime/app.ts";
 import { startRuntime, type RuntimeMetrics } from "../runtime/mod.ts";
-import type { NatsServer } from "../runtime/nats-server.ts";
+import { startNats, type NatsServer } from "../runtime/nats-server.ts";
 import { kvSnapshotStore } from "../runtime/snapshot-store.ts";
 import { appNames, ensureAppStreams } from "../runtime/streams.ts";
 import { client, publishAll, readStream, rng, waitFor, type StoredMessage } from "../runtime/testdata/helpers.ts";
@@ -81,7 +81,8 @@ export async function runWithCrashes(nats: NatsServer, appPath: string, events: 
   for (let i = 0; i < kills; i++) {
     const { proc, started } = child();
     await started;
-    await Bun.sleep(150 + Math.floor(rnd() * 700));
+    // The first kill comes early, so at least one run surely dies with most of the stream ahead.
+    await Bun.sleep(i === 0 ? 100 + Math.floor(rnd() * 200) : 150 + Math.floor(rnd() * 700));
     proc.kill("SIGKILL");
     await proc.exited;
     killedAt.push(await progress());
@@ -171,4 +172,27 @@ export function expectLate<E>(
   const got = new Set(late.map((m) => idOf((m.value as { event: E }).event)));
   expect(got).toEqual(new Set(events.filter((e) => e.cls === "toolate" && windowed(e.value)).map((e) => e.id)));
   for (const m of late) expect((m.value as { reason: string }).reason).toContain("too late");
+}
+
+/**
+ * The two tests every seed app has: a run in this process checked against brute force (`what`
+ * names it), and a run as `weir run` processes SIGKILLed 4 times mid-stream that must pass the same
+ * check and store the very same output messages as the first.
+ */
+export function appSuite<E>(title: string, opts: { app: string; events: Generated<E>[]; what: string; check: (run: AppRun, events: readonly Generated<E>[]) => void; seed: number }): void {
+  describe(title, () => {
+    let reference: AppRun | undefined;
+    test(opts.what, async () => {
+      await using nats = await startNats();
+      reference = await runInProcess(nats, opts.app, opts.events);
+      opts.check(reference, opts.events);
+    });
+    test("SIGKILLed 4 times mid-stream: the same results and the very same output messages", async () => {
+      await using nats = await startNats();
+      const run = await runWithCrashes(nats, opts.app, opts.events, 4, opts.seed);
+      opts.check(run, opts.events);
+      expect(sameOutputs(run, reference!)).toBe(true);
+      expect(run.killedAt!.some((p) => p < run.lastSeq!)).toBe(true);
+    });
+  });
 }

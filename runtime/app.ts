@@ -80,17 +80,24 @@ export function eventTimeReader(spec: EventTimeSpec): (value: unknown, subject: 
     }
     return undefined;
   };
-  if (typeof spec === "function") {
-    return (value, subject) => {
-      try {
-        return norm(spec(value, subject));
-      } catch {
-        return undefined;
-      }
-    };
-  }
-  const field = spec.field;
-  return (value) => (typeof value === "object" && value !== null ? norm((value as Record<string, unknown>)[field]) : undefined);
+  return typeof spec === "function" ? guarded(spec, norm) : fieldReader(spec.field, norm);
+}
+
+/** A user function's result through `norm`; a throw reads as "none". */
+function guarded<T>(fn: (value: any, subject: string) => unknown, norm: (v: unknown) => T | undefined) {
+  return (value: unknown, subject: string): T | undefined => {
+    try {
+      return norm(fn(value, subject));
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+/** A top-level field of an object event through `norm`. */
+function fieldReader<T>(field: string, norm: (v: unknown) => T | undefined) {
+  return (value: unknown): T | undefined =>
+    typeof value === "object" && value !== null ? norm((value as Record<string, unknown>)[field]) : undefined;
 }
 
 /**
@@ -104,20 +111,10 @@ export function keyReader(spec: KeySpec<any>): (value: unknown, subject: string)
     if (typeof k === "bigint") return k.toString();
     return undefined;
   };
-  if (typeof spec === "function") {
-    return (value, subject) => {
-      try {
-        return norm(spec(value, subject));
-      } catch {
-        return undefined;
-      }
-    };
-  }
+  if (typeof spec === "function") return guarded(spec, norm);
   if ("token" in spec) {
     const i = spec.token;
     return (_value, subject) => norm(subject.split(".")[i]);
   }
-  const field = spec.field;
-  return (value) =>
-    typeof value === "object" && value !== null ? norm((value as Record<string, unknown>)[field]) : undefined;
+  return fieldReader(spec.field, norm);
 }

@@ -1,14 +1,11 @@
-import { describe, expect, test } from "bun:test";
-import { startNats } from "../../runtime/mod.ts";
+import { expect } from "bun:test";
 import { workload } from "./workload.ts";
 import {
+  appSuite,
   counted,
   expectLate,
   expectWindows,
   finalWindows,
-  runInProcess,
-  runWithCrashes,
-  sameOutputs,
   type AppRun,
   type Generated,
   type WindowValue,
@@ -41,20 +38,10 @@ function check(run: AppRun, events: readonly Generated<Click>[]) {
   expectLate(run.outputs, "active.late.", events, (e: Click) => e.event_id);
 }
 
-describe("clickstream active users (real nats-server)", () => {
-  const events = workload(31, 20_000);
-  let reference: AppRun | undefined;
-
-  test("hopping 1 min / 5 s distinct users equal brute force; late clicks corrected, duplicates once", async () => {
-    await using nats = await startNats();
-    reference = await runInProcess(nats, APP, events);
-    check(reference, events);
-  });
-
-  test("SIGKILLed 4 times mid-stream: identical outputs", async () => {
-    await using nats = await startNats();
-    const run = await runWithCrashes(nats, APP, events, 4, 13);
-    check(run, events);
-    expect(sameOutputs(run, reference!)).toBe(true);
-  });
+appSuite("clickstream active users (real nats-server)", {
+  app: APP,
+  events: workload(31, 20_000),
+  what: "hopping 1 min / 5 s distinct users equal brute force; late clicks corrected, duplicates once",
+  check,
+  seed: 13,
 });

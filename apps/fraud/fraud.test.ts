@@ -1,6 +1,5 @@
-import { describe, expect, test } from "bun:test";
-import { startNats } from "../../runtime/mod.ts";
-import { counted, expectLate, generate, runInProcess, runWithCrashes, sameOutputs, type AppRun, type Generated } from "../testkit.ts";
+import { expect } from "bun:test";
+import { appSuite, counted, expectLate, generate, type AppRun, type Generated } from "../testkit.ts";
 import { FAILURES, LATENESS_MS, OUT_OF_ORDERNESS_MS, WINDOW_MS, type Login } from "./main.ts";
 
 const APP = new URL("./main.ts", import.meta.url).pathname;
@@ -53,20 +52,10 @@ function check(run: AppRun, events: readonly Generated<Login>[]) {
   expectLate(run.outputs, "fraud.late.", events, (e: Login) => e.event_id, (e) => !e.success);
 }
 
-describe("fraud rule: 3 failed logins in 2 minutes (real nats-server)", () => {
-  const events = workload(53, 12_000);
-  let reference: AppRun | undefined;
-
-  test("one alert per burst, equal to brute force over sliding windows; late failures count, duplicates once", async () => {
-    await using nats = await startNats();
-    reference = await runInProcess(nats, APP, events);
-    check(reference, events);
-  });
-
-  test("SIGKILLed 4 times mid-stream: identical outputs", async () => {
-    await using nats = await startNats();
-    const run = await runWithCrashes(nats, APP, events, 4, 19);
-    check(run, events);
-    expect(sameOutputs(run, reference!)).toBe(true);
-  });
+appSuite("fraud rule: 3 failed logins in 2 minutes (real nats-server)", {
+  app: APP,
+  events: workload(53, 12_000),
+  what: "one alert per burst, equal to brute force over sliding windows; late failures count, duplicates once",
+  check,
+  seed: 19,
 });

@@ -1,14 +1,11 @@
-import { describe, expect, test } from "bun:test";
-import { startNats } from "../../runtime/mod.ts";
+import { expect } from "bun:test";
 import {
+  appSuite,
   counted,
   expectLate,
   expectWindows,
   finalWindows,
   generate,
-  runInProcess,
-  runWithCrashes,
-  sameOutputs,
   type AppRun,
   type Generated,
   type WindowValue,
@@ -67,20 +64,10 @@ function check(run: AppRun, events: readonly Generated<Reading>[]) {
   expect(hot).toBeGreaterThan(50);
 }
 
-describe("IoT device averages and alerts (real nats-server)", () => {
-  const events = workload(23, 20_000);
-  let reference: AppRun | undefined;
-
-  test("10 s tumbling averages and threshold alerts equal brute force; late readings corrected, duplicates once", async () => {
-    await using nats = await startNats();
-    reference = await runInProcess(nats, APP, events);
-    check(reference, events);
-  });
-
-  test("SIGKILLed 4 times mid-stream: identical outputs", async () => {
-    await using nats = await startNats();
-    const run = await runWithCrashes(nats, APP, events, 4, 9);
-    check(run, events);
-    expect(sameOutputs(run, reference!)).toBe(true);
-  });
+appSuite("IoT device averages and alerts (real nats-server)", {
+  app: APP,
+  events: workload(23, 20_000),
+  what: "10 s tumbling averages and threshold alerts equal brute force; late readings corrected, duplicates once",
+  check,
+  seed: 9,
 });

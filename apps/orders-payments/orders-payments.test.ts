@@ -1,6 +1,5 @@
-import { describe, expect, test } from "bun:test";
-import { startNats } from "../../runtime/mod.ts";
-import { counted, expectLate, generate, runInProcess, runWithCrashes, sameOutputs, type AppRun, type Generated } from "../testkit.ts";
+import { expect } from "bun:test";
+import { appSuite, counted, expectLate, generate, type AppRun, type Generated } from "../testkit.ts";
 import { LATENESS_MS, OUT_OF_ORDERNESS_MS, PAY_WITHIN_MS, type Order, type Payment, type ShopEvent } from "./main.ts";
 
 const APP = new URL("./main.ts", import.meta.url).pathname;
@@ -75,20 +74,10 @@ function check(run: AppRun, events: readonly Generated<ShopEvent>[]) {
   expectLate(run.outputs, "shop.late.", events, (e: ShopEvent) => e.event_id);
 }
 
-describe("orders ⋈ payments (real nats-server)", () => {
-  const events = workload(61, 10_000);
-  let reference: AppRun | undefined;
-
-  test("order_paid within 30 minutes with amounts checked, unmatched orders after the TTL, equal to brute force", async () => {
-    await using nats = await startNats();
-    reference = await runInProcess(nats, APP, events);
-    check(reference, events);
-  });
-
-  test("SIGKILLed 4 times mid-stream: identical outputs", async () => {
-    await using nats = await startNats();
-    const run = await runWithCrashes(nats, APP, events, 4, 23);
-    check(run, events);
-    expect(sameOutputs(run, reference!)).toBe(true);
-  });
+appSuite("orders ⋈ payments (real nats-server)", {
+  app: APP,
+  events: workload(61, 10_000),
+  what: "order_paid within 30 minutes with amounts checked, unmatched orders after the TTL, equal to brute force",
+  check,
+  seed: 23,
 });

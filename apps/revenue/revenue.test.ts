@@ -1,14 +1,11 @@
-import { describe, expect, test } from "bun:test";
-import { startNats } from "../../runtime/mod.ts";
+import { expect } from "bun:test";
 import {
+  appSuite,
   counted,
   expectLate,
   expectWindows,
   finalWindows,
   generate,
-  runInProcess,
-  runWithCrashes,
-  sameOutputs,
   type AppRun,
   type Generated,
   type WindowValue,
@@ -54,34 +51,14 @@ function check(run: AppRun, events: readonly Generated<Sale>[]) {
   const closed = expectWindows(finalWindows<number>(run.outputs, "revenue.window."), expected(events), newest - OUT_OF_ORDERNESS_MS - IDLE_MS);
   expect(closed).toBeGreaterThan(600);
   expectLate(run.outputs, "revenue.late.", events, (e: Sale) => e.event_id);
+  // Late events within the 5 minutes did correct emitted windows.
+  expect(run.outputs.filter((m) => (m.value as { kind?: string }).kind === "correction").length).toBeGreaterThan(10);
 }
 
-describe("revenue per store (real nats-server)", () => {
-  const events = workload(11, 20_000);
-  let reference: AppRun | undefined;
-
-  test("10-minute tumbling revenue equals brute force: late events within 5 min corrected, duplicates once, too-late ones reported", async () => {
-    const classes = Object.groupBy(events, (e) => e.cls);
-    // The generator's mix: ~10% late within bounds, ~5% too late, ~10% duplicates.
-    expect(classes.late!.length).toBeGreaterThan(400);
-    expect(classes.toolate!.length).toBeGreaterThan(200);
-    expect(classes.dup!.length).toBeGreaterThan(400);
-    await using nats = await startNats();
-    const run = await runInProcess(nats, APP, events);
-    check(run, events);
-    reference = run;
-    const corrections = run.outputs.filter((m) => (m.value as { kind?: string }).kind === "correction");
-    expect(corrections.length).toBeGreaterThan(0);
-  });
-
-  test("SIGKILLed 4 times mid-stream: the same final windows, each output once", async () => {
-    await using nats = await startNats();
-    const run = await runWithCrashes(nats, APP, events, 4, 5);
-    check(run, events);
-    // Not just the same windows: the very same output messages (ids and contents) as the run
-    // without crashes, none twice.
-    expect(sameOutputs(run, reference!)).toBe(true);
-    // At least one run died with work half done.
-    expect(run.killedAt!.some((p) => p < run.lastSeq!)).toBe(true);
-  });
+appSuite("revenue per store (real nats-server)", {
+  app: APP,
+  events: workload(11, 20_000),
+  what: "SIGKILLed 4 times mid-stream: the same final windows, each output once",
+  check,
+  seed: 5,
 });

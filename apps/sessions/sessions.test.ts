@@ -1,14 +1,11 @@
-import { describe, expect, test } from "bun:test";
-import { startNats } from "../../runtime/mod.ts";
+import { expect } from "bun:test";
 import { workload } from "./workload.ts";
 import {
+  appSuite,
   counted,
   expectLate,
   expectWindows,
   finalWindows,
-  runInProcess,
-  runWithCrashes,
-  sameOutputs,
   type AppRun,
   type Generated,
   type WindowValue,
@@ -56,20 +53,10 @@ function check(run: AppRun, events: readonly Generated<Activity>[]) {
   expectLate(run.outputs, "sessions.late.", events, (e: Activity) => e.event_id);
 }
 
-describe("user sessions (real nats-server)", () => {
-  const events = workload(41, 12_000);
-  let reference: AppRun | undefined;
-
-  test("30-minute-gap sessions (length and count) equal brute force; late events merge sessions, duplicates once", async () => {
-    await using nats = await startNats();
-    reference = await runInProcess(nats, APP, events);
-    check(reference, events);
-  });
-
-  test("SIGKILLed 4 times mid-stream: identical outputs", async () => {
-    await using nats = await startNats();
-    const run = await runWithCrashes(nats, APP, events, 4, 17);
-    check(run, events);
-    expect(sameOutputs(run, reference!)).toBe(true);
-  });
+appSuite("user sessions (real nats-server)", {
+  app: APP,
+  events: workload(41, 12_000),
+  what: "30-minute-gap sessions (length and count) equal brute force; late events merge sessions, duplicates once",
+  check,
+  seed: 17,
 });
