@@ -270,14 +270,14 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     );
   };
 
-  /** Earliest pending event-time timer over `withTimers` (a lower bound; exact after a scan). */
-  let nextEventDue = Number.POSITIVE_INFINITY;
+  /** Earliest pending timer of each kind over `withTimers` (lower bounds; exact after a scan), so rounds skip the scan. */
+  const nextDue = { e: Number.POSITIVE_INFINITY, p: Number.POSITIVE_INFINITY };
 
   const setTimer = (a: LiveActor, t: TimerEntry) => {
     a.timers ??= [];
     addTimer(a.timers, t);
     withTimers.add(a);
-    if (t[1] === "e" && t[0] < nextEventDue) nextEventDue = t[0];
+    if (t[0] < nextDue[t[1]]) nextDue[t[1]] = t[0];
   };
 
   /** Moves the key's TTL timer to `at` if that is later than where it is. */
@@ -422,13 +422,13 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   };
 
   const fireAllDue = async (kind: "e" | "p", upTo: number, result: RoundResult) => {
-    if (withTimers.size === 0 || (kind === "e" && upTo < nextEventDue)) return;
+    if (withTimers.size === 0 || upTo < nextDue[kind]) return;
     let low = Number.POSITIVE_INFINITY;
     for (const a of [...withTimers]) {
       await fireDue(a, kind, upTo, result);
-      for (const t of a.timers ?? []) if (t[1] === "e" && t[0] < low) low = t[0];
+      for (const t of a.timers ?? []) if (t[1] === kind && t[0] < low) low = t[0];
     }
-    if (kind === "e") nextEventDue = low;
+    nextDue[kind] = low;
   };
 
   return {
@@ -454,7 +454,8 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         const loaded = await Promise.all(owed.slice(i, i + LOAD_CONCURRENCY).map(([d, k, p]) => loadActor(d, k, p)));
         for (const a of loaded) live.set(idOf(a.def, a.key), a);
       }
-      nextEventDue = Number.NEGATIVE_INFINITY;
+      // Timers loaded from the store: the first rounds scan for them.
+      nextDue.e = nextDue.p = Number.NEGATIVE_INFINITY;
     },
 
     async process(round) {
