@@ -302,15 +302,17 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     subject: string;
     eventTime: number;
     watermark: number;
-    /** Output message ids are `<idBase>.<index>`. */
-    idBase: string;
+    /** Output message ids are `<idBase()>.<index>` (built only when there are outputs). */
+    idBase: () => string;
   }
+
+  type Outcome = { emitted: number } | WeirError;
 
   /**
    * Runs a handler or `onTimer` for one actor with a fresh context. On success the new state, timer
    * changes and outputs take effect; on failure none do and the error is returned.
    */
-  const invoke = async (a: LiveActor, call: (ctx: Context) => unknown, at: Invocation): Promise<{ emitted: number } | WeirError> => {
+  const invoke = (a: LiveActor, call: (ctx: Context) => unknown, at: Invocation): Outcome | Promise<Outcome> => {
     const def = defs[a.def]!;
     const outputs: PendingOutput[] = [];
     const timerOps: [boolean, TimerEntry][] = [];
@@ -344,33 +346,41 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         clearIt = true;
       },
     };
-    let next: unknown;
-    try {
-      const r = call(ctx);
-      next = r instanceof Promise ? await r : r;
-    } catch (err) {
-      return err instanceof UndeclaredOutputError
+    const failed = (err: unknown): WeirError =>
+      err instanceof UndeclaredOutputError
         ? err
         : new HandlerError(`${at.subject ? "handler" : "onTimer"} of ${def.name} failed: ${describeError(err)}`, { cause: err });
-    }
-    a.state = next;
-    a.dirty = true;
-    for (const [add, t] of timerOps) {
-      if (add) setTimer(a, t);
-      else if (a.timers) {
-        a.timers = a.timers.filter((x) => x[0] !== t[0] || x[1] !== t[1] || x[2] !== t[2]);
-        if (a.timers.length === 0) {
-          a.timers = undefined;
-          withTimers.delete(a);
+    const apply = (next: unknown): Outcome => {
+      a.state = next;
+      a.dirty = true;
+      for (const [add, t] of timerOps) {
+        if (add) setTimer(a, t);
+        else if (a.timers) {
+          a.timers = a.timers.filter((x) => x[0] !== t[0] || x[1] !== t[1] || x[2] !== t[2]);
+          if (a.timers.length === 0) {
+            a.timers = undefined;
+            withTimers.delete(a);
+          }
         }
       }
+      if (clearIt) clearActor(a);
+      if (outputs.length > 0) {
+        const base = at.idBase();
+        for (let i = 0; i < outputs.length; i++) {
+          const o = outputs[i]!;
+          track(publisher.publish(o.subject, msgpackCodec.encode(o.value), { msgID: `${base}.${i}` }));
+        }
+      }
+      return { emitted: outputs.length };
+    };
+    // Synchronous handlers (the common case) finish without a trip through the microtask queue.
+    let r: unknown;
+    try {
+      r = call(ctx);
+    } catch (err) {
+      return failed(err);
     }
-    if (clearIt) clearActor(a);
-    for (let i = 0; i < outputs.length; i++) {
-      const o = outputs[i]!;
-      track(publisher.publish(o.subject, msgpackCodec.encode(o.value), { msgID: `${at.idBase}.${i}` }));
-    }
-    return { emitted: outputs.length };
+    return r instanceof Promise ? r.then(apply, failed) : apply(r);
   };
 
   /**
@@ -402,14 +412,15 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       }
       const timer: Timer = { time, kind: kind === "e" ? "event" : "processing", tag };
       const idBase = `${app.name}.${def.name}.${a.partition}.${b64(a.key)}.${kind}${time}.${b64(tag)}`;
-      const r = await invoke(a, (ctx) => def.onTimer!(a.state, timer, ctx), {
+      let r = invoke(a, (ctx) => def.onTimer!(a.state, timer, ctx), {
         seq: a.seq,
         time: kind === "e" ? time : clock.now(),
         subject: "",
         eventTime: time,
         watermark: kind === "e" ? upTo : watermark,
-        idBase,
+        idBase: () => idBase,
       });
+      if (r instanceof Promise) r = await r;
       if (r instanceof Error) {
         const headers = dlqHeaders(r, { app: app.name, actor: def.name, subject: "", seq: a.seq, key: a.key, contentType: msgpackCodec.contentType });
         track(publisher.publish(opts.dlqSubject, msgpackCodec.encode({ timer }), { msgID: `${idBase}.dlq`, headers }));
@@ -496,14 +507,15 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
           continue;
         }
         const a = actor;
-        const r = await invoke(a, (ctx) => def.handle(a.state, parsed.data, ctx), {
+        let r = invoke(a, (ctx) => def.handle(a.state, parsed.data, ctx), {
           seq,
           time,
           subject,
           eventTime: ev[7] ?? time,
           watermark: before,
-          idBase: `${app.name}.${def.name}.${partition}.${seq}`,
+          idBase: () => `${app.name}.${def.name}.${partition}.${seq}`,
         });
+        if (r instanceof Promise) r = await r;
         a.seq = seq;
         if (r instanceof Error) {
           deadLetter(ev, r);
