@@ -1,0 +1,126 @@
+import { SQL } from "bun";
+import { checkTables, lastPerKey, SinkError, TableMismatchError, type ColumnType, type Row, type SqlSink } from "./sink.ts";
+import type { SinkOptions } from "./sqlite.ts";
+
+const TYPES: Record<ColumnType, string> = { text: "text", integer: "bigint", real: "double precision", boolean: "boolean" };
+/** Bind parameters per statement stay well under PostgreSQL's 65 535. */
+const MAX_PARAMS = 30_000;
+
+/**
+ * SQL sink on PostgreSQL through `Bun.SQL`. The URL may carry `?schema=<name>`: tables (and
+ * `weir_offsets`) then live in that schema, created when missing.
+ *
+ * @example
+ * const sink = postgresSink("postgres://127.0.0.1:5432/test?schema=ledger", { scope: "ledger" });
+ */
+export function postgresSink(url: string, opts: SinkOptions): SqlSink {
+  const u = new URL(url);
+  const schema = u.searchParams.get("schema") ?? "public";
+  u.searchParams.delete("schema");
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new TypeError(`schema "${schema}" must be a lower-case SQL identifier`);
+  const sql = new SQL({ url: u.toString(), max: 2 });
+  const prefix = opts.tablePrefix ?? "";
+  const q = (table: string) => `"${schema}"."${prefix}${table}"`;
+  let tables: Record<string, { cols: string[]; key: string[]; types: Record<string, ColumnType> }> = {};
+  const fail = (err: unknown): never => {
+    if (err instanceof TableMismatchError) throw err;
+    throw new SinkError(`postgres ${u.host}/${schema}: ${(err as Error).message}`, { cause: err });
+  };
+  let ready: Promise<void> | undefined;
+  const base = () =>
+    (ready ??= (async () => {
+      await sql.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+      await sql.unsafe(
+        `CREATE TABLE IF NOT EXISTS "${schema}".weir_offsets (scope text NOT NULL, part integer NOT NULL, seq bigint NOT NULL, PRIMARY KEY (scope, part))`,
+      );
+    })());
+
+  return {
+    async prepare(declared) {
+      checkTables(declared);
+      try {
+        await base();
+        for (const [name, spec] of Object.entries(declared)) {
+          tables[name] = { cols: Object.keys(spec.columns), key: [...spec.key], types: { ...spec.columns } };
+          const existing = (await sql.unsafe(
+            `SELECT c.column_name AS name, c.data_type AS type,
+               EXISTS (SELECT 1 FROM information_schema.key_column_usage k JOIN information_schema.table_constraints t
+                 ON t.constraint_name = k.constraint_name AND t.table_schema = k.table_schema
+                 WHERE t.constraint_type = 'PRIMARY KEY' AND k.table_schema = c.table_schema AND k.table_name = c.table_name AND k.column_name = c.column_name) AS pk
+             FROM information_schema.columns c WHERE c.table_schema = $1 AND c.table_name = $2`,
+            [schema, `${prefix}${name}`],
+          )) as { name: string; type: string; pk: boolean }[];
+          if (existing.length === 0) {
+            const cols = Object.entries(spec.columns).map(([c, t]) => `"${c}" ${TYPES[t]}${spec.key.includes(c) ? " NOT NULL" : ""}`);
+            await sql.unsafe(`CREATE TABLE IF NOT EXISTS ${q(name)} (${cols.join(", ")}, PRIMARY KEY (${spec.key.map((k) => `"${k}"`).join(", ")}))`);
+            continue;
+          }
+          const have = existing.map((c) => `${c.name} ${c.type}${c.pk ? " key" : ""}`).sort();
+          const want = Object.entries(spec.columns).map(([c, t]) => `${c} ${TYPES[t]}${spec.key.includes(c) ? " key" : ""}`).sort();
+          if (have.join(", ") !== want.join(", ")) {
+            throw new TableMismatchError(`table ${schema}.${prefix}${name} has columns (${have.join(", ")}) but the app declares (${want.join(", ")}); migrate or drop it`);
+          }
+        }
+      } catch (err) {
+        fail(err);
+      }
+    },
+    async offsets() {
+      try {
+        await base();
+        const rows = (await sql.unsafe(`SELECT part, seq FROM "${schema}".weir_offsets WHERE scope = $1`, [opts.scope])) as { part: number; seq: string }[];
+        return new Map(rows.map((r) => [Number(r.part), Number(r.seq)]));
+      } catch (err) {
+        return fail(err);
+      }
+    },
+    async write(batch) {
+      try {
+        await sql.begin(async (tx) => {
+          for (const [table, all] of batch.rows) {
+            const t = tables[table]!;
+            const rows = lastPerKey({ columns: t.types, key: t.key }, all);
+            const rest = t.cols.filter((c) => !t.key.includes(c));
+            const per = Math.max(1, Math.floor(MAX_PARAMS / t.cols.length));
+            for (let i = 0; i < rows.length; i += per) {
+              const chunk = rows.slice(i, i + per);
+              const params: unknown[] = [];
+              const values = chunk.map((r) => `(${t.cols.map((c) => `$${params.push(r[c] ?? null)}`).join(", ")})`);
+              await tx.unsafe(
+                `INSERT INTO ${q(table)} (${t.cols.map((c) => `"${c}"`).join(", ")}) VALUES ${values.join(", ")} ` +
+                  `ON CONFLICT (${t.key.map((k) => `"${k}"`).join(", ")}) ` +
+                  (rest.length ? `DO UPDATE SET ${rest.map((c) => `"${c}" = EXCLUDED."${c}"`).join(", ")}` : "DO NOTHING"),
+                params,
+              );
+            }
+          }
+          if (batch.offsets.length > 0) {
+            const params: unknown[] = [];
+            const values = batch.offsets.map(([p, seq]) => `($${params.push(opts.scope)}, $${params.push(p)}, $${params.push(seq)})`);
+            await tx.unsafe(
+              `INSERT INTO "${schema}".weir_offsets (scope, part, seq) VALUES ${values.join(", ")} ON CONFLICT (scope, part) DO UPDATE SET seq = EXCLUDED.seq`,
+              params,
+            );
+          }
+        });
+      } catch (err) {
+        fail(err);
+      }
+    },
+    async rows(table) {
+      const t = tables[table];
+      if (!t) throw new TypeError(`unknown table ${table}`);
+      const rows = (await sql.unsafe(`SELECT * FROM ${q(table)} ORDER BY ${t.key.map((k) => `"${k}"`).join(", ")}`)) as Row[];
+      // bigint columns come back as strings.
+      const ints = Object.entries(t.types).filter(([, ty]) => ty === "integer").map(([c]) => c);
+      return rows.map((r) => {
+        const out: Row = { ...r };
+        for (const c of ints) if (out[c] !== null && out[c] !== undefined) out[c] = Number(out[c]);
+        return out;
+      });
+    },
+    async close() {
+      await sql.close();
+    },
+  };
+}

@@ -1,0 +1,97 @@
+import { WeirError } from "../errors.ts";
+
+/** Column types a table may declare; each sink maps them to its own SQL types. */
+export type ColumnType = "text" | "integer" | "real" | "boolean";
+
+/** A table an app writes to: its columns and the key columns rows are upserted on. */
+export interface TableSpec {
+  readonly columns: Readonly<Record<string, ColumnType>>;
+  readonly key: readonly string[];
+}
+
+export type Row = Record<string, string | number | boolean | null>;
+
+/** Rows of one flush, and how far each partition's events are reflected in them. */
+export interface SinkBatch {
+  /** Per table, rows in the order they were produced (the last row of a key wins). */
+  rows: Map<string, Row[]>;
+  /** `[partition, sequence]`: every event of the partition up to `sequence` is in this batch or before. */
+  offsets: [number, number][];
+}
+
+/**
+ * The SQL sink seam: one transaction per batch, rows upserted on their key columns and the applied
+ * input sequence per partition recorded in `weir_offsets` in the same transaction, so after a crash
+ * the runtime knows which events' rows the database already holds.
+ */
+export interface SqlSink {
+  /** Creates missing tables (and `weir_offsets`); refuses existing tables that do not match. */
+  prepare(tables: Readonly<Record<string, TableSpec>>): Promise<void>;
+  /** The stored offsets of this app (`partition -> sequence`). */
+  offsets(): Promise<Map<number, number>>;
+  write(batch: SinkBatch): Promise<void>;
+  /** Reads rows back (for tools and tests): all rows of a table, ordered by its key. */
+  rows(table: string): Promise<Row[]>;
+  close(): Promise<void>;
+}
+
+/** The database refused a write or a table does not match its declaration. */
+export class SinkError extends WeirError {
+  readonly retryable = true;
+}
+
+/** An existing table does not match the app's declaration. Fatal: someone must migrate it. */
+export class TableMismatchError extends WeirError {
+  readonly retryable = false;
+}
+
+const NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Checks a table declaration (names are SQL identifiers, keys are columns) so both sinks can quote
+ * names without escaping.
+ *
+ * @example
+ * checkTables({ balances: { columns: { account_id: "text", balance: "integer" }, key: ["account_id"] } });
+ */
+export function checkTables(tables: Readonly<Record<string, TableSpec>>): void {
+  for (const [name, t] of Object.entries(tables)) {
+    if (!NAME.test(name)) throw new TypeError(`table name "${name}" must match ${NAME}`);
+    const cols = Object.keys(t.columns);
+    if (cols.length === 0) throw new TypeError(`table ${name} declares no columns`);
+    for (const c of cols) {
+      if (!NAME.test(c)) throw new TypeError(`table ${name}: column name "${c}" must match ${NAME}`);
+      if (!["text", "integer", "real", "boolean"].includes(t.columns[c]!)) {
+        throw new TypeError(`table ${name}: column ${c} has type "${t.columns[c]}" (use text, integer, real or boolean)`);
+      }
+    }
+    if (t.key.length === 0) throw new TypeError(`table ${name} declares no key columns`);
+    for (const k of t.key) if (!(k in t.columns)) throw new TypeError(`table ${name}: key column ${k} is not among its columns`);
+  }
+}
+
+/**
+ * Checks a row against its table before it is buffered: a bad row is the event's error (it goes
+ * to the dead-letter subject), not the whole batch's.
+ */
+export function checkRow(table: string, spec: TableSpec | undefined, row: Row): void {
+  if (!spec) throw new TypeError(`upsert into undeclared table "${table}"`);
+  for (const [c, type] of Object.entries(spec.columns)) {
+    const v = row[c];
+    if (v === undefined || v === null) {
+      if (spec.key.includes(c)) throw new TypeError(`${table}.${c} is a key column and cannot be empty`);
+      continue;
+    }
+    const ok =
+      type === "text" ? typeof v === "string" : type === "boolean" ? typeof v === "boolean" : typeof v === "number" && (type === "real" ? Number.isFinite(v) : Number.isSafeInteger(v));
+    if (!ok) throw new TypeError(`${table}.${c} must be ${type}, got ${JSON.stringify(v)}`);
+  }
+  for (const c of Object.keys(row)) if (!(c in spec.columns)) throw new TypeError(`${table} has no column ${c}`);
+}
+
+/** Within a batch only the last row of each key matters (and a statement may touch a key once). */
+export function lastPerKey(spec: TableSpec, rows: readonly Row[]): Row[] {
+  const byKey = new Map<string, Row>();
+  for (const r of rows) byKey.set(JSON.stringify(spec.key.map((k) => r[k])), r);
+  return [...byKey.values()];
+}

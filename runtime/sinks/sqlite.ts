@@ -1,0 +1,99 @@
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { checkTables, lastPerKey, SinkError, TableMismatchError, type ColumnType, type Row, type SqlSink, type TableSpec } from "./sink.ts";
+
+const TYPES: Record<ColumnType, string> = { text: "TEXT", integer: "INTEGER", real: "REAL", boolean: "INTEGER" };
+
+export interface SinkOptions {
+  /** Whose offsets these are (app name, plus namespace for replays). */
+  scope: string;
+  /** Prepended to every table name (replay namespaces). */
+  tablePrefix?: string;
+}
+
+/**
+ * SQL sink on SQLite through `bun:sqlite`, WAL mode; each worker opens its own connection and
+ * writes in `BEGIN IMMEDIATE` transactions (a busy timeout lets them take turns).
+ *
+ * @example
+ * const sink = sqliteSink("./.weir/out.db", { scope: "ledger" });
+ */
+export function sqliteSink(path: string, opts: SinkOptions): SqlSink {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { create: true });
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;");
+  db.exec("CREATE TABLE IF NOT EXISTS weir_offsets (scope TEXT NOT NULL, part INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (scope, part))");
+  const prefix = opts.tablePrefix ?? "";
+  let tables: Readonly<Record<string, TableSpec>> = {};
+  const statements = new Map<string, ReturnType<Database["prepare"]>>();
+  const setOffset = db.prepare("INSERT INTO weir_offsets (scope, part, seq) VALUES (?, ?, ?) ON CONFLICT (scope, part) DO UPDATE SET seq = excluded.seq");
+
+  const upsert = (table: string) => {
+    let st = statements.get(table);
+    if (!st) {
+      const spec = tables[table]!;
+      const cols = Object.keys(spec.columns);
+      const rest = cols.filter((c) => !spec.key.includes(c));
+      st = db.prepare(
+        `INSERT INTO "${prefix}${table}" (${cols.map((c) => `"${c}"`).join(", ")}) VALUES (${cols.map(() => "?").join(", ")}) ` +
+          `ON CONFLICT (${spec.key.map((k) => `"${k}"`).join(", ")}) ` +
+          (rest.length ? `DO UPDATE SET ${rest.map((c) => `"${c}" = excluded."${c}"`).join(", ")}` : "DO NOTHING"),
+      );
+      statements.set(table, st);
+    }
+    return st;
+  };
+  const value = (v: Row[string] | undefined) => (v === undefined ? null : typeof v === "boolean" ? (v ? 1 : 0) : v);
+
+  return {
+    async prepare(declared) {
+      checkTables(declared);
+      tables = declared;
+      for (const [name, spec] of Object.entries(declared)) {
+        const full = `${prefix}${name}`;
+        const existing = db.query(`PRAGMA table_info("${full}")`).all() as { name: string; type: string; pk: number }[];
+        if (existing.length === 0) {
+          const cols = Object.entries(spec.columns).map(([c, t]) => `"${c}" ${TYPES[t]}${spec.key.includes(c) ? " NOT NULL" : ""}`);
+          db.exec(`CREATE TABLE "${full}" (${cols.join(", ")}, PRIMARY KEY (${spec.key.map((k) => `"${k}"`).join(", ")}))`);
+          continue;
+        }
+        const have = existing.map((c) => `${c.name} ${c.type.toUpperCase()}${c.pk ? " key" : ""}`).sort();
+        const want = Object.entries(spec.columns).map(([c, t]) => `${c} ${TYPES[t]}${spec.key.includes(c) ? " key" : ""}`).sort();
+        if (have.join(", ") !== want.join(", ")) {
+          throw new TableMismatchError(`table ${full} in ${path} has columns (${have.join(", ")}) but the app declares (${want.join(", ")}); migrate or drop it`);
+        }
+      }
+    },
+    async offsets() {
+      const rows = db.query("SELECT part, seq FROM weir_offsets WHERE scope = ?").all(opts.scope) as { part: number; seq: number }[];
+      return new Map(rows.map((r) => [r.part, r.seq]));
+    },
+    async write(batch) {
+      try {
+        db.transaction(() => {
+          for (const [table, rows] of batch.rows) {
+            const spec = tables[table]!;
+            const st = upsert(table);
+            const cols = Object.keys(spec.columns);
+            for (const r of lastPerKey(spec, rows)) st.run(...cols.map((c) => value(r[c])));
+          }
+          for (const [p, seq] of batch.offsets) setOffset.run(opts.scope, p, seq);
+        }).immediate();
+      } catch (err) {
+        throw new SinkError(`sqlite ${path}: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    async rows(table) {
+      const spec = tables[table];
+      if (!spec) throw new TypeError(`unknown table ${table}`);
+      const rows = db.query(`SELECT * FROM "${prefix}${table}" ORDER BY ${spec.key.map((k) => `"${k}"`).join(", ")}`).all() as Row[];
+      const bools = Object.entries(spec.columns).filter(([, t]) => t === "boolean").map(([c]) => c);
+      for (const r of rows) for (const c of bools) if (r[c] !== null) r[c] = r[c] === 1;
+      return rows;
+    },
+    async close() {
+      db.close();
+    },
+  };
+}
