@@ -1,10 +1,13 @@
 import type { ActorDefinition, AppDefinition, Context, Logger, Timer } from "./contract.ts";
 import type { Clock } from "./clock.ts";
 import { msgpackCodec } from "./codec.ts";
-import { describeError, HandlerError, SnapshotError, UndeclaredOutputError, ValidationError, type WeirError } from "./errors.ts";
+import { describeError, HandlerError, SnapshotError, UndeclaredOutputError, ValidationError, WeirError } from "./errors.ts";
 import { dlqHeaders, dlqMsgId, type Publisher } from "./publisher.ts";
 import { SNAPSHOT_VERSION, type ActorWrite, type SnapshotStore } from "./snapshot-store.ts";
 import { subjectMatches } from "./subjects.ts";
+import { checkRow, type Row, type SqlSink } from "./sinks/sink.ts";
+import type { ViewStore } from "./views.ts";
+import { retrying } from "./retry.ts";
 
 /**
  * One input event after routing: `[seq, timeMs, subject, actorIndex, key, partition, value,
@@ -33,6 +36,8 @@ export interface RoundResult {
   dlq: number;
   /** Timers that fired (and ran `onTimer` without failing). */
   fired?: number;
+  /** Handler tries repeated after a failure. */
+  retries?: number;
 }
 
 export interface ActorHostOptions {
@@ -44,6 +49,10 @@ export interface ActorHostOptions {
   dlqSubject: string;
   clock: Clock;
   log: Logger;
+  /** Where `ctx.upsert` rows go (required when the app declares tables). */
+  sink?: SqlSink;
+  /** Where `ctx.view` values go (required when the app declares views). */
+  views?: ViewStore;
 }
 
 /** Hosts the actors of a set of partitions: applies events, publishes effects, snapshots. */
@@ -106,6 +115,8 @@ const LOAD_CONCURRENCY = 256;
 const MAX_PENDING_PUBLISHES = 16_384;
 /** Tag of the internal timer that expires a key's state (`ttlMs`). */
 const TTL_TAG = "\u0000ttl";
+/** Buffered sink rows that make a round flush before the next snapshot. */
+const FLUSH_ROWS = 20_000;
 /** Timers one key may fire in a row before the host calls it a loop (a timer that re-arms itself at a due time). */
 const MAX_FIRES_IN_A_ROW = 100_000;
 
@@ -153,6 +164,10 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     }
     return ok;
   };
+  const attempts = app.retry?.attempts ?? 3;
+  const baseBackoffMs = app.retry?.baseMs ?? 50;
+  const maxBackoffMs = app.retry?.maxMs ?? 2_000;
+  const deadlineMs = app.retry?.deadlineMs ?? 10_000;
   const everyEvents = app.snapshot?.everyEvents ?? DEFAULT_EVERY_EVENTS;
   const everyMs = app.snapshot?.everyMs ?? DEFAULT_EVERY_MS;
   const evictAfterMs = app.evictAfterMs ?? DEFAULT_EVICT_AFTER_MS;
@@ -165,6 +180,12 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   const withTimers = new Set<LiveActor>();
   /** Actors whose state was cleared: their stored records are deleted at the next snapshot. */
   const cleared = new Map<string, { actor: string; key: string }>();
+  /** Effects for the sink and the views since the last flush, and the offsets they have reached. */
+  const pendingRows = new Map<string, Row[]>();
+  let pendingRowCount = 0;
+  const pendingViews = new Map<string, [string, string, unknown]>();
+  const sinkOffsets = new Map<number, number>();
+  const viewOffsets = new Map<number, number>();
   /** Watermark and tracker state after the last round. */
   let watermark = Number.NEGATIVE_INFINITY;
   let marks: number[] | undefined;
@@ -297,6 +318,8 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   };
 
   interface Invocation {
+    /** Stream position the effects belong to: rows and view values at or below the stored offsets are already written. */
+    pos: number;
     seq: number;
     time: number;
     subject: string;
@@ -316,6 +339,8 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     const def = defs[a.def]!;
     const outputs: PendingOutput[] = [];
     const timerOps: [boolean, TimerEntry][] = [];
+    let rowOps: [string, Row][] | undefined;
+    let viewOps: [string, string, unknown][] | undefined;
     let clearIt = false;
     const timerArg = (time: number, what: string) => {
       if (!Number.isFinite(time)) throw new TypeError(`${what}: time must be a finite number of ms, got ${time}`);
@@ -345,9 +370,24 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       clear: () => {
         clearIt = true;
       },
+      upsert(table, row) {
+        try {
+          checkRow(table, app.tables?.[table], row);
+        } catch (err) {
+          throw new ValidationError(`actor ${def.name}: ${(err as Error).message}`);
+        }
+        (rowOps ??= []).push([table, row]);
+      },
+      view(name, key, v) {
+        if (!app.views?.includes(name)) throw new ValidationError(`actor ${def.name}: view "${name}" is not among the app's views (${app.views?.join(", ") || "none"})`);
+        if (typeof key !== "string" || key.length === 0) throw new ValidationError(`actor ${def.name}: view ${name} needs a non-empty string key`);
+        (viewOps ??= []).push([name, key, v]);
+      },
     };
+    // weir's own errors (undeclared output, a row that does not fit its table) keep their class:
+    // they are terminal, retrying cannot fix them.
     const failed = (err: unknown): WeirError =>
-      err instanceof UndeclaredOutputError
+      err instanceof WeirError
         ? err
         : new HandlerError(`${at.subject ? "handler" : "onTimer"} of ${def.name} failed: ${describeError(err)}`, { cause: err });
     const apply = (next: unknown): Outcome => {
@@ -364,6 +404,17 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         }
       }
       if (clearIt) clearActor(a);
+      if (rowOps && at.pos > (sinkOffsets.get(a.partition) ?? 0)) {
+        for (const [table, row] of rowOps) {
+          let list = pendingRows.get(table);
+          if (!list) pendingRows.set(table, (list = []));
+          list.push(row);
+        }
+        pendingRowCount += rowOps.length;
+      }
+      if (viewOps && at.pos > (viewOffsets.get(a.partition) ?? 0)) {
+        for (const [name, key, v] of viewOps) pendingViews.set(`${name}\u0000${key}`, [name, key, v]);
+      }
       if (outputs.length > 0) {
         const base = at.idBase();
         for (let i = 0; i < outputs.length; i++) {
@@ -380,7 +431,43 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     } catch (err) {
       return failed(err);
     }
-    return r instanceof Promise ? r.then(apply, failed) : apply(r);
+    if (!(r instanceof Promise)) return apply(r);
+    // A handler that hangs past the deadline has failed; if it finishes later, its result is dropped.
+    let timedOut = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<WeirError>((resolve) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        resolve(new HandlerError(`${at.subject ? "handler" : "onTimer"} of ${def.name} did not finish within ${deadlineMs} ms`));
+      }, deadlineMs);
+    });
+    return Promise.race([r.then((next) => (timedOut ? failed(new Error("late result after the deadline")) : apply(next)), failed), deadline]).finally(() =>
+      clearTimeout(timer),
+    );
+  };
+
+  /**
+   * Runs an invocation, trying again after a backoff (exponential, with jitter) while it fails with
+   * a retryable error; the last error (with the number of attempts) is returned.
+   */
+  const invokeWithRetries = async (
+    a: LiveActor,
+    call: (ctx: Context) => unknown,
+    at: Invocation,
+    result: RoundResult,
+    first?: Outcome,
+  ): Promise<Outcome> => {
+    for (let attempt = 1; ; attempt++) {
+      let r = attempt === 1 && first ? first : invoke(a, call, at);
+      if (r instanceof Promise) r = await r;
+      if (!(r instanceof Error) || !r.retryable || attempt >= attempts) {
+        if (r instanceof Error && attempt > 1) r.message = `${r.message} (after ${attempt} attempts)`;
+        return r;
+      }
+      result.retries = (result.retries ?? 0) + 1;
+      const backoff = Math.min(maxBackoffMs, baseBackoffMs * 2 ** (attempt - 1));
+      await Bun.sleep(backoff / 2 + Math.random() * (backoff / 2));
+    }
   };
 
   /**
@@ -388,7 +475,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
    * fire before the key's next event and at the end of each round; either way they see the same
    * state, so a replay fires them identically.
    */
-  const fireDue = async (a: LiveActor, kind: "e" | "p", upTo: number, result: RoundResult): Promise<void> => {
+  const fireDue = async (a: LiveActor, kind: "e" | "p", upTo: number, pos: number, result: RoundResult): Promise<void> => {
     const def = defs[a.def]!;
     for (let n = 0; ; n++) {
       const i = firstDue(a.timers, kind, upTo);
@@ -412,15 +499,15 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       }
       const timer: Timer = { time, kind: kind === "e" ? "event" : "processing", tag };
       const idBase = `${app.name}.${def.name}.${a.partition}.${b64(a.key)}.${kind}${time}.${b64(tag)}`;
-      let r = invoke(a, (ctx) => def.onTimer!(a.state, timer, ctx), {
+      const r = await invokeWithRetries(a, (ctx) => def.onTimer!(a.state, timer, ctx), {
+        pos,
         seq: a.seq,
         time: kind === "e" ? time : clock.now(),
         subject: "",
         eventTime: time,
         watermark: kind === "e" ? upTo : watermark,
         idBase: () => idBase,
-      });
-      if (r instanceof Promise) r = await r;
+      }, result);
       if (r instanceof Error) {
         const headers = dlqHeaders(r, { app: app.name, actor: def.name, subject: "", seq: a.seq, key: a.key, contentType: msgpackCodec.contentType });
         track(publisher.publish(opts.dlqSubject, msgpackCodec.encode({ timer }), { msgID: `${idBase}.dlq`, headers }));
@@ -432,18 +519,52 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     }
   };
 
-  const fireAllDue = async (kind: "e" | "p", upTo: number, result: RoundResult) => {
+  const fireAllDue = async (kind: "e" | "p", upTo: number, pos: number, result: RoundResult) => {
     if (withTimers.size === 0 || upTo < nextDue[kind]) return;
     let low = Number.POSITIVE_INFINITY;
     for (const a of [...withTimers]) {
-      await fireDue(a, kind, upTo, result);
+      await fireDue(a, kind, upTo, pos, result);
       for (const t of a.timers ?? []) if (t[1] === kind && t[0] < low) low = t[0];
     }
     nextDue[kind] = low;
   };
 
+  /**
+   * Writes buffered rows (one sink transaction, with every partition's position) and view values.
+   * Retries what the database or the broker refuse for a while; then the error stops the app.
+   */
+  const flushEffects = async () => {
+    if (opts.sink && app.tables) {
+      const offsets: [number, number][] = [];
+      for (const [p, ps] of parts) if (ps.through > (sinkOffsets.get(p) ?? 0)) offsets.push([p, ps.through]);
+      if (pendingRowCount > 0 || offsets.length > 0) {
+        const batch = { rows: new Map(pendingRows), offsets };
+        await retrying(() => opts.sink!.write(batch), { onRetry: (err) => log.warn(`sink write failed (${describeError(err)}); retrying`) });
+        for (const [p, seq] of offsets) sinkOffsets.set(p, seq);
+      }
+      pendingRows.clear();
+      pendingRowCount = 0;
+    }
+    if (opts.views && app.views?.length) {
+      const offsets: [number, number][] = [];
+      for (const [p, ps] of parts) if (ps.through > (viewOffsets.get(p) ?? 0)) offsets.push([p, ps.through]);
+      if (pendingViews.size > 0 || offsets.length > 0) {
+        await opts.views.write([...pendingViews.values()], offsets);
+        for (const [p, seq] of offsets) viewOffsets.set(p, seq);
+      }
+      pendingViews.clear();
+    }
+  };
+
   return {
     async init() {
+      if (app.tables && !opts.sink) throw new Error(`app ${app.name} declares tables but the host has no SQL sink`);
+      if (app.views?.length && !opts.views) throw new Error(`app ${app.name} declares views but the host has no view store`);
+      if (opts.sink && app.tables) {
+        await opts.sink.prepare(app.tables);
+        for (const [p, seq] of await opts.sink.offsets()) if (opts.partitions.includes(p)) sinkOffsets.set(p, seq);
+      }
+      if (opts.views) for (const [p, seq] of await opts.views.offsets()) if (opts.partitions.includes(p)) viewOffsets.set(p, seq);
       const metas = await Promise.all(opts.partitions.map((p) => store.loadMeta(p)));
       opts.partitions.forEach((p, i) => {
         const m = metas[i];
@@ -490,7 +611,8 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         }
         const before = ev[8] ?? Number.NEGATIVE_INFINITY;
         if (actor?.timers) {
-          await fireDue(actor, "e", before, result);
+          // Timers due before this event belong to the position just before it.
+          await fireDue(actor, "e", before, seq - 1, result);
           actor = live.get(id);
         }
         if (!actor) {
@@ -507,15 +629,20 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
           continue;
         }
         const a = actor;
-        let r = invoke(a, (ctx) => def.handle(a.state, parsed.data, ctx), {
+        const at: Invocation = {
+          pos: seq,
           seq,
           time,
           subject,
           eventTime: ev[7] ?? time,
           watermark: before,
           idBase: () => `${app.name}.${def.name}.${partition}.${seq}`,
-        });
+        };
+        const call = (ctx: Context) => def.handle(a.state, parsed.data, ctx);
+        let r = invoke(a, call, at);
         if (r instanceof Promise) r = await r;
+        // Only a failure pays for the retry loop.
+        if (r instanceof Error && r.retryable && attempts > 1) r = await invokeWithRetries(a, call, at, result, r);
         a.seq = seq;
         if (r instanceof Error) {
           deadLetter(ev, r);
@@ -529,8 +656,9 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       for (const p of parts.values()) if (round.through > p.through) p.through = round.through;
       if (round.marks) marks = round.marks;
       if (round.watermark !== undefined && round.watermark > watermark) watermark = round.watermark;
-      await fireAllDue("e", watermark, result);
-      await fireAllDue("p", clock.now(), result);
+      await fireAllDue("e", watermark, round.through, result);
+      await fireAllDue("p", clock.now(), round.through, result);
+      if (pendingRowCount >= FLUSH_ROWS) await flushEffects();
       // Outputs stay in flight while the next rounds run (the broker works while we do); only
       // their number is bounded here, and a snapshot waits for all of them.
       if (inflight.length >= MAX_PENDING_PUBLISHES) await settle();
@@ -540,7 +668,9 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
 
     async tick() {
       const result: RoundResult = { id: -1, processed: 0, skipped: 0, emitted: 0, dlq: 0 };
-      await fireAllDue("p", clock.now(), result);
+      let pos = 0;
+      for (const p of parts.values()) pos = Math.max(pos, p.through);
+      await fireAllDue("p", clock.now(), pos, result);
     },
 
     snapshotDue() {
@@ -553,8 +683,9 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
 
     async snapshot() {
       // Effects are durable before state is: a snapshot never covers an event whose outputs the
-      // server has not stored.
+      // server, or whose rows the database, has not stored.
       await settle();
+      await flushEffects();
       const writes: ActorWrite[] = [];
       const dirty: LiveActor[] = [];
       for (const a of live.values()) {

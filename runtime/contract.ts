@@ -4,6 +4,7 @@
  */
 import type { z } from "zod";
 import type { WatermarkPolicy } from "./watermark.ts";
+import type { Row, TableSpec } from "./sinks/sink.ts";
 
 /** Where an actor's key comes from. */
 export type KeySpec<E> =
@@ -77,6 +78,14 @@ export interface Context {
    * event of the key starts from `initial` (state TTL, finished sessions).
    */
   clear(): void;
+  /**
+   * Upserts a row into one of the app's declared `tables` (SQL sink). Rows are written in one
+   * transaction per batch with the input position, so each lands exactly once with its latest value.
+   * A row that does not fit its table is this event's error.
+   */
+  upsert(table: string, row: Row): void;
+  /** Sets `key` of one of the app's declared `views` (latest value per key, served over HTTP). */
+  view(name: string, key: string, value: unknown): void;
 }
 
 export type Handler<S, E> = (state: S, event: E, ctx: Context) => S | Promise<S>;
@@ -133,5 +142,22 @@ export interface AppDefinition {
   readonly eventTime?: EventTimeSpec;
   /** How watermarks follow event time (out-of-orderness, idle partitions). */
   readonly watermark?: WatermarkPolicy;
+  /** Tables the actors upsert into (`ctx.upsert`); created in the sink when missing. */
+  readonly tables?: Readonly<Record<string, TableSpec>>;
+  /** Materialized views the actors set (`ctx.view`), kept in the KV bucket `weir_<app>_views`. */
+  readonly views?: readonly string[];
+  /** Retries of a failing handler before its event is dead-lettered, and the per-event deadline. */
+  readonly retry?: RetryPolicy;
+}
+
+export interface RetryPolicy {
+  /** Tries in all (first try included). Default 3. */
+  attempts?: number;
+  /** First backoff (ms); doubles each time, with jitter. Default 50. */
+  baseMs?: number;
+  /** Longest backoff (ms). Default 2 000. */
+  maxMs?: number;
+  /** A handler that has not finished after this long (ms) has failed. Default 10 000. */
+  deadlineMs?: number;
 }
 

@@ -14,6 +14,8 @@ import { dlqHeaders, dlqMsgId, pipelinedPublisher } from "./publisher.ts";
 import { retrying } from "./retry.ts";
 import { createRouter } from "./router.ts";
 import { createWatermarks } from "./watermark.ts";
+import { openSink } from "./sinks/mod.ts";
+import { viewBucket } from "./views.ts";
 import { registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./schemas.ts";
 import { SNAPSHOT_VERSION, kvSnapshotStore } from "./snapshot-store.ts";
 import { pullSource } from "./source.ts";
@@ -39,6 +41,8 @@ export interface RuntimeOptions {
    * events carrying a `Weir-Schema-Id` header are validated against that schema.
    */
   registry?: SchemaRegistryPort;
+  /** SQL sink URL for apps that declare tables: `sqlite:<path>` or `postgres://...[?schema=]`. */
+  sink?: string;
 }
 
 export interface RuntimeMetrics {
@@ -130,6 +134,16 @@ async function start(
   log: Logger,
 ): Promise<Runtime> {
   if (opts.registry) await registerInputSchemas(opts.registry, app);
+  if (app.tables) {
+    if (!opts.sink) throw new ConfigError(`app ${app.name} declares tables: give it a SQL sink (--sink sqlite:<path> or postgres://...)`);
+    // Tables are created once, here, before the workers (each with its own connection) check them.
+    const sink = openSink(opts.sink, { scope: app.name });
+    try {
+      await sink.prepare(app.tables);
+    } finally {
+      await sink.close();
+    }
+  }
   const checks = opts.registry ? schemaChecks(opts.registry) : undefined;
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
@@ -175,6 +189,8 @@ async function start(
     bucket: streams.bucket,
     dlqSubject: streams.dlqSubject,
     logLevel: opts.logLevel ?? "info",
+    ...(opts.sink ? { sinkUrl: opts.sink } : {}),
+    ...(app.views?.length ? { viewBucket: viewBucket(app.name) } : {}),
     onSnapshot: (ms) => {
       m.snapshots++;
       m.lastSnapshotMs = ms;

@@ -11,6 +11,8 @@ export interface WorkerPoolOptions {
   bucket: string;
   dlqSubject: string;
   logLevel: LogLevel;
+  sinkUrl?: string;
+  viewBucket?: string;
   onSnapshot?: (ms: number) => void;
 }
 
@@ -108,6 +110,8 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
           partitions: partitionsOfWorker(i, opts.workers, opts.partitions),
           bucket: opts.bucket,
           dlqSubject: opts.dlqSubject,
+          ...(opts.sinkUrl ? { sinkUrl: opts.sinkUrl } : {}),
+          ...(opts.viewBucket ? { viewBucket: opts.viewBucket } : {}),
           logLevel: opts.logLevel,
         };
         w.postMessage(init);

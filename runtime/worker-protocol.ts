@@ -10,6 +10,10 @@ export interface WorkerInit {
   bucket: string;
   dlqSubject: string;
   logLevel: LogLevel;
+  /** SQL sink URL (when the app declares tables). */
+  sinkUrl?: string;
+  /** KV bucket of the app's views (when it declares views). */
+  viewBucket?: string;
 }
 
 export type ToWorker = WorkerInit | { type: "round"; round: Round } | { type: "stop" };

@@ -10,6 +10,8 @@ import { describeError } from "./errors.ts";
 import { consoleLogger } from "./log.ts";
 import { pipelinedPublisher } from "./publisher.ts";
 import { kvSnapshotStore } from "./snapshot-store.ts";
+import { openSink, type SqlSink } from "./sinks/mod.ts";
+import { kvViews } from "./views.ts";
 import type { FromWorker, ToWorker, WorkerInit } from "./worker-protocol.ts";
 
 // Worker entry: hosts the actors of the partitions it is given. Messages are handled strictly one
@@ -21,6 +23,7 @@ const post = (m: FromWorker) => self.postMessage(m);
 let host: ActorHost | undefined;
 let nc: NatsConnection | undefined;
 let closePublisher: (() => void) | undefined;
+let sink: SqlSink | undefined;
 let tick: ReturnType<typeof setInterval> | undefined;
 const inbox = new Subject<ToWorker | { type: "tick" }>();
 
@@ -31,6 +34,8 @@ async function init(msg: WorkerInit): Promise<void> {
   const publisher = pipelinedPublisher(nc);
   closePublisher = publisher.close;
   const store = await kvSnapshotStore(nc, { bucket: msg.bucket, publisher });
+  // Each worker has its own database connection; the sink is picked from its URL here, at the edge.
+  sink = msg.sinkUrl ? openSink(msg.sinkUrl, { scope: app.name }) : undefined;
   host = createActorHost({
     app,
     partitions: msg.partitions,
@@ -39,6 +44,8 @@ async function init(msg: WorkerInit): Promise<void> {
     dlqSubject: msg.dlqSubject,
     clock: systemClock,
     log,
+    ...(sink ? { sink } : {}),
+    ...(msg.viewBucket ? { views: await kvViews(nc, msg.viewBucket) } : {}),
   });
   await host.init();
   const period = Math.max(50, Math.min(1000, Math.floor((app.snapshot?.everyMs ?? 1000) / 2)));
@@ -64,6 +71,7 @@ async function handle(msg: ToWorker | { type: "tick" }): Promise<void> {
       if (tick) clearInterval(tick);
       if (host) await snapshot();
       closePublisher?.();
+      await sink?.close();
       await nc?.drain();
       post({ type: "stopped" });
       inbox.complete();

@@ -1,0 +1,83 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { Kvm, type KV } from "@nats-io/kv";
+import { msgpackCodec } from "./codec.ts";
+import { retrying } from "./retry.ts";
+
+/**
+ * KV keys keep the view's keys readable and prefix-ordered: characters outside `[A-Za-z0-9_-]`
+ * become `=XX` (hex of each UTF-8 byte), so a key prefix maps to a KV key prefix.
+ */
+export function viewKey(key: string): string {
+  let out = "";
+  for (const b of new TextEncoder().encode(key)) {
+    const c = String.fromCharCode(b);
+    out += /[A-Za-z0-9_-]/.test(c) ? c : `=${b.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out || "=";
+}
+
+function unviewKey(enc: string): string {
+  if (enc === "=") return "";
+  const bytes: number[] = [];
+  for (let i = 0; i < enc.length; i++) {
+    if (enc[i] === "=") {
+      bytes.push(parseInt(enc.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(enc.charCodeAt(i));
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
+/** Materialized views: the latest value per (view, key), in a JetStream KV bucket. */
+export interface ViewStore {
+  /** Per partition, the stream sequence up to which view writes are stored. */
+  offsets(): Promise<Map<number, number>>;
+  write(entries: readonly [string, string, unknown][], offsets: readonly [number, number][]): Promise<void>;
+  get(view: string, key: string): Promise<unknown | undefined>;
+  list(view: string, prefix?: string): Promise<{ key: string; value: unknown }[]>;
+}
+
+/** Bucket of an app's views (one per app and namespace). */
+export const viewBucket = (app: string) => `weir_${app.replace(/[^A-Za-z0-9_-]/g, "_")}_views`;
+
+/**
+ * Views on a KV bucket: keys `v.<view>.<key>`, offsets `o.<partition>` (written after the values they
+ * cover, so a crash in between only means rewriting the same latest values).
+ *
+ * @example
+ * const views = await kvViews(nc, viewBucket("ledger"));
+ * await views.get("balances", "acct-1");
+ */
+export async function kvViews(nc: NatsConnection, bucket: string): Promise<ViewStore> {
+  const kv: KV = await new Kvm(nc).create(bucket, { history: 1 });
+  const read = async (k: string) => {
+    const e = await retrying(() => kv.get(k));
+    return e && e.operation === "PUT" && e.value.length > 0 ? msgpackCodec.decode(e.value) : undefined;
+  };
+  return {
+    async offsets() {
+      const out = new Map<number, number>();
+      for await (const k of await kv.keys("o.>")) out.set(Number(k.slice(2)), (await read(k)) as number);
+      return out;
+    },
+    async write(entries, offsets) {
+      const CHUNK = 512;
+      for (let i = 0; i < entries.length; i += CHUNK) {
+        await Promise.all(
+          entries.slice(i, i + CHUNK).map(([view, key, value]) => retrying(() => kv.put(`v.${view}.${viewKey(key)}`, msgpackCodec.encode(value)))),
+        );
+      }
+      await Promise.all(offsets.map(([p, seq]) => retrying(() => kv.put(`o.${p}`, msgpackCodec.encode(seq)))));
+    },
+    get: (view, key) => read(`v.${view}.${viewKey(key)}`),
+    async list(view, prefix = "") {
+      // KV filters match whole tokens only: list the view, keep the keys with the prefix.
+      const head = `v.${view}.`;
+      const keys: string[] = [];
+      for await (const k of await kv.keys(`${head}>`)) if (unviewKey(k.slice(head.length)).startsWith(prefix)) keys.push(k);
+      keys.sort();
+      const values = await Promise.all(keys.map(read));
+      return keys.map((k, i) => ({ key: unviewKey(k.slice(head.length)), value: values[i] }));
+    },
+  };
+}
