@@ -2,14 +2,13 @@
 // duplicate events, and two ways to run an app over them on a real nats-server (in process, and as
 // `weir run` child processes SIGKILLed mid-stream).
 import { describe, expect, test } from "bun:test";
-import { spawn } from "bun";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { loadApp } from "../runtime/app.ts";
 import { startRuntime, type RuntimeMetrics } from "../runtime/mod.ts";
 import { startNats, type NatsServer } from "../runtime/nats-server.ts";
 import { kvSnapshotStore } from "../runtime/snapshot-store.ts";
 import { appNames, ensureAppStreams } from "../runtime/streams.ts";
-import { client, publishAll, readStream, rng, waitFor, type StoredMessage } from "../runtime/testdata/helpers.ts";
+import { client, publishAll, readStream, rng, spawnWeir, waitFor, type StoredMessage } from "../runtime/testdata/helpers.ts";
 import type { Generated } from "./generator.ts";
 
 export { counted, generate, type EventClass, type Generated, type GeneratorSpec } from "./generator.ts";
@@ -23,25 +22,35 @@ export interface AppRun {
 }
 
 /** Publishes the events, runs the app in this process until it has processed them, reads its outputs. */
-export async function runInProcess(nats: NatsServer, appPath: string, events: readonly Generated<unknown>[], workers = 2): Promise<AppRun> {
+export async function runInProcess(nats: NatsServer, appPath: string, events: readonly Generated<unknown>[], opts: { workers?: number; sink?: string } = {}): Promise<AppRun> {
   await using c = await client(nats.url);
   const app = await loadApp(appPath);
   await ensureAppStreams(await jetstreamManager(c.nc), app);
   await publishAll(c.js, events);
-  const rt = await startRuntime({ app: appPath, nats: nats.url, workers, logLevel: "warn" });
+  const rt = await startRuntime({ app: appPath, nats: nats.url, workers: opts.workers ?? 2, logLevel: "warn", ...(opts.sink ? { sink: opts.sink } : {}) });
   await rt.drained();
   const metrics = rt.metrics();
   await rt.stop();
-  return { outputs: await readStream(c.nc, appNames(app.name).output), metrics };
+  return { outputs: await outputsOf(c.nc, app), metrics };
 }
 
-const MAIN = new URL("../runtime/main.ts", import.meta.url).pathname;
+/** The app's output stream (none when it declares no outputs). */
+async function outputsOf(nc: Parameters<typeof readStream>[0], app: { name: string; actors: readonly { outputs: readonly string[] }[] }): Promise<StoredMessage[]> {
+  return app.actors.some((a) => a.outputs.length > 0) ? readStream(nc, appNames(app.name).output) : [];
+}
 
 /**
  * The same with `weir run` child processes: each is SIGKILLed at a random moment (`kills` times),
  * then a last one runs until stored progress covers the stream.
  */
-export async function runWithCrashes(nats: NatsServer, appPath: string, events: readonly Generated<unknown>[], kills: number, seed: number): Promise<AppRun> {
+export async function runWithCrashes(
+  nats: NatsServer,
+  appPath: string,
+  events: readonly Generated<unknown>[],
+  kills: number,
+  seed: number,
+  opts: { maxInFlight?: number; args?: string[] } = {},
+): Promise<AppRun> {
   await using c = await client(nats.url);
   const app = await loadApp(appPath);
   await ensureAppStreams(await jetstreamManager(c.nc), app);
@@ -52,30 +61,9 @@ export async function runWithCrashes(nats: NatsServer, appPath: string, events: 
     const metas = await Promise.all(Array.from({ length: parts }, (_, p) => store.loadMeta(p)));
     return Math.min(...metas.map((m) => m?.lastSeq ?? 0));
   };
-  const child = () => {
-    // A small credit slows the run down enough that the kills land mid-stream.
-    const proc = spawn([process.execPath, MAIN, "run", appPath, "--nats", nats.url, "--workers", "2", "--max-in-flight", "64", "--no-progress", "--no-http"], {
-      stdin: "ignore",
-      stdout: "ignore",
-      stderr: "pipe",
-    });
-    const started = (async () => {
-      let log = "";
-      for await (const chunk of proc.stderr) {
-        log += new TextDecoder().decode(chunk);
-        if (log.includes("resuming at sequence")) {
-          (async () => {
-            for await (const _ of proc.stderr) {
-              /* keep the pipe drained */
-            }
-          })().catch(() => {});
-          return;
-        }
-      }
-      throw new Error(`weir run exited before starting: ${log}`);
-    })();
-    return { proc, started };
-  };
+  // A small credit slows the run down enough that the kills land mid-stream.
+  const args = [appPath, "--nats", nats.url, "--workers", "2", "--max-in-flight", String(opts.maxInFlight ?? 64), "--no-progress", "--no-http", ...(opts.args ?? [])];
+  const child = () => spawnWeir(args);
   const rnd = rng(seed);
   const killedAt: number[] = [];
   for (let i = 0; i < kills; i++) {
@@ -88,12 +76,30 @@ export async function runWithCrashes(nats: NatsServer, appPath: string, events: 
     killedAt.push(await progress());
   }
   process.stderr.write(`  ${app.name}: stored progress at each SIGKILL: ${killedAt.join(", ")} of ${lastSeq}\n`);
-  const { proc, started } = child();
+  const { proc, started, out } = child();
   await started;
-  await waitFor(async () => (await progress()) >= lastSeq, 180_000, "the last run to cover the stream");
+  await waitFor(
+    async () => {
+      if (proc.exitCode !== null) {
+        await out.drained;
+        throw new Error(`the last run exited with ${proc.exitCode}`);
+      }
+      return (await progress()) >= lastSeq;
+    },
+    180_000,
+    "the last run to cover the stream",
+  ).catch(async (err) => {
+    proc.kill("SIGKILL");
+    await proc.exited;
+    throw new Error(`${(err as Error).message}\n--- weir run log ---\n${out.log}`);
+  });
   proc.kill("SIGTERM");
   await proc.exited;
-  return { outputs: await readStream(c.nc, appNames(app.name).output), killedAt, lastSeq };
+  await out.drained;
+  // Warnings of the last run are worth seeing even when the test passes.
+  const warnings = out.log.split("\n").filter((l) => / (WARN|ERROR) /.test(l));
+  if (warnings.length) process.stderr.write(`  ${app.name}: the last run warned:\n    ${warnings.slice(-5).join("\n    ")}\n`);
+  return { outputs: await outputsOf(c.nc, app), killedAt, lastSeq };
 }
 
 /** The latest revision of each window result in an output stream, by `key|start`. */

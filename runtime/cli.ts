@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import pkg from "../package.json" with { type: "json" };
 import { createReadStream, existsSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -56,6 +57,8 @@ Options:
   --no-http              do not serve the registry API
   --registry-token <t>   bearer token required for registry writes (or WEIR_REGISTRY_TOKEN)
   --no-registry          do not register input schemas nor validate Weir-Schema-Id headers
+  --sink <url>           SQL sink for apps that declare tables: sqlite:<path> (default
+                         sqlite:<data-dir>/out.db) or postgres://host/db[?schema=name]
   -h, --help             this text
 
 Schemas: each actor's input schema (from its zod event schema) is registered under
@@ -207,6 +210,7 @@ async function run(argv: string[]): Promise<number> {
       http: { type: "string", default: "127.0.0.1:8081" },
       "registry-token": { type: "string" },
       registry: { type: "boolean", default: true },
+      sink: { type: "string" },
     },
     "run",
   );
@@ -260,6 +264,7 @@ async function run(argv: string[]): Promise<number> {
       ...(partitions ? { partitions } : {}),
       ...(maxInFlight ? { maxInFlight } : {}),
       ...(registry ? { registry: registryPort(registry) } : {}),
+      sink: (values.sink as string | undefined) ?? `sqlite:${join(String(values["data-dir"]), "out.db")}`,
     });
     // Served once the app is up, so a start-up failure stays a one-line error.
     if (registry && http) api = serveApi(registry, http, token ? { token } : {}, false);

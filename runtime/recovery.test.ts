@@ -1,43 +1,20 @@
 import { expect, test } from "bun:test";
-import { spawn, type Subprocess } from "bun";
 import { startNats } from "./nats-server.ts";
 import { kvSnapshotStore } from "./snapshot-store.ts";
 import { appNames, ensureAppStreams } from "./streams.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { loadApp } from "./app.ts";
-import { client, publishAll, readStream, orderWorkload, storedStates, waitFor } from "./testdata/helpers.ts";
+import { client, publishAll, readStream, orderWorkload, spawnWeir, storedStates, waitFor } from "./testdata/helpers.ts";
 
 const ORDER_APP = new URL("./testdata/order-app.ts", import.meta.url).pathname;
-const MAIN = new URL("./main.ts", import.meta.url).pathname;
 const TOTAL = 200_000;
 const KEYS = 2_000;
 const PARTITIONS = 16;
 
-function startChild(url: string): { proc: Subprocess<"ignore", "ignore", "pipe">; started: Promise<void> } {
-  const proc = spawn([process.execPath, MAIN, "run", ORDER_APP, "--nats", url, "--workers", "2", "--no-progress"], {
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  const started = (async () => {
-    let log = "";
-    const dec = new TextDecoder();
-    for await (const chunk of proc.stderr) {
-      log += dec.decode(chunk);
-      if (log.includes("resuming at sequence")) {
-        process.stderr.write(`  child: ${log.trim().split("\n").pop()!.replace(/^.*resuming/, "resuming")}\n`);
-        // Keep draining so the child never blocks on a full pipe.
-        (async () => {
-          for await (const _ of proc.stderr) {
-            /* drain */
-          }
-        })().catch(() => {});
-        return;
-      }
-    }
-    throw new Error(`child exited before starting: ${log}`);
-  })();
-  return { proc, started };
+function startChild(url: string) {
+  const child = spawnWeir([ORDER_APP, "--nats", url, "--workers", "2", "--no-progress"]);
+  child.started.then(() => process.stderr.write(`  child: ${child.out.log.trim().split("\n").pop()!.replace(/^.*resuming/, "resuming")}\n`)).catch(() => {});
+  return child;
 }
 
 test("SIGKILL at 5 random moments during 200k events: exact final state, each output exactly once", async () => {

@@ -14,6 +14,7 @@ import { dlqHeaders, dlqMsgId, pipelinedPublisher } from "./publisher.ts";
 import { retrying } from "./retry.ts";
 import { createRouter } from "./router.ts";
 import { createWatermarks } from "./watermark.ts";
+import { safeName } from "./subjects.ts";
 import { openSink } from "./sinks/mod.ts";
 import { viewBucket } from "./views.ts";
 import { registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./schemas.ts";
@@ -33,7 +34,7 @@ export interface RuntimeOptions {
   partitions?: number;
   /** Messages in flight between the source and the workers, at most. Default 8192. */
   maxInFlight?: number;
-  /** Largest single pull from JetStream. Default 2048. */
+  /** Largest single pull from JetStream. Default 512 (pulls of 2048 were seen stalling after restarts). */
   maxFetch?: number;
   logLevel?: LogLevel;
   /**
@@ -238,6 +239,7 @@ async function start(
   const subscription: Subscription = pullSource(js, {
     stream: streams.input,
     startSeq,
+    consumerPrefix: `weir_${safeName(app.name)}_src_`,
     ...(streams.filter ? { filter: streams.filter } : {}),
     credit,
     ...(opts.maxFetch ? { maxFetch: opts.maxFetch } : {}),

@@ -1,4 +1,5 @@
-import { DeliverPolicy, type Consumer, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, type Consumer, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/nats-core";
 import { Observable } from "rxjs";
 import type { Credit } from "./credit.ts";
 
@@ -21,18 +22,28 @@ export interface SourceOptions {
   onRetry?: (err: unknown) => void;
   /** Keep retrying for this long (ms) before failing. Default 120 000. */
   giveUpMs?: number;
+  /**
+   * Names this source's consumers `<prefix><n>`; consumers with the prefix left by an earlier run
+   * (one killed before it could delete them) are deleted at start.
+   */
+  consumerPrefix?: string;
 }
 
 /**
- * The partition source: an ordered pull consumer that only asks JetStream for as many messages as
+ * The partition source: a pull consumer (no acks) that only asks JetStream for as many messages as
  * it holds credit for. Emits chunks in stream order; each message holds one credit until released
  * downstream. Position is owned by the caller (snapshots), so the consumer needs no acks.
  *
  * @example
  * pullSource(js, { stream: "weir_clicks_in", startSeq: 1, credit }).subscribe((msgs) => route(msgs));
  */
+/** The server drops our consumer after this long without a pull (e.g. after a crash). */
+const INACTIVE_MS = 30_000;
+/** How long past its expiry a silent pull is given before it is abandoned. */
+const STALL_GRACE_MS = 5_000;
+
 export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable<JsMsg[]> {
-  const maxFetch = opts.maxFetch ?? 2048;
+  const maxFetch = opts.maxFetch ?? 512;
   const chunkSize = opts.chunk ?? 1024;
   const expires = opts.expiresMs ?? 2000;
   const giveUpMs = opts.giveUpMs ?? 120_000;
@@ -44,6 +55,8 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
       // again from the next sequence it has not delivered.
       let nextSeq = Math.max(1, opts.startSeq);
       let consumer: Consumer | undefined;
+      let consumerName: string | undefined;
+      let generation = 0;
       let failingSince = 0;
       while (!stopped) {
         // Wait for a worthwhile amount of credit rather than trickling one message at a time.
@@ -53,6 +66,7 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
           break;
         }
         let got = 0;
+        let watchdog: ReturnType<typeof setInterval> | undefined;
         let chunk: JsMsg[] = [];
         const flush = () => {
           if (chunk.length === 0) return;
@@ -61,19 +75,73 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
           chunk = [];
         };
         try {
-          consumer ??= await js.consumers.get(opts.stream, {
-            deliver_policy: DeliverPolicy.StartSequence,
-            opt_start_seq: nextSeq,
-            ...(opts.filter ? { filter_subjects: opts.filter } : {}),
-          });
+          if (!consumer) {
+            // A plain ephemeral pull consumer without acks, started at our own position (not an
+            // ordered consumer: its fetch was seen delivering a batch over tens of seconds after
+            // restarts). Order and gaps are ours to check: we track `nextSeq`.
+            const jsm = await js.jetstreamManager();
+            if (consumerName) await jsm.consumers.delete(opts.stream, consumerName).catch(() => {});
+            else if (opts.consumerPrefix) {
+              // A killed run's consumer keeps its pull requests until it expires; left alone, the
+              // server keeps serving them next to ours.
+              for await (const c of jsm.consumers.list(opts.stream)) {
+                if (c.name.startsWith(opts.consumerPrefix)) await jsm.consumers.delete(opts.stream, c.name).catch(() => {});
+              }
+            }
+            const info = await jsm.consumers.add(opts.stream, {
+              ...(opts.consumerPrefix ? { name: `${opts.consumerPrefix}${Date.now().toString(36)}${++generation}` } : {}),
+              ack_policy: AckPolicy.None,
+              deliver_policy: DeliverPolicy.StartSequence,
+              opt_start_seq: nextSeq,
+              inactive_threshold: nanos(INACTIVE_MS),
+              mem_storage: true,
+              ...(opts.filter ? { filter_subject: opts.filter } : {}),
+            });
+            consumerName = info.name;
+            consumer = await js.consumers.get(opts.stream, info.name);
+          }
           const iter = await consumer.fetch({ max_messages: granted, expires });
           current = iter;
-          for await (const m of iter) {
+          // A pull ends when it is filled or expires. One that goes silent past that (seen after
+          // restarts: the ordered consumer's fetch stops delivering and never ends) is abandoned,
+          // and the consumer recreated from our own position. Each wait races a timer, because
+          // stopping the stalled iterator does not always end it.
+          let stalled = false;
+          let heard = Date.now();
+          const silence = new Promise<"stalled">((resolve) => {
+            watchdog = setInterval(() => {
+              if (Date.now() - heard > expires + STALL_GRACE_MS) resolve("stalled");
+            }, 500);
+          });
+          const messages = iter[Symbol.asyncIterator]();
+          for (;;) {
+            const next = await Promise.race([messages.next(), silence]);
+            heard = Date.now();
+            if (next === "stalled") {
+              stalled = true;
+              iter.stop();
+              break;
+            }
+            if (next.done) break;
+            const m = next.value;
+            // Already handed on (a redelivery after a consumer was recreated).
+            if (m.seq < nextSeq) continue;
+            if (got >= granted) {
+              // More than this pull asked for: leave it, and re-read from our own position next
+              // time, so every message handed on holds exactly one credit.
+              consumer = undefined;
+              iter.stop();
+              break;
+            }
             chunk.push(m);
             got++;
             nextSeq = m.seq + 1;
             if (m.info.pending === 0 || chunk.length >= chunkSize) flush();
             if (stopped) break;
+          }
+          if (stalled) {
+            consumer = undefined;
+            opts.onRetry?.(new Error(`a pull from ${opts.stream} went silent; reading again from sequence ${nextSeq}`));
           }
           failingSince = 0;
         } catch (err) {
@@ -84,11 +152,13 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
           opts.onRetry?.(err);
           await new Promise((r) => setTimeout(r, Math.min(2000, 100 + (now - failingSince) / 4)));
         } finally {
+          clearInterval(watchdog);
           flush();
           current = undefined;
           if (granted > got) opts.credit.release(granted - got);
         }
       }
+      if (consumerName) await js.jetstreamManager().then((jsm) => jsm.consumers.delete(opts.stream, consumerName!)).catch(() => {});
       sub.complete();
     })().catch((err) => sub.error(err));
     return () => {

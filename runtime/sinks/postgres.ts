@@ -1,8 +1,10 @@
 import { SQL } from "bun";
-import { checkTables, lastPerKey, SinkError, TableMismatchError, type ColumnType, type Row, type SqlSink } from "./sink.ts";
+import { checkTables, lastPerKey, SinkError, TableMismatchError, type ColumnType, type Row, type SinkBatch, type SqlSink } from "./sink.ts";
 import type { SinkOptions } from "./sqlite.ts";
 
 const TYPES: Record<ColumnType, string> = { text: "text", integer: "bigint", real: "double precision", boolean: "boolean" };
+/** A write taking longer than this is abandoned (and retried on a new connection). */
+const WRITE_TIMEOUT_MS = 20_000;
 /** Bind parameters per statement stay well under PostgreSQL's 65 535. */
 const MAX_PARAMS = 30_000;
 
@@ -18,7 +20,9 @@ export function postgresSink(url: string, opts: SinkOptions): SqlSink {
   const schema = u.searchParams.get("schema") ?? "public";
   u.searchParams.delete("schema");
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new TypeError(`schema "${schema}" must be a lower-case SQL identifier`);
-  const sql = new SQL({ url: u.toString(), max: 2 });
+  // One connection per sink (each worker has its own sink): batches are sequential anyway.
+  const connectSql = () => new SQL({ url: u.toString(), max: 1 });
+  let sql = connectSql();
   const prefix = opts.tablePrefix ?? "";
   const q = (table: string) => `"${schema}"."${prefix}${table}"`;
   let tables: Record<string, { cols: string[]; key: string[]; types: Record<string, ColumnType> }> = {};
@@ -34,6 +38,36 @@ export function postgresSink(url: string, opts: SinkOptions): SqlSink {
         `CREATE TABLE IF NOT EXISTS "${schema}".weir_offsets (scope text NOT NULL, part integer NOT NULL, seq bigint NOT NULL, PRIMARY KEY (scope, part))`,
       );
     })());
+
+  /** One batch, one transaction: upserts per table (last row per key), then the offsets. */
+  const transaction = (batch: SinkBatch) =>
+    sql.begin(async (tx) => {
+      for (const [table, all] of batch.rows) {
+        const t = tables[table]!;
+        const rows = lastPerKey({ columns: t.types, key: t.key }, all);
+        const rest = t.cols.filter((c) => !t.key.includes(c));
+        const per = Math.max(1, Math.floor(MAX_PARAMS / t.cols.length));
+        for (let i = 0; i < rows.length; i += per) {
+          const chunk = rows.slice(i, i + per);
+          const params: unknown[] = [];
+          const values = chunk.map((r) => `(${t.cols.map((c) => `$${params.push(r[c] ?? null)}`).join(", ")})`);
+          await tx.unsafe(
+            `INSERT INTO ${q(table)} (${t.cols.map((c) => `"${c}"`).join(", ")}) VALUES ${values.join(", ")} ` +
+              `ON CONFLICT (${t.key.map((k) => `"${k}"`).join(", ")}) ` +
+              (rest.length ? `DO UPDATE SET ${rest.map((c) => `"${c}" = EXCLUDED."${c}"`).join(", ")}` : "DO NOTHING"),
+            params,
+          );
+        }
+      }
+      if (batch.offsets.length > 0) {
+        const params: unknown[] = [];
+        const values = batch.offsets.map(([p, seq]) => `($${params.push(opts.scope)}, $${params.push(p)}, $${params.push(seq)})`);
+        await tx.unsafe(
+          `INSERT INTO "${schema}".weir_offsets (scope, part, seq) VALUES ${values.join(", ")} ON CONFLICT (scope, part) DO UPDATE SET seq = EXCLUDED.seq`,
+          params,
+        );
+      }
+    });
 
   return {
     async prepare(declared) {
@@ -75,36 +109,24 @@ export function postgresSink(url: string, opts: SinkOptions): SqlSink {
       }
     },
     async write(batch) {
+      // A transaction whose answer never comes back (seen here: the server had committed and was
+      // waiting, the client never resumed) must not stall the app: give up on the connection and
+      // let the caller retry the batch on a new one. The batch is idempotent (upserts + offsets).
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new SinkError(`postgres ${u.host}/${schema}: a write did not finish within ${WRITE_TIMEOUT_MS} ms`)), WRITE_TIMEOUT_MS);
+      });
       try {
-        await sql.begin(async (tx) => {
-          for (const [table, all] of batch.rows) {
-            const t = tables[table]!;
-            const rows = lastPerKey({ columns: t.types, key: t.key }, all);
-            const rest = t.cols.filter((c) => !t.key.includes(c));
-            const per = Math.max(1, Math.floor(MAX_PARAMS / t.cols.length));
-            for (let i = 0; i < rows.length; i += per) {
-              const chunk = rows.slice(i, i + per);
-              const params: unknown[] = [];
-              const values = chunk.map((r) => `(${t.cols.map((c) => `$${params.push(r[c] ?? null)}`).join(", ")})`);
-              await tx.unsafe(
-                `INSERT INTO ${q(table)} (${t.cols.map((c) => `"${c}"`).join(", ")}) VALUES ${values.join(", ")} ` +
-                  `ON CONFLICT (${t.key.map((k) => `"${k}"`).join(", ")}) ` +
-                  (rest.length ? `DO UPDATE SET ${rest.map((c) => `"${c}" = EXCLUDED."${c}"`).join(", ")}` : "DO NOTHING"),
-                params,
-              );
-            }
-          }
-          if (batch.offsets.length > 0) {
-            const params: unknown[] = [];
-            const values = batch.offsets.map(([p, seq]) => `($${params.push(opts.scope)}, $${params.push(p)}, $${params.push(seq)})`);
-            await tx.unsafe(
-              `INSERT INTO "${schema}".weir_offsets (scope, part, seq) VALUES ${values.join(", ")} ON CONFLICT (scope, part) DO UPDATE SET seq = EXCLUDED.seq`,
-              params,
-            );
-          }
-        });
+        await Promise.race([transaction(batch), stalled]);
       } catch (err) {
+        if (err instanceof SinkError && err.message.includes("did not finish")) {
+          const old = sql;
+          sql = connectSql();
+          old.close({ timeout: 0 }).catch(() => {});
+        }
         fail(err);
+      } finally {
+        clearTimeout(timer);
       }
     },
     async rows(table) {

@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { spawn, type Subprocess } from "bun";
 import { decodePayload } from "../codec.ts";
 import { produce } from "../producer.ts";
 import { kvSnapshotStore, type ActorRecord } from "../snapshot-store.ts";
@@ -106,4 +107,38 @@ export function orderWorkload(seed: number, total: number, keys: number, maxN: n
     return { subject: `t.in.${k}`, value: { id, k, n } };
   });
   return { events, expected };
+}
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+export interface WeirChild {
+  proc: Subprocess<"ignore", "ignore", "pipe">;
+  /** Resolves once the run logged where it resumes (its workers are up). */
+  started: Promise<void>;
+  /** The tail of its stderr so far; `drained` settles when stderr closes. */
+  out: { log: string; drained: Promise<void> };
+}
+
+/**
+ * `weir run` from source as a child process. One reader drains its stderr for its whole life: a
+ * child whose stderr pipe is closed dies on its next warning.
+ */
+export function spawnWeir(args: string[]): WeirChild {
+  const proc = spawn([process.execPath, MAIN, "run", ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  let resolveStarted!: () => void;
+  let rejectStarted!: (err: Error) => void;
+  const started = new Promise<void>((res, rej) => {
+    resolveStarted = res;
+    rejectStarted = rej;
+  });
+  const out = { log: "", drained: Promise.resolve() };
+  out.drained = (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of proc.stderr) {
+      out.log = (out.log + dec.decode(chunk)).slice(-8000);
+      if (out.log.includes("resuming at sequence")) resolveStarted();
+    }
+    rejectStarted(new Error(`weir run exited before starting: ${out.log}`));
+  })().catch(() => {});
+  return { proc, started, out };
 }
