@@ -9,6 +9,9 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { ConfigError, describeError, WeirError } from "./errors.ts";
 import type { LogLevel } from "./log.ts";
 import { startEmbeddedNats } from "./nats-server.ts";
+import type { Hono } from "hono";
+import { viewsApi } from "./http.ts";
+import { kvViews, viewBucket } from "./views.ts";
 import { progressLine } from "./progress.ts";
 import { startRuntime } from "./runtime.ts";
 import { schemaProducer } from "./producer.ts";
@@ -171,10 +174,16 @@ async function connectTo(url: string, name: string): Promise<NatsConnection> {
 }
 
 /** Serves the registry API; a taken port is a warning (another weir on this host serves the same registry). */
-function serveApi(registry: Registry, listen: { hostname: string; port: number }, opts: RegistryApiOptions, required: boolean): RegistryServer | undefined {
+function serveApi(
+  registry: Registry,
+  listen: { hostname: string; port: number },
+  opts: RegistryApiOptions,
+  required: boolean,
+  views?: Hono,
+): RegistryServer | undefined {
   try {
-    const srv = serveRegistry(registry, { ...listen, ...opts });
-    process.stderr.write(`weir: schema registry API at ${srv.url}\n`);
+    const srv = serveRegistry(registry, { ...listen, ...opts, ...(views ? { also: views } : {}) });
+    process.stderr.write(`weir: schema registry API${views ? " and views" : ""} at ${srv.url}\n`);
     return srv;
   } catch (err) {
     const msg = `cannot serve the registry API on ${listen.hostname}:${listen.port}: ${describeError(err)}`;
@@ -267,7 +276,12 @@ async function run(argv: string[]): Promise<number> {
       sink: (values.sink as string | undefined) ?? `sqlite:${join(String(values["data-dir"]), "out.db")}`,
     });
     // Served once the app is up, so a start-up failure stays a one-line error.
-    if (registry && http) api = serveApi(registry, http, token ? { token } : {}, false);
+    if (registry && http) {
+      // The app's views are served beside the registry, read from the same NATS.
+      const names = rt.app.views ?? [];
+      const views = names.length ? viewsApi(await kvViews(registryNc!, viewBucket(rt.app.name)), names) : undefined;
+      api = serveApi(registry, http, token ? { token } : {}, false, views);
+    }
   } catch (err) {
     await cleanup();
     throw err;
