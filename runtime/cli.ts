@@ -11,6 +11,9 @@ import type { LogLevel } from "./log.ts";
 import { startEmbeddedNats } from "./nats-server.ts";
 import type { Hono } from "hono";
 import { viewsApi } from "./http.ts";
+import { deadLetterStats, describePayload, readDeadLetters, redrive } from "./dlq-tools.ts";
+import { loadApp } from "./app.ts";
+import { appNames } from "./streams.ts";
 import { kvViews, viewBucket } from "./views.ts";
 import { progressLine } from "./progress.ts";
 import { startRuntime } from "./runtime.ts";
@@ -33,6 +36,7 @@ Usage:
   weir run <app-module.ts> [options]   run an app (a module that exports default defineApp(...))
   weir registry [options]              serve the schema registry (Confluent-compatible HTTP API)
   weir produce <subject> [options]     validate JSON events against the registry and publish them
+  weir dlq stats|show|redrive <app>    dead-letter triage: counts, samples, send again once
   weir --help                          this text (also: weir run --help)
   weir --version                       print the version
 
@@ -102,6 +106,24 @@ Options:
   -h, --help             this text
 `;
 
+const DLQ_HELP = `Usage: weir dlq <stats|show|redrive> <app> [options]
+
+  stats     counts of dead letters by error class and reason, and by source subject
+  show      dead letters with their headers and decoded payloads
+  redrive   publishes the selected dead letters to their original subjects again (after a fix);
+            each one at most once, however often redrive runs
+
+<app> is the app's name or its module path. Options:
+  --nats <url>           NATS server URL (default: the embedded nats-server in --data-dir)
+  --data-dir <dir>       data directory of the embedded nats-server (default ./.weir)
+  --since <time>         only dead letters stored at or after this ISO time (or ms since the epoch)
+  --until <time>         ... and at or before this one
+  --error <class>        only this error class (e.g. HandlerError, ValidationError)
+  --subject <pattern>    only dead letters from source subjects matching this pattern
+  --limit <n>            show/redrive at most n (default: show 10, redrive all)
+  -h, --help             this text
+`;
+
 class UsageError extends WeirError {
   readonly retryable = false;
 }
@@ -139,6 +161,7 @@ async function dispatch(argv: string[]): Promise<number> {
   if (cmd === "run") return run(rest);
   if (cmd === "registry") return registryCommand(rest);
   if (cmd === "produce") return produceCommand(rest);
+  if (cmd === "dlq") return dlqCommand(rest);
   throw new UsageError(`unknown command "${cmd}" (try weir --help)`);
 }
 
@@ -427,6 +450,78 @@ async function produceCommand(args: string[]): Promise<number> {
     if (live) clearInterval(live);
     process.stderr.write(`${process.stderr.isTTY ? "\r\x1b[2K" : ""}weir: ${sent} published to ${subject}, ${invalid} invalid\n`);
     return invalid > 0 ? 1 : 0;
+  } finally {
+    await nc.close();
+    if (embedded && !embedded.reused) await embedded.stop();
+  }
+}
+
+function timeArg(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (Number.isNaN(t)) throw new UsageError(`--${name} must be an ISO time or ms since the epoch, got "${v}"`);
+  return t;
+}
+
+async function dlqCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      nats: { type: "string" },
+      "data-dir": { type: "string", default: ".weir" },
+      since: { type: "string" },
+      until: { type: "string" },
+      error: { type: "string" },
+      subject: { type: "string" },
+      limit: { type: "string" },
+    },
+    "dlq",
+  );
+  if (values.help) {
+    process.stdout.write(DLQ_HELP);
+    return 0;
+  }
+  const [action, appArg, ...extra] = positionals;
+  if (!action || !["stats", "show", "redrive"].includes(action)) throw new UsageError(`dlq needs stats, show or redrive, got "${action ?? ""}" (try weir dlq --help)`);
+  if (!appArg) throw new UsageError(`dlq ${action} needs an app name or module`);
+  if (extra.length) throw new UsageError(`dlq ${action} takes one app, got "${extra.join(" ")}" too`);
+  const filter = {
+    ...(timeArg("since", values.since as string | undefined) !== undefined ? { since: timeArg("since", values.since as string)! } : {}),
+    ...(timeArg("until", values.until as string | undefined) !== undefined ? { until: timeArg("until", values.until as string)! } : {}),
+    ...(values.error ? { error: String(values.error) } : {}),
+    ...(values.subject ? { subject: String(values.subject) } : {}),
+  };
+  const limit = positiveInt("limit", values.limit as string | undefined);
+  const app = /\.(ts|js|mjs)$/.test(appArg) ? (await loadApp(appArg)).name : appArg;
+
+  const { url, embedded } = await natsFor(values as { nats?: string; "data-dir"?: string });
+  const nc = await connectTo(url, "weir-dlq");
+  try {
+    let letters = await readDeadLetters(nc, app, filter).catch((err) => {
+      throw new ConfigError(`cannot read the dead letters of app ${app} (stream ${appNames(app).dlq}): ${describeError(err)}`, { cause: err });
+    });
+    if (action === "stats") {
+      const st = deadLetterStats(letters);
+      const span = letters.length ? ` from ${new Date(letters[0]!.time).toISOString()} to ${new Date(letters[letters.length - 1]!.time).toISOString()}` : "";
+      process.stdout.write(`${st.total} dead letters of app ${app}${span}\n\nby error and reason:\n`);
+      for (const [r, n] of st.byReason) process.stdout.write(`  ${String(n).padStart(7)}  ${r}\n`);
+      process.stdout.write(`\nby source subject:\n`);
+      for (const [s, n] of st.bySubject) process.stdout.write(`  ${String(n).padStart(7)}  ${s}\n`);
+      return 0;
+    }
+    if (action === "show") {
+      for (const d of letters.slice(0, limit ?? 10)) {
+        process.stdout.write(`#${d.seq}  ${new Date(d.time).toISOString()}\n`);
+        for (const [k, v] of Object.entries(d.headers)) process.stdout.write(`  ${k}: ${v}\n`);
+        process.stdout.write(`  payload: ${describePayload(d)}\n\n`);
+      }
+      process.stdout.write(`${Math.min(letters.length, limit ?? 10)} of ${letters.length} shown\n`);
+      return 0;
+    }
+    if (limit) letters = letters.slice(0, limit);
+    const r = await redrive(nc, app, letters);
+    process.stdout.write(`${r.redriven} redriven, ${r.already} already redriven before, ${r.skipped} without a source message (timers)\n`);
+    return 0;
   } finally {
     await nc.close();
     if (embedded && !embedded.reused) await embedded.stop();
