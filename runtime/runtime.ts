@@ -190,7 +190,8 @@ async function start(
     bucket: streams.bucket,
     dlqSubject: streams.dlqSubject,
     logLevel: opts.logLevel ?? "info",
-    ...(opts.sink ? { sinkUrl: opts.sink } : {}),
+    // Only apps with tables get a database connection in each worker.
+    ...(opts.sink && app.tables ? { sinkUrl: opts.sink } : {}),
     ...(app.views?.length ? { viewBucket: viewBucket(app.name) } : {}),
     onSnapshot: (ms) => {
       m.snapshots++;

@@ -22,7 +22,9 @@ export interface SinkOptions {
 export function sqliteSink(path: string, opts: SinkOptions): SqlSink {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path, { create: true });
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;");
+  // The busy timeout first: switching to WAL takes a lock another connection may hold.
+  db.exec("PRAGMA busy_timeout = 10000;");
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
   db.exec("CREATE TABLE IF NOT EXISTS weir_offsets (scope TEXT NOT NULL, part INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (scope, part))");
   const prefix = opts.tablePrefix ?? "";
   let tables: Readonly<Record<string, TableSpec>> = {};
