@@ -14,7 +14,6 @@ import { dlqHeaders, dlqMsgId, pipelinedPublisher } from "./publisher.ts";
 import { retrying } from "./retry.ts";
 import { createRouter } from "./router.ts";
 import { createWatermarks } from "./watermark.ts";
-import { safeName } from "./subjects.ts";
 import { openSink } from "./sinks/mod.ts";
 import { viewBucket } from "./views.ts";
 import { registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./schemas.ts";
@@ -240,7 +239,6 @@ async function start(
   const subscription: Subscription = pullSource(js, {
     stream: streams.input,
     startSeq,
-    consumerPrefix: `weir_${safeName(app.name)}_src_`,
     ...(streams.filter ? { filter: streams.filter } : {}),
     credit,
     ...(opts.maxFetch ? { maxFetch: opts.maxFetch } : {}),

@@ -1,5 +1,4 @@
-import { AckPolicy, DeliverPolicy, type Consumer, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
-import { nanos } from "@nats-io/nats-core";
+import { DeliverPolicy, type Consumer, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { Observable } from "rxjs";
 import type { Credit } from "./credit.ts";
 
@@ -22,23 +21,16 @@ export interface SourceOptions {
   onRetry?: (err: unknown) => void;
   /** Keep retrying for this long (ms) before failing. Default 120 000. */
   giveUpMs?: number;
-  /**
-   * Names this source's consumers `<prefix><n>`; consumers with the prefix left by an earlier run
-   * (one killed before it could delete them) are deleted at start.
-   */
-  consumerPrefix?: string;
 }
 
 /**
- * The partition source: a pull consumer (no acks) that only asks JetStream for as many messages as
+ * The partition source: an ordered pull consumer that only asks JetStream for as many messages as
  * it holds credit for. Emits chunks in stream order; each message holds one credit until released
  * downstream. Position is owned by the caller (snapshots), so the consumer needs no acks.
  *
  * @example
  * pullSource(js, { stream: "weir_clicks_in", startSeq: 1, credit }).subscribe((msgs) => route(msgs));
  */
-/** The server drops our consumer after this long without a pull (e.g. after a crash). */
-const INACTIVE_MS = 30_000;
 /** How long past its expiry a silent pull is given before it is abandoned. */
 const STALL_GRACE_MS = 5_000;
 
@@ -55,8 +47,6 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
       // again from the next sequence it has not delivered.
       let nextSeq = Math.max(1, opts.startSeq);
       let consumer: Consumer | undefined;
-      let consumerName: string | undefined;
-      let generation = 0;
       let failingSince = 0;
       while (!stopped) {
         // Wait for a worthwhile amount of credit rather than trickling one message at a time.
@@ -75,31 +65,11 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
           chunk = [];
         };
         try {
-          if (!consumer) {
-            // A plain ephemeral pull consumer without acks, started at our own position (not an
-            // ordered consumer: its fetch was seen delivering a batch over tens of seconds after
-            // restarts). Order and gaps are ours to check: we track `nextSeq`.
-            const jsm = await js.jetstreamManager();
-            if (consumerName) await jsm.consumers.delete(opts.stream, consumerName).catch(() => {});
-            else if (opts.consumerPrefix) {
-              // A killed run's consumer keeps its pull requests until it expires; left alone, the
-              // server keeps serving them next to ours.
-              for await (const c of jsm.consumers.list(opts.stream)) {
-                if (c.name.startsWith(opts.consumerPrefix)) await jsm.consumers.delete(opts.stream, c.name).catch(() => {});
-              }
-            }
-            const info = await jsm.consumers.add(opts.stream, {
-              ...(opts.consumerPrefix ? { name: `${opts.consumerPrefix}${Date.now().toString(36)}${++generation}` } : {}),
-              ack_policy: AckPolicy.None,
-              deliver_policy: DeliverPolicy.StartSequence,
-              opt_start_seq: nextSeq,
-              inactive_threshold: nanos(INACTIVE_MS),
-              mem_storage: true,
-              ...(opts.filter ? { filter_subject: opts.filter } : {}),
-            });
-            consumerName = info.name;
-            consumer = await js.consumers.get(opts.stream, info.name);
-          }
+          consumer ??= await js.consumers.get(opts.stream, {
+            deliver_policy: DeliverPolicy.StartSequence,
+            opt_start_seq: nextSeq,
+            ...(opts.filter ? { filter_subjects: opts.filter } : {}),
+          });
           const iter = await consumer.fetch({ max_messages: granted, expires });
           current = iter;
           // A pull ends when it is filled or expires. One that goes silent past that (seen after
@@ -158,7 +128,6 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
           if (granted > got) opts.credit.release(granted - got);
         }
       }
-      if (consumerName) await js.jetstreamManager().then((jsm) => jsm.consumers.delete(opts.stream, consumerName!)).catch(() => {});
       sub.complete();
     })().catch((err) => sub.error(err));
     return () => {
