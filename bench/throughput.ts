@@ -1,7 +1,7 @@
 // End-to-end throughput of the demo app (user-totals) against a bare nats.js consume loop
 // (AckPolicy.None) over the same events, measured in the same run. Prints ratios, not verdicts.
-import { parseArgs } from "node:util";
 import { cpus } from "node:os";
+import { benchArgs } from "./args.ts";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { loadApp } from "../runtime/app.ts";
@@ -18,27 +18,7 @@ Publishes N demo events (default 300000) once, then, R times each (default 3), m
 and prints events/s (median) and the ratio to the baseline.
 `;
 
-const { values } = parseArgs({
-  options: {
-    events: { type: "string", default: "300000" },
-    repeats: { type: "string", default: "3" },
-    users: { type: "string", default: "10000" },
-    help: { type: "boolean", short: "h" },
-  },
-});
-if (values.help) {
-  process.stdout.write(HELP);
-  process.exit(0);
-}
-const N = Number(values.events);
-const R = Number(values.repeats);
-const USERS = Number(values.users);
-for (const [k, v] of [["events", N], ["repeats", R], ["users", USERS]] as const) {
-  if (!Number.isInteger(v) || v < 1) {
-    process.stderr.write(`bench: --${k} must be a positive integer\n`);
-    process.exit(2);
-  }
-}
+const { events: N, repeats: R, users: USERS } = benchArgs(HELP, { events: 300_000, repeats: 3, users: 10_000 });
 
 const APP = new URL("../apps/user-totals/main.ts", import.meta.url).pathname;
 const app = await loadApp(APP);

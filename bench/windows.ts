@@ -1,8 +1,8 @@
 // Throughput of two event-time apps (clickstream: hopping windows with distinct counts; sessions:
 // session windows) against a bare nats.js consume loop over the same stream, measured in the same
 // run. Prints ratios, not verdicts.
-import { parseArgs } from "node:util";
 import { cpus } from "node:os";
+import { benchArgs } from "./args.ts";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { loadApp } from "../runtime/app.ts";
@@ -21,27 +21,7 @@ late, ~5% too late, ~10% duplicates), then R times (default 3) measures a bare n
 prints events/s (median) and the ratio to the bare loop.
 `;
 
-const { values } = parseArgs({
-  options: {
-    events: { type: "string", default: "100000" },
-    repeats: { type: "string", default: "3" },
-    workers: { type: "string", default: String(cpus().length) },
-    help: { type: "boolean", short: "h" },
-  },
-});
-if (values.help) {
-  process.stdout.write(HELP);
-  process.exit(0);
-}
-const N = Number(values.events);
-const R = Number(values.repeats);
-const W = Number(values.workers);
-for (const [k, v] of [["events", N], ["repeats", R], ["workers", W]] as const) {
-  if (!Number.isInteger(v) || v < 1) {
-    process.stderr.write(`bench: --${k} must be a positive integer\n`);
-    process.exit(2);
-  }
-}
+const { events: N, repeats: R, workers: W } = benchArgs(HELP, { events: 100_000, repeats: 3, workers: cpus().length });
 
 const status = (s: string) => process.stderr.write(`\r\x1b[2K${s}`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

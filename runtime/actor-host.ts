@@ -122,6 +122,20 @@ const MAX_FIRES_IN_A_ROW = 100_000;
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64url");
 
+function timerTime(time: number, what: string): number {
+  if (!Number.isFinite(time)) throw new TypeError(`${what}: time must be a finite number of ms, got ${time}`);
+  return time;
+}
+
+/**
+ * A handler's failure as the error it is dead-lettered with. weir's own errors (undeclared output,
+ * a row that does not fit its table) keep their class: they are terminal, retrying cannot fix them.
+ */
+function asFailure(err: unknown, actor: string, handler: boolean): WeirError {
+  if (err instanceof WeirError) return err;
+  return new HandlerError(`${handler ? "handler" : "onTimer"} of ${actor} failed: ${describeError(err)}`, { cause: err });
+}
+
 function addTimer(list: TimerEntry[], t: TimerEntry): void {
   let i = list.length;
   while (i > 0 && (list[i - 1]![0] > t[0] || (list[i - 1]![0] === t[0] && list[i - 1]![2] > t[2]))) i--;
@@ -309,6 +323,12 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     setTimer(a, [at, "e", TTL_TAG]);
   };
 
+  const forgetIfNoTimers = (a: LiveActor) => {
+    if (a.timers?.length) return;
+    a.timers = undefined;
+    withTimers.delete(a);
+  };
+
   const clearActor = (a: LiveActor) => {
     const id = idOf(a.def, a.key);
     live.delete(id);
@@ -338,14 +358,11 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   const invoke = (a: LiveActor, call: (ctx: Context) => unknown, at: Invocation): Outcome | Promise<Outcome> => {
     const def = defs[a.def]!;
     const outputs: PendingOutput[] = [];
-    const timerOps: [boolean, TimerEntry][] = [];
+    // Allocated only when a handler uses them: most events set no timer, row or view.
+    let timerOps: [boolean, TimerEntry][] | undefined;
     let rowOps: [string, Row][] | undefined;
     let viewOps: [string, string, unknown][] | undefined;
     let clearIt = false;
-    const timerArg = (time: number, what: string) => {
-      if (!Number.isFinite(time)) throw new TypeError(`${what}: time must be a finite number of ms, got ${time}`);
-      return time;
-    };
     const ctx: Context = {
       key: a.key,
       partition: a.partition,
@@ -364,9 +381,9 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         }
         outputs.push({ subject: to, value: v });
       },
-      timer: (time, tag = "") => void timerOps.push([true, [timerArg(time, "ctx.timer"), "e", tag]]),
-      processingTimer: (time, tag = "") => void timerOps.push([true, [timerArg(time, "ctx.processingTimer"), "p", tag]]),
-      cancelTimer: (kind, time, tag = "") => void timerOps.push([false, [time, kind === "event" ? "e" : "p", tag]]),
+      timer: (time, tag = "") => void (timerOps ??= []).push([true, [timerTime(time, "ctx.timer"), "e", tag]]),
+      processingTimer: (time, tag = "") => void (timerOps ??= []).push([true, [timerTime(time, "ctx.processingTimer"), "p", tag]]),
+      cancelTimer: (kind, time, tag = "") => void (timerOps ??= []).push([false, [time, kind === "event" ? "e" : "p", tag]]),
       clear: () => {
         clearIt = true;
       },
@@ -384,23 +401,15 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         (viewOps ??= []).push([name, key, v]);
       },
     };
-    // weir's own errors (undeclared output, a row that does not fit its table) keep their class:
-    // they are terminal, retrying cannot fix them.
-    const failed = (err: unknown): WeirError =>
-      err instanceof WeirError
-        ? err
-        : new HandlerError(`${at.subject ? "handler" : "onTimer"} of ${def.name} failed: ${describeError(err)}`, { cause: err });
+    const failed = (err: unknown) => asFailure(err, def.name, at.subject !== "");
     const apply = (next: unknown): Outcome => {
       a.state = next;
       a.dirty = true;
-      for (const [add, t] of timerOps) {
+      for (const [add, t] of timerOps ?? []) {
         if (add) setTimer(a, t);
         else if (a.timers) {
           a.timers = a.timers.filter((x) => x[0] !== t[0] || x[1] !== t[1] || x[2] !== t[2]);
-          if (a.timers.length === 0) {
-            a.timers = undefined;
-            withTimers.delete(a);
-          }
+          forgetIfNoTimers(a);
         }
       }
       if (clearIt) clearActor(a);
@@ -482,10 +491,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       if (i < 0 || !live.has(idOf(a.def, a.key))) return;
       const [time, , tag] = a.timers![i]!;
       a.timers!.splice(i, 1);
-      if (a.timers!.length === 0) {
-        a.timers = undefined;
-        withTimers.delete(a);
-      }
+      forgetIfNoTimers(a);
       a.dirty = true;
       if (tag === TTL_TAG && kind === "e") {
         clearActor(a);
@@ -495,6 +501,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       if (n >= MAX_FIRES_IN_A_ROW) {
         log.error(`actor ${def.name}/${a.key}: ${n} timers fired in a row (a timer re-arming itself at a due time?); dropping the rest`);
         a.timers = a.timers?.filter((t) => t[1] !== kind || t[0] > upTo);
+        forgetIfNoTimers(a);
         continue;
       }
       const timer: Timer = { time, kind: kind === "e" ? "event" : "processing", tag };

@@ -190,6 +190,25 @@ async function natsFor(values: { nats?: string | undefined; "data-dir"?: string 
   return { url: srv.url, embedded: srv };
 }
 
+/**
+ * Runs a command's work on a NATS connection (given by --nats, else the embedded server), then
+ * closes it; an embedded server this command started is its own and stops with it, one it found
+ * running belongs to someone else.
+ */
+async function withNats<T>(values: { nats?: string | undefined; "data-dir"?: string | undefined }, name: string, work: (nc: NatsConnection) => Promise<T>): Promise<T> {
+  const { url, embedded } = await natsFor(values);
+  try {
+    const nc = await connectTo(url, name);
+    try {
+      return await work(nc);
+    } finally {
+      await nc.close();
+    }
+  } finally {
+    if (embedded && !embedded.reused) await embedded.stop();
+  }
+}
+
 async function connectTo(url: string, name: string): Promise<NatsConnection> {
   return connect({ servers: url, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, name }).catch((err) => {
     throw new ConfigError(`cannot connect to NATS at ${url}: ${describeError(err)}`, { cause: err });
@@ -354,30 +373,24 @@ async function registryCommand(args: string[]): Promise<number> {
   const token = (values.token as string | undefined) ?? process.env.WEIR_REGISTRY_TOKEN;
   if (values["protect-reads"] && !token) throw new UsageError("--protect-reads needs --token (or WEIR_REGISTRY_TOKEN)");
 
-  const { url, embedded } = await natsFor(values as { nats?: string; "data-dir"?: string });
-  const nc = await connectTo(url, "weir-registry").catch(async (err) => {
-    if (!embedded?.reused) await embedded?.stop();
-    throw err;
+  return withNats(values as { nats?: string; "data-dir"?: string }, "weir-registry", async (nc) => {
+    let api: RegistryServer | undefined;
+    try {
+      const registry = createRegistry({ store: await kvRegistryStore(nc) });
+      api = serveApi(
+        registry,
+        listen,
+        { ...(token ? { token } : {}), protectReads: Boolean(values["protect-reads"]), ...(maxBodyBytes ? { maxBodyBytes } : {}) },
+        true,
+      );
+      // Tools that start a registry on port 0 read the address from this line.
+      process.stdout.write(`${api!.url}\n`);
+      await new Promise<void>((resolve) => onSignals(() => resolve()));
+      return 0;
+    } finally {
+      await api?.stop();
+    }
   });
-  let api: RegistryServer | undefined;
-  try {
-    const registry = createRegistry({ store: await kvRegistryStore(nc) });
-    api = serveApi(
-      registry,
-      listen,
-      { ...(token ? { token } : {}), protectReads: Boolean(values["protect-reads"]), ...(maxBodyBytes ? { maxBodyBytes } : {}) },
-      true,
-    );
-    // Tools that start a registry on port 0 read the address from this line.
-    process.stdout.write(`${api!.url}\n`);
-    await new Promise<void>((resolve) => onSignals(() => resolve()));
-    return 0;
-  } finally {
-    await api?.stop();
-    await nc.close();
-    // A server this command started is its own; one it found running belongs to someone else.
-    if (embedded && !embedded.reused) await embedded.stop();
-  }
 }
 
 async function produceCommand(args: string[]): Promise<number> {
@@ -407,14 +420,9 @@ async function produceCommand(args: string[]): Promise<number> {
   if (file !== undefined && !existsSync(file)) throw new UsageError(`--file ${file} does not exist`);
   const idField = values["msg-id"] as string | undefined;
 
-  const { url, embedded } = await natsFor(values as { nats?: string; "data-dir"?: string });
-  const nc = await connectTo(url, "weir-produce").catch(async (err) => {
-    if (!embedded?.reused) await embedded?.stop();
-    throw err;
-  });
-  let sent = 0;
-  let invalid = 0;
-  try {
+  return withNats(values as { nats?: string; "data-dir"?: string }, "weir-produce", async (nc) => {
+    let sent = 0;
+    let invalid = 0;
     const port = registryPort(createRegistry({ store: await kvRegistryStore(nc) }));
     const producer = schemaProducer(jetstream(nc), port);
     const { id, registrySubject } = await producer.schemaFor(subject);
@@ -450,10 +458,7 @@ async function produceCommand(args: string[]): Promise<number> {
     if (live) clearInterval(live);
     process.stderr.write(`${process.stderr.isTTY ? "\r\x1b[2K" : ""}weir: ${sent} published to ${subject}, ${invalid} invalid\n`);
     return invalid > 0 ? 1 : 0;
-  } finally {
-    await nc.close();
-    if (embedded && !embedded.reused) await embedded.stop();
-  }
+  });
 }
 
 function timeArg(name: string, v: string | undefined): number | undefined {
@@ -485,18 +490,18 @@ async function dlqCommand(args: string[]): Promise<number> {
   if (!action || !["stats", "show", "redrive"].includes(action)) throw new UsageError(`dlq needs stats, show or redrive, got "${action ?? ""}" (try weir dlq --help)`);
   if (!appArg) throw new UsageError(`dlq ${action} needs an app name or module`);
   if (extra.length) throw new UsageError(`dlq ${action} takes one app, got "${extra.join(" ")}" too`);
+  const since = timeArg("since", values.since as string | undefined);
+  const until = timeArg("until", values.until as string | undefined);
   const filter = {
-    ...(timeArg("since", values.since as string | undefined) !== undefined ? { since: timeArg("since", values.since as string)! } : {}),
-    ...(timeArg("until", values.until as string | undefined) !== undefined ? { until: timeArg("until", values.until as string)! } : {}),
+    ...(since !== undefined ? { since } : {}),
+    ...(until !== undefined ? { until } : {}),
     ...(values.error ? { error: String(values.error) } : {}),
     ...(values.subject ? { subject: String(values.subject) } : {}),
   };
   const limit = positiveInt("limit", values.limit as string | undefined);
   const app = /\.(ts|js|mjs)$/.test(appArg) ? (await loadApp(appArg)).name : appArg;
 
-  const { url, embedded } = await natsFor(values as { nats?: string; "data-dir"?: string });
-  const nc = await connectTo(url, "weir-dlq");
-  try {
+  return withNats(values as { nats?: string; "data-dir"?: string }, "weir-dlq", async (nc) => {
     let letters = await readDeadLetters(nc, app, filter).catch((err) => {
       throw new ConfigError(`cannot read the dead letters of app ${app} (stream ${appNames(app).dlq}): ${describeError(err)}`, { cause: err });
     });
@@ -522,8 +527,5 @@ async function dlqCommand(args: string[]): Promise<number> {
     const r = await redrive(nc, app, letters);
     process.stdout.write(`${r.redriven} redriven, ${r.already} already redriven before, ${r.skipped} without a source message (timers)\n`);
     return 0;
-  } finally {
-    await nc.close();
-    if (embedded && !embedded.reused) await embedded.stop();
-  }
+  });
 }
