@@ -53,6 +53,13 @@ export interface ActorHostOptions {
   sink?: SqlSink;
   /** Where `ctx.view` values go (required when the app declares views). */
   views?: ViewStore;
+  /** Prepended to every output subject (a replay namespace's `<ns>.`). */
+  outputPrefix?: string;
+  /**
+   * Per partition, the position up to which outputs and dead letters were already published (a
+   * replay into the live namespace): those of positions at or below it are not sent again.
+   */
+  fence?: ReadonlyMap<number, number>;
 }
 
 /** Hosts the actors of a set of partitions: applies events, publishes effects, snapshots. */
@@ -287,7 +294,12 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     if (n > 0) log.debug(`evicted ${n} idle actors`);
   };
 
+  const outputPrefix = opts.outputPrefix ?? "";
+  /** True when messages of this position were published before (replays into live only). */
+  const fenced = (partition: number, pos: number) => opts.fence !== undefined && pos <= (opts.fence.get(partition) ?? 0);
+
   const deadLetter = (ev: RoutedEvent, err: WeirError) => {
+    if (fenced(ev[5], ev[0])) return;
     const d = defs[ev[3]]!;
     const headers = dlqHeaders(err, {
       app: app.name,
@@ -424,11 +436,11 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       if (viewOps && at.pos > (viewOffsets.get(a.partition) ?? 0)) {
         for (const [name, key, v] of viewOps) pendingViews.set(`${name}\u0000${key}`, [name, key, v]);
       }
-      if (outputs.length > 0) {
+      if (outputs.length > 0 && !fenced(a.partition, at.pos)) {
         const base = at.idBase();
         for (let i = 0; i < outputs.length; i++) {
           const o = outputs[i]!;
-          track(publisher.publish(o.subject, msgpackCodec.encode(o.value), { msgID: `${base}.${i}` }));
+          track(publisher.publish(outputPrefix + o.subject, msgpackCodec.encode(o.value), { msgID: `${base}.${i}` }));
         }
       }
       return { emitted: outputs.length };
@@ -516,8 +528,10 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         idBase: () => idBase,
       }, result);
       if (r instanceof Error) {
-        const headers = dlqHeaders(r, { app: app.name, actor: def.name, subject: "", seq: a.seq, key: a.key, contentType: msgpackCodec.contentType });
-        track(publisher.publish(opts.dlqSubject, msgpackCodec.encode({ timer }), { msgID: `${idBase}.dlq`, headers }));
+        if (!fenced(a.partition, pos)) {
+          const headers = dlqHeaders(r, { app: app.name, actor: def.name, subject: "", seq: a.seq, key: a.key, contentType: msgpackCodec.contentType });
+          track(publisher.publish(opts.dlqSubject, msgpackCodec.encode({ timer }), { msgID: `${idBase}.dlq`, headers }));
+        }
         result.dlq++;
       } else {
         result.emitted += r.emitted;

@@ -13,10 +13,11 @@ import type { Hono } from "hono";
 import { viewsApi } from "./http.ts";
 import { deadLetterStats, describePayload, readDeadLetters, redrive } from "./dlq-tools.ts";
 import { loadApp } from "./app.ts";
-import { appNames } from "./streams.ts";
+import { appNames, NAMESPACE_PATTERN } from "./streams.ts";
 import { kvViews, viewBucket } from "./views.ts";
 import { progressLine } from "./progress.ts";
-import { startRuntime } from "./runtime.ts";
+import { startRuntime, type RuntimeOptions } from "./runtime.ts";
+import { LIVE } from "./replay.ts";
 import { schemaProducer } from "./producer.ts";
 // The CLI is the edge where implementations are picked (DESIGN.md habit 1): it wires the registry
 // into the runtime through the runtime's SchemaRegistryPort seam.
@@ -36,6 +37,8 @@ Usage:
   weir run <app-module.ts> [options]   run an app (a module that exports default defineApp(...))
   weir registry [options]              serve the schema registry (Confluent-compatible HTTP API)
   weir produce <subject> [options]     validate JSON events against the registry and publish them
+  weir replay <app-module.ts> --from <seq|time> --into <namespace>
+                                       reprocess a range of the input into a namespace
   weir dlq stats|show|redrive <app>    dead-letter triage: counts, samples, send again once
   weir --help                          this text (also: weir run --help)
   weir --version                       print the version
@@ -72,6 +75,47 @@ Schemas: each actor's input schema (from its zod event schema) is registered und
 <input-subject>-value before anything is consumed; if the registry refuses it as incompatible,
 run exits 1 with the registry's reasons. Events with a Weir-Schema-Id header that do not match
 that schema go to the dead-letter subject with the validation error as their reason.
+`;
+
+const REPLAY_HELP = `Usage: weir replay <app-module.ts> --from <seq|time> [--to <seq|time>] --into <namespace> [options]
+
+Reprocesses a range of the app's input stream with the app's code, from empty state at --from,
+and exits when the range is done. Deterministic: the same range replayed twice gives the same
+outputs (same message ids and contents), rows and views. Interrupted, it resumes when run again.
+
+  --from <seq|time>      first message: a stream sequence (1 = the beginning) or an ISO time
+                         (the first message stored at or after it)
+  --to <seq|time>        last message, inclusive: a sequence, or an ISO time (the last message
+                         stored before it). Default: the end of the stream as the replay starts
+  --into <namespace>     where the effects go, apart from the live app's:
+                           outputs   <namespace>.<subject>, stream weir_<app>__<namespace>_out
+                           dead letters  weir.dlq.<app>.<namespace>
+                           tables    <namespace>_<table> (same --sink database)
+                           views     KV bucket weir_<app>__<namespace>_views
+                           state     KV bucket weir_<app>__<namespace>_state
+                         A namespace holds one range; replay another into a new namespace.
+  --into live            into the live app's own subjects, tables and views, repeating no effect
+                         they hold: outputs and dead letters of events the live app has passed
+                         are not sent again; rows and view values go only where the database's
+                         (or the view bucket's) stored offsets are behind, e.g. a database
+                         restored from a backup. It stops where the live app is; stop the live
+                         app while it runs. Rows that depend on earlier events (running totals)
+                         need --from 1.
+
+Options:
+  --nats <url>           NATS server URL (default: the embedded nats-server in --data-dir)
+  --data-dir <dir>       data directory of the embedded nats-server (default ./.weir)
+  --sink <url>           SQL sink (default sqlite:<data-dir>/out.db), as for weir run
+  --workers <n>          worker threads (default: number of cores)
+  --partitions <n>       partition count (default: the app's)
+  --max-in-flight <n>    most messages between the source and the workers (default 8192)
+  --log-level <level>    debug | info | warn | error (default info)
+  --progress             live counter line on stderr (default when stderr is a terminal)
+  --no-registry          do not validate Weir-Schema-Id headers
+  -h, --help             this text
+
+Processing-time timers and early window results depend on the wall clock: they are the only
+outputs a replay does not reproduce exactly.
 `;
 
 const REGISTRY_HELP = `Usage: weir registry [options]
@@ -159,6 +203,7 @@ async function dispatch(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === "run") return run(rest);
+  if (cmd === "replay") return replayCommand(rest);
   if (cmd === "registry") return registryCommand(rest);
   if (cmd === "produce") return produceCommand(rest);
   if (cmd === "dlq") return dlqCommand(rest);
@@ -245,33 +290,28 @@ function onSignals(stop: (sig: string) => void) {
   process.on("SIGTERM", () => handler("SIGTERM"));
 }
 
-async function run(argv: string[]): Promise<number> {
-  // parseArgs negates only boolean options; --http is a string, so --no-http is taken out by hand.
-  const noHttp = argv.includes("--no-http");
-  const { values, positionals } = parse(
-    argv.filter((a) => a !== "--no-http"),
-    {
-      nats: { type: "string" },
-      "data-dir": { type: "string", default: ".weir" },
-      workers: { type: "string" },
-      partitions: { type: "string" },
-      "max-in-flight": { type: "string" },
-      "log-level": { type: "string", default: "info" },
-      progress: { type: "boolean" },
-      http: { type: "string", default: "127.0.0.1:8081" },
-      "registry-token": { type: "string" },
-      registry: { type: "boolean", default: true },
-      sink: { type: "string" },
-    },
-    "run",
-  );
-  if (values.help) {
-    process.stdout.write(RUN_HELP);
-    return 0;
-  }
+/** Options of the commands that run an app (`run`, `replay`). */
+const APP_OPTIONS = {
+  nats: { type: "string" },
+  "data-dir": { type: "string", default: ".weir" },
+  workers: { type: "string" },
+  partitions: { type: "string" },
+  "max-in-flight": { type: "string" },
+  "log-level": { type: "string", default: "info" },
+  progress: { type: "boolean" },
+  registry: { type: "boolean", default: true },
+  sink: { type: "string" },
+} as const;
+
+type AppValues = ReturnType<typeof parse<typeof APP_OPTIONS>>["values"];
+
+/** The app module and the runtime options every app-running command shares, checked. */
+function appArgs(values: AppValues, positionals: string[], command: string) {
   if (positionals.length !== 1) {
     throw new UsageError(
-      positionals.length === 0 ? "run needs an app module, e.g. weir run ./apps/user-totals/main.ts" : `run takes one app module, got ${positionals.length}`,
+      positionals.length === 0
+        ? `${command} needs an app module, e.g. weir ${command} ./apps/user-totals/main.ts`
+        : `${command} takes one app module, got ${positionals.length}`,
     );
   }
   const level = values["log-level"] as LogLevel;
@@ -281,20 +321,46 @@ async function run(argv: string[]): Promise<number> {
   const workers = positiveInt("workers", values.workers as string | undefined);
   const partitions = positiveInt("partitions", values.partitions as string | undefined);
   const maxInFlight = positiveInt("max-in-flight", values["max-in-flight"] as string | undefined);
-  const http = noHttp ? undefined : listenAddress(String(values.http));
-  const token = (values["registry-token"] as string | undefined) ?? process.env.WEIR_REGISTRY_TOKEN;
+  return {
+    app: positionals[0]!,
+    logLevel: level,
+    ...(workers ? { workers } : {}),
+    ...(partitions ? { partitions } : {}),
+    ...(maxInFlight ? { maxInFlight } : {}),
+    sink: (values.sink as string | undefined) ?? `sqlite:${join(String(values["data-dir"]), "out.db")}`,
+  };
+}
 
+type Runtime = Awaited<ReturnType<typeof startRuntime>>;
+
+/**
+ * Starts an app (the embedded nats-server and the registry as asked), shows progress, and returns
+ * the exit code once `until(runtime)` settles and the runtime has stopped. SIGINT/SIGTERM stop it
+ * cleanly (a second one force-quits).
+ */
+async function driveApp(
+  values: AppValues,
+  options: Omit<RuntimeOptions, "nats" | "registry">,
+  hooks: {
+    /** Once the app is up (e.g. to serve its API); returns what to stop at the end. */
+    started?: (rt: Runtime, registry: Registry | undefined, registryNc: NatsConnection | undefined) => Promise<{ stop(): Promise<void> } | undefined>;
+    /** What the command waits for before stopping (default: the runtime stopping). */
+    until?: (rt: Runtime) => Promise<void>;
+    /** Last words on stdout after a clean stop. */
+    summary?: (rt: Runtime) => string;
+  } = {},
+): Promise<number> {
   const { url, embedded } = await natsFor(values as { nats?: string; "data-dir"?: string });
   let registryNc: NatsConnection | undefined;
-  let api: RegistryServer | undefined;
+  let extra: { stop(): Promise<void> } | undefined;
   const cleanup = async () => {
-    await api?.stop();
+    await extra?.stop();
     await registryNc?.close();
     await embedded?.stop();
   };
   // Signals are handled from here on: one that arrives while the app is still starting stops it as
   // soon as it is up, instead of killing the process mid-start.
-  let rt: Awaited<ReturnType<typeof startRuntime>> | undefined;
+  let rt: Runtime | undefined;
   let stopAsked = false;
   onSignals((sig) => {
     process.stderr.write(`\nweir: ${sig}: finishing in-flight work and snapshotting (again to force quit)\n`);
@@ -307,23 +373,9 @@ async function run(argv: string[]): Promise<number> {
       registryNc = await connectTo(url, "weir-registry");
       registry = createRegistry({ store: await kvRegistryStore(registryNc) });
     }
-    rt = await startRuntime({
-      app: positionals[0]!,
-      nats: url,
-      logLevel: level,
-      ...(workers ? { workers } : {}),
-      ...(partitions ? { partitions } : {}),
-      ...(maxInFlight ? { maxInFlight } : {}),
-      ...(registry ? { registry: registryPort(registry) } : {}),
-      sink: (values.sink as string | undefined) ?? `sqlite:${join(String(values["data-dir"]), "out.db")}`,
-    });
-    // Served once the app is up, so a start-up failure stays a one-line error.
-    if (registry && http) {
-      // The app's views are served beside the registry, read from the same NATS.
-      const names = rt.app.views ?? [];
-      const views = names.length ? viewsApi(await kvViews(registryNc!, viewBucket(rt.app.name)), names) : undefined;
-      api = serveApi(registry, http, token ? { token } : {}, false, views);
-    }
+    rt = await startRuntime({ ...options, nats: url, ...(registry ? { registry: registryPort(registry) } : {}) });
+    // Started once the app is up, so a start-up failure stays a one-line error.
+    extra = await hooks.started?.(rt, registry, registryNc);
   } catch (err) {
     await cleanup();
     throw err;
@@ -338,16 +390,97 @@ async function run(argv: string[]): Promise<number> {
     : undefined;
 
   try {
+    if (hooks.until) {
+      await Promise.race([hooks.until(runtime), runtime.done]);
+      await runtime.stop();
+    }
     await runtime.done;
-    return 0;
+    if (showProgress) process.stderr.write(`\r\x1b[2K${line(runtime.metrics())}\n`);
+    if (hooks.summary && !stopAsked) process.stdout.write(hooks.summary(runtime));
+    return stopAsked && hooks.until ? 130 : 0;
   } catch (err) {
+    if (showProgress) process.stderr.write(`\r\x1b[2K${line(runtime.metrics())}\n`);
     process.stderr.write(`weir: ${describeError(err)}\n`);
     return 1;
   } finally {
     if (timer) clearInterval(timer);
-    if (showProgress) process.stderr.write(`\r\x1b[2K${line(runtime.metrics())}\n`);
     await cleanup();
   }
+}
+
+async function run(argv: string[]): Promise<number> {
+  // parseArgs negates only boolean options; --http is a string, so --no-http is taken out by hand.
+  const noHttp = argv.includes("--no-http");
+  const { values, positionals } = parse(
+    argv.filter((a) => a !== "--no-http"),
+    { ...APP_OPTIONS, http: { type: "string", default: "127.0.0.1:8081" }, "registry-token": { type: "string" } },
+    "run",
+  );
+  if (values.help) {
+    process.stdout.write(RUN_HELP);
+    return 0;
+  }
+  const options = appArgs(values, positionals, "run");
+  const http = noHttp ? undefined : listenAddress(String(values.http));
+  const token = (values["registry-token"] as string | undefined) ?? process.env.WEIR_REGISTRY_TOKEN;
+  return driveApp(values, options, {
+    async started(rt, registry, registryNc) {
+      if (!registry || !http) return undefined;
+      // The app's views are served beside the registry, read from the same NATS.
+      const names = rt.app.views ?? [];
+      const views = names.length ? viewsApi(await kvViews(registryNc!, viewBucket(rt.app.name)), names) : undefined;
+      return serveApi(registry, http, token ? { token } : {}, false, views);
+    },
+  });
+}
+
+/** A replay bound: a positive integer is a stream sequence, anything else an ISO time. */
+function boundArg(name: string, v: string | undefined): number | Date | undefined {
+  if (v === undefined) return undefined;
+  if (/^\d+$/.test(v)) {
+    const n = Number(v);
+    if (n < 1) throw new UsageError(`--${name} must be a stream sequence (1 or more) or an ISO time, got "${v}"`);
+    return n;
+  }
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new UsageError(`--${name} must be a stream sequence or an ISO time (e.g. 2026-11-21T08:00:00Z), got "${v}"`);
+  return new Date(t);
+}
+
+async function replayCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { ...APP_OPTIONS, from: { type: "string" }, to: { type: "string" }, into: { type: "string" } }, "replay");
+  if (values.help) {
+    process.stdout.write(REPLAY_HELP);
+    return 0;
+  }
+  const options = appArgs(values, positionals, "replay");
+  const from = boundArg("from", values.from as string | undefined);
+  if (from === undefined) throw new UsageError("replay needs --from <sequence|time> (1 for the whole stream)");
+  const to = boundArg("to", values.to as string | undefined);
+  const into = values.into as string | undefined;
+  if (into === undefined) throw new UsageError("replay needs --into <namespace> (or --into live)");
+  if (into !== LIVE && !NAMESPACE_PATTERN.test(into)) {
+    throw new UsageError(`--into must be "live" or a namespace: a letter, then up to 31 letters, digits or _, got "${into}"`);
+  }
+  return driveApp(
+    values,
+    { ...options, replay: { into, from, ...(to !== undefined ? { to } : {}) } },
+    {
+      until: (rt) => rt.ended,
+      summary(rt) {
+        const m = rt.metrics();
+        const r = rt.range!;
+        const names = appNames(rt.app.name, into === LIVE ? undefined : into);
+        const where =
+          into === LIVE
+            ? "into the live app's subjects, tables and views (effects they held already were not repeated)"
+            : `into namespace ${into}: outputs ${names.outputPrefix}<subject> in stream ${names.output}, dead letters in ${names.dlq}, ` +
+              `tables ${names.tablePrefix}<table>, views bucket ${names.views}, state bucket ${names.bucket}`;
+        const span = r.to < r.from ? "an empty range" : `sequences ${r.from}..${r.to}`;
+        return `replayed ${span} of app ${rt.app.name}: ${m.processed} events applied, ${m.emitted} outputs, ${m.dlq} dead letters, ${where}\n`;
+      },
+    },
+  );
 }
 
 async function registryCommand(args: string[]): Promise<number> {

@@ -15,11 +15,11 @@ import { retrying } from "./retry.ts";
 import { createRouter } from "./router.ts";
 import { createWatermarks } from "./watermark.ts";
 import { openSink } from "./sinks/mod.ts";
-import { viewBucket } from "./views.ts";
 import { registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./schemas.ts";
 import { SNAPSHOT_VERSION, kvSnapshotStore } from "./snapshot-store.ts";
 import { pullSource } from "./source.ts";
-import { ensureAppStreams } from "./streams.ts";
+import { checkNamespace, dropStateBucket, LIVE, livePositions, namespaceRange, resolveRange, type ReplayOptions, type ReplayRange } from "./replay.ts";
+import { appNames, ensureAppStreams } from "./streams.ts";
 import { startWorkerPool } from "./worker-pool.ts";
 
 export interface RuntimeOptions {
@@ -43,6 +43,11 @@ export interface RuntimeOptions {
   registry?: SchemaRegistryPort;
   /** SQL sink URL for apps that declare tables: `sqlite:<path>` or `postgres://...[?schema=]`. */
   sink?: string;
+  /**
+   * Run as a replay: reprocess a range of the input stream into a namespace, then finish
+   * (`ended` resolves). See {@link ReplayOptions}.
+   */
+  replay?: ReplayOptions;
 }
 
 export interface RuntimeMetrics {
@@ -88,6 +93,13 @@ export interface Runtime {
   stop(): Promise<void>;
   /** Settles when the runtime has stopped; rejects if it failed. */
   readonly done: Promise<void>;
+  /** A replay's range (stream sequences, inclusive); absent for a live run. */
+  readonly range?: ReplayRange;
+  /**
+   * Resolves when a replay has processed its whole range (never for a live run, which follows its
+   * stream until stopped); `stop()` then takes the final snapshot.
+   */
+  readonly ended: Promise<void>;
 }
 
 /**
@@ -133,11 +145,18 @@ async function start(
   opts: RuntimeOptions,
   log: Logger,
 ): Promise<Runtime> {
+  const replay = opts.replay;
+  if (replay) checkNamespace(replay.into);
+  const intoLive = replay?.into === LIVE;
+  // A replay into a namespace has its own names for everything; one into live writes to the live
+  // app's subjects, tables and views, but keeps its own state.
+  const ns = replay && !intoLive ? replay.into : undefined;
+  const names = appNames(app.name, ns);
   if (opts.registry) await registerInputSchemas(opts.registry, app);
   if (app.tables) {
     if (!opts.sink) throw new ConfigError(`app ${app.name} declares tables: give it a SQL sink (--sink sqlite:<path> or postgres://...)`);
     // Tables are created once, here, before the workers (each with its own connection) check them.
-    const sink = openSink(opts.sink, { scope: app.name });
+    const sink = openSink(opts.sink, { scope: names.sinkScope, tablePrefix: names.tablePrefix });
     try {
       await sink.prepare(app.tables);
     } finally {
@@ -147,8 +166,16 @@ async function start(
   const checks = opts.registry ? schemaChecks(opts.registry) : undefined;
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  const streams = await ensureAppStreams(jsm, app);
-  const store = await kvSnapshotStore(nc, { bucket: streams.bucket });
+  const streams = await ensureAppStreams(jsm, app, { ...(ns ? { namespace: ns } : {}), existingInput: replay !== undefined });
+  // Into live: outputs and dead letters the live app has published are not sent again; its
+  // position also bounds the replay, so the two never race over the same events.
+  const fence = intoLive ? await livePositions(nc, jsm, app.name, partitions) : undefined;
+  let range = replay && (await resolveRange(js, jsm, streams.input, replay, fence ? Math.min(...fence.values()) : undefined));
+  const bucket = intoLive ? appNames(app.name, LIVE).bucket : streams.bucket;
+  // A replay into live starts from empty state every time: its effects are fenced, so an
+  // interrupted one can simply run again.
+  if (intoLive) await dropStateBucket(jsm, bucket);
+  const store = await kvSnapshotStore(nc, { bucket });
 
   const config = await store.loadConfig();
   if (config && config.partitions !== partitions) {
@@ -156,9 +183,10 @@ async function start(
       `app ${app.name} keeps its state in ${config.partitions} partitions; it cannot run with ${partitions} (drop --partitions or set partitions: ${config.partitions})`,
     );
   }
-  if (!config) await store.saveConfig({ v: SNAPSHOT_VERSION, partitions });
+  if (ns && range) range = namespaceRange(ns, config, range, replay?.to !== undefined);
+  if (!config) await store.saveConfig({ v: SNAPSHOT_VERSION, partitions, ...(range ? { replay: range } : {}) });
   const metas = await Promise.all(Array.from({ length: partitions }, (_, p) => store.loadMeta(p)));
-  const startSeq = Math.min(...metas.map((m) => m?.lastSeq ?? 0)) + 1;
+  const startSeq = Math.max(range?.from ?? 1, Math.min(...metas.map((m) => m?.lastSeq ?? 0)) + 1);
 
   const m: RuntimeMetrics = {
     received: 0,
@@ -186,19 +214,26 @@ async function start(
     partitions,
     appUrl: appModuleUrl(opts.app),
     natsUrl: opts.nats,
-    bucket: streams.bucket,
+    bucket,
     dlqSubject: streams.dlqSubject,
     logLevel: opts.logLevel ?? "info",
     // Only apps with tables get a database connection in each worker.
     ...(opts.sink && app.tables ? { sinkUrl: opts.sink } : {}),
-    ...(app.views?.length ? { viewBucket: viewBucket(app.name) } : {}),
+    ...(app.views?.length ? { viewBucket: names.views } : {}),
+    effects: {
+      outputPrefix: names.outputPrefix,
+      sinkScope: names.sinkScope,
+      tablePrefix: names.tablePrefix,
+      ...(fence ? { fence: [...fence] } : {}),
+    },
     onSnapshot: (ms) => {
       m.snapshots++;
       m.lastSnapshotMs = ms;
     },
   });
   log.info(
-    `app ${app.name}: stream ${streams.input}${streams.filter ? ` (${streams.filter})` : ""}, ${partitions} partitions on ${workerCount} workers, resuming at sequence ${startSeq}`,
+    `app ${app.name}: stream ${streams.input}${streams.filter ? ` (${streams.filter})` : ""}, ${partitions} partitions on ${workerCount} workers, ` +
+      (range ? `replaying sequences ${range.from}..${range.to} into ${replay!.into}, from ${startSeq}` : `resuming at sequence ${startSeq}`),
   );
 
   const credit = createCredit(opts.maxInFlight ?? 8192);
@@ -210,6 +245,15 @@ async function start(
   let outstanding = 0;
   let finished = 0;
   let idle: (() => void) | undefined;
+  /** The source has handed on a replay's whole range. */
+  let sourceEnded = false;
+  let resolveEnded!: () => void;
+  const ended = new Promise<void>((res) => (resolveEnded = res));
+  const endIfDone = () => {
+    if (sourceEnded && outstanding === 0) resolveEnded();
+  };
+  // Main-thread dead letters (decode, key, schema) of positions the live app has passed were sent by it.
+  const dlqFence = fence ? Math.min(...fence.values()) : 0;
 
   let resolveDone!: () => void;
   let rejectDone!: (err: unknown) => void;
@@ -234,6 +278,7 @@ async function start(
     finished += count;
     m.inFlight = m.received - finished;
     if (--outstanding === 0) idle?.();
+    endIfDone();
   };
 
   const subscription: Subscription = pullSource(js, {
@@ -242,6 +287,7 @@ async function start(
     ...(streams.filter ? { filter: streams.filter } : {}),
     credit,
     ...(opts.maxFetch ? { maxFetch: opts.maxFetch } : {}),
+    ...(range ? { stopSeq: range.to } : {}),
     onPending: (p) => {
       m.lag = p;
     },
@@ -258,7 +304,8 @@ async function start(
         // progress past them.
         if (batch.rejected.length > 0) {
           await Promise.all(
-            batch.rejected.map((r) => {
+            batch.rejected.map(async (r) => {
+              if (r.msg.seq <= dlqFence) return;
               const contentType = r.msg.headers?.get(CONTENT_TYPE_HEADER);
               return publisher.publish(streams.dlqSubject, r.msg.data, {
                 msgID: dlqMsgId(app.name, r.actor, r.msg.seq),
@@ -283,6 +330,10 @@ async function start(
         pool.dispatch(batch, roundDone(count, batch.through, batch.watermark));
       },
       error: (err) => fail(err),
+      complete: () => {
+        sourceEnded = true;
+        endIfDone();
+      },
     });
 
   let stopping: Promise<void> | undefined;
@@ -310,6 +361,8 @@ async function start(
     inputStream: streams.input,
     metrics: () => ({ ...m, watermarkAgeMs: Date.now() - m.watermark }),
     done,
+    ended,
+    ...(range ? { range } : {}),
     async drained() {
       const target = await retrying(() => lastInputSeq(js, jsm, streams.input, streams.filter));
       while (m.doneSeq < target) await Promise.race([Bun.sleep(20), done]);

@@ -33,6 +33,8 @@ export interface ActorRecord {
 export interface AppConfigRecord {
   v: number;
   partitions: number;
+  /** In a replay namespace: the stream sequences it replays (inclusive). */
+  replay?: { from: number; to: number };
 }
 
 export interface ActorWrite {

@@ -21,6 +21,11 @@ export interface SourceOptions {
   onRetry?: (err: unknown) => void;
   /** Keep retrying for this long (ms) before failing. Default 120 000. */
   giveUpMs?: number;
+  /**
+   * Last sequence to hand on (a bounded replay): the source completes once it has handed on every
+   * message up to it. Every message up to it must already be in the stream.
+   */
+  stopSeq?: number;
 }
 
 /**
@@ -48,7 +53,8 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
       let nextSeq = Math.max(1, opts.startSeq);
       let consumer: Consumer | undefined;
       let failingSince = 0;
-      while (!stopped) {
+      let reachedEnd = false;
+      while (!stopped && !reachedEnd) {
         // Wait for a worthwhile amount of credit rather than trickling one message at a time.
         const granted = await opts.credit.acquire(maxFetch, Math.min(maxFetch, Math.ceil(opts.credit.limit / 4)));
         if (stopped || granted === 0) {
@@ -96,6 +102,11 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
             const m = next.value;
             // Already handed on (a redelivery after a consumer was recreated).
             if (m.seq < nextSeq) continue;
+            if (opts.stopSeq !== undefined && m.seq > opts.stopSeq) {
+              reachedEnd = true;
+              iter.stop();
+              break;
+            }
             if (got >= granted) {
               // More than this pull asked for: leave it, and re-read from our own position next
               // time, so every message handed on holds exactly one credit.
@@ -107,8 +118,16 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
             got++;
             nextSeq = m.seq + 1;
             if (m.info.pending === 0 || chunk.length >= chunkSize) flush();
+            // Nothing left, or the last one: everything up to stopSeq was in the stream already.
+            if (opts.stopSeq !== undefined && (m.info.pending === 0 || m.seq >= opts.stopSeq)) {
+              reachedEnd = true;
+              iter.stop();
+              break;
+            }
             if (stopped) break;
           }
+          // A pull that ended empty: no message at or after nextSeq exists.
+          if (!stalled && got === 0 && opts.stopSeq !== undefined) reachedEnd = true;
           if (stalled) {
             consumer = undefined;
             opts.onRetry?.(new Error(`a pull from ${opts.stream} went silent; reading again from sequence ${nextSeq}`));

@@ -16,15 +16,35 @@ export interface AppStreams {
   bucket: string;
 }
 
-/** Names derived from the app name (streams, bucket, dead-letter subject). */
-export function appNames(appName: string) {
-  const n = safeName(appName);
+/**
+ * Replay namespaces: a letter, then letters, digits or `_` (they become part of subjects, stream,
+ * bucket and table names). `live` names the live app's own outputs.
+ */
+export const NAMESPACE_PATTERN = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
+
+/**
+ * Names derived from the app name (streams, buckets, dead-letter subject, prefix of output
+ * subjects); a replay namespace gets its own set, the live app's is without one.
+ *
+ * @example
+ * appNames("ledger").bucket // => "weir_ledger_state"
+ * appNames("ledger", "fix1").outputPrefix // => "fix1."
+ */
+export function appNames(appName: string, namespace?: string) {
+  const app = safeName(appName);
+  const n = namespace ? `${app}__${namespace}` : app;
   return {
     input: `weir_${n}_in`,
     output: `weir_${n}_out`,
     dlq: `weir_${n}_dlq`,
-    dlqSubject: `weir.dlq.${n}`,
+    dlqSubject: namespace ? `weir.dlq.${app}.${namespace}` : `weir.dlq.${app}`,
     bucket: `weir_${n}_state`,
+    views: `weir_${n}_views`,
+    /** Prepended to every output subject the app's actors emit to. */
+    outputPrefix: namespace ? `${namespace}.` : "",
+    /** SQL sink: whose offsets (`weir_offsets.scope`) and the prefix of every table name. */
+    sinkScope: namespace ? `${appName}/${namespace}` : appName,
+    tablePrefix: namespace ? `${namespace}_` : "",
   };
 }
 
@@ -59,14 +79,22 @@ async function createStream(jsm: JetStreamManager, name: string, subjects: strin
 export async function ensureAppStreams(
   jsm: JetStreamManager,
   app: AppDefinition,
-  opts: { dedupWindowMs?: number } = {},
+  opts: {
+    dedupWindowMs?: number;
+    /** Replay namespace whose output and dead-letter streams to bind (the live app's when absent). */
+    namespace?: string;
+    /** The input stream must exist already (a replay reads what is there). */
+    existingInput?: boolean;
+  } = {},
 ): Promise<AppStreams> {
-  const names = appNames(app.name);
+  const names = appNames(app.name, opts.namespace);
   const inputs = [...new Set(app.actors.flatMap((a) => a.input))];
   const found = await Promise.all(inputs.map((s) => findStream(jsm, s)));
   const bound = new Set(found.filter((s): s is string => s !== undefined));
   let input: string;
-  if (bound.size === 0) {
+  if (bound.size === 0 && opts.existingInput) {
+    throw new ConfigError(`no stream holds the input subjects of app ${app.name} (${inputs.join(", ")}): there is nothing to replay`);
+  } else if (bound.size === 0) {
     input = (await createStream(jsm, names.input, inputs)).config.name;
   } else if (bound.size === 1 && found.every((s) => s !== undefined)) {
     input = [...bound][0]!;
@@ -75,7 +103,7 @@ export async function ensureAppStreams(
     throw new ConfigError(`all input subjects of app ${app.name} must be in one stream (${where})`);
   }
 
-  const outputs = [...new Set(app.actors.flatMap((a) => a.outputs))];
+  const outputs = [...new Set(app.actors.flatMap((a) => a.outputs.map((o) => names.outputPrefix + o)))];
   const unbound: string[] = [];
   for (const s of outputs) if (!(await findStream(jsm, s))) unbound.push(s);
   if (unbound.length > 0) await createStream(jsm, names.output, unbound, opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);

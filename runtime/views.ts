@@ -2,6 +2,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { Kvm, type KV } from "@nats-io/kv";
 import { msgpackCodec } from "./codec.ts";
 import { retrying } from "./retry.ts";
+import { appNames } from "./streams.ts";
 
 /**
  * KV keys keep the view's keys readable and prefix-ordered: characters outside `[A-Za-z0-9_-]`
@@ -37,8 +38,8 @@ export interface ViewStore {
   list(view: string, prefix?: string): Promise<{ key: string; value: unknown }[]>;
 }
 
-/** Bucket of an app's views (one per app and namespace). */
-export const viewBucket = (app: string) => `weir_${app.replace(/[^A-Za-z0-9_-]/g, "_")}_views`;
+/** Bucket of an app's views (one per app and replay namespace). */
+export const viewBucket = (app: string, namespace?: string) => appNames(app, namespace).views;
 
 /**
  * Views on a KV bucket: keys `v.<view>.<key>`, offsets `o.<partition>` (written after the values they

@@ -1,7 +1,7 @@
 import type { RoundResult } from "./actor-host.ts";
 import type { RoutedBatch } from "./router.ts";
 import type { LogLevel } from "./log.ts";
-import type { FromWorker, ToWorker } from "./worker-protocol.ts";
+import type { EffectTarget, FromWorker, ToWorker } from "./worker-protocol.ts";
 
 export interface WorkerPoolOptions {
   workers: number;
@@ -13,6 +13,7 @@ export interface WorkerPoolOptions {
   logLevel: LogLevel;
   sinkUrl?: string;
   viewBucket?: string;
+  effects: EffectTarget;
   onSnapshot?: (ms: number) => void;
 }
 
@@ -112,6 +113,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
           dlqSubject: opts.dlqSubject,
           ...(opts.sinkUrl ? { sinkUrl: opts.sinkUrl } : {}),
           ...(opts.viewBucket ? { viewBucket: opts.viewBucket } : {}),
+          effects: opts.effects,
           logLevel: opts.logLevel,
         };
         w.postMessage(init);

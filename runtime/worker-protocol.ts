@@ -14,6 +14,18 @@ export interface WorkerInit {
   sinkUrl?: string;
   /** KV bucket of the app's views (when it declares views). */
   viewBucket?: string;
+  effects: EffectTarget;
+}
+
+/** Where a worker's effects go: the live app's subjects and tables, or a replay namespace's. */
+export interface EffectTarget {
+  /** Prepended to output subjects. */
+  outputPrefix: string;
+  /** SQL sink offsets scope and table name prefix. */
+  sinkScope: string;
+  tablePrefix: string;
+  /** Per partition: outputs and dead letters at or below this position were published before (replays into live). */
+  fence?: [number, number][];
 }
 
 export type ToWorker = WorkerInit | { type: "round"; round: Round } | { type: "stop" };

@@ -35,7 +35,8 @@ async function init(msg: WorkerInit): Promise<void> {
   closePublisher = publisher.close;
   const store = await kvSnapshotStore(nc, { bucket: msg.bucket, publisher });
   // Each worker has its own database connection; the sink is picked from its URL here, at the edge.
-  sink = msg.sinkUrl ? openSink(msg.sinkUrl, { scope: app.name }) : undefined;
+  const { effects } = msg;
+  sink = msg.sinkUrl ? openSink(msg.sinkUrl, { scope: effects.sinkScope, tablePrefix: effects.tablePrefix }) : undefined;
   host = createActorHost({
     app,
     partitions: msg.partitions,
@@ -46,6 +47,8 @@ async function init(msg: WorkerInit): Promise<void> {
     log,
     ...(sink ? { sink } : {}),
     ...(msg.viewBucket ? { views: await kvViews(nc, msg.viewBucket) } : {}),
+    outputPrefix: effects.outputPrefix,
+    ...(effects.fence ? { fence: new Map(effects.fence) } : {}),
   });
   await host.init();
   const period = Math.max(50, Math.min(1000, Math.floor((app.snapshot?.everyMs ?? 1000) / 2)));

@@ -111,6 +111,13 @@ export function orderWorkload(seed: number, total: number, keys: number, maxN: n
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
+/** Runs a weir command from source to its end: exit code, stdout, stderr. */
+export async function weirCli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const proc = spawn([process.execPath, MAIN, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, out, err };
+}
+
 export interface WeirChild {
   proc: Subprocess<"ignore", "ignore", "pipe">;
   /** Resolves once the run logged where it resumes (its workers are up). */
