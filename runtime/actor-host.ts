@@ -1,3 +1,4 @@
+import type { z } from "zod";
 import type { ActorDefinition, AppDefinition, Context, Logger, Timer } from "./contract.ts";
 import type { Clock } from "./clock.ts";
 import { msgpackCodec } from "./codec.ts";
@@ -129,6 +130,11 @@ const MAX_FIRES_IN_A_ROW = 100_000;
 
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64url");
 
+/** A zod error on one line (it becomes a header): `n: Invalid input: expected number, received string; ...`. */
+function issuesOf(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.length ? i.path.join(".") : "(event)"}: ${i.message}`).join("; ");
+}
+
 function timerTime(time: number, what: string): number {
   if (!Number.isFinite(time)) throw new TypeError(`${what}: time must be a finite number of ms, got ${time}`);
   return time;
@@ -222,7 +228,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     const parsed = d.state.safeParse(rec.state);
     if (!parsed.success) {
       throw new SnapshotError(
-        `stored state of actor ${d.name}/${key} no longer matches its state schema: ${parsed.error.message}`,
+        `stored state of actor ${d.name}/${key} no longer matches its state schema: ${issuesOf(parsed.error)}`,
       );
     }
     const a: LiveActor = { def, key, partition, state: parsed.data, seq: rec.seq, dirty: false, lastActive: clock.now() };
@@ -644,7 +650,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         actor.lastActive = now;
         const parsed = def.event.safeParse(value);
         if (!parsed.success) {
-          deadLetter(ev, new ValidationError(`event does not match the input schema of ${def.name}: ${parsed.error.message}`));
+          deadLetter(ev, new ValidationError(`event does not match the input schema of ${def.name}: ${issuesOf(parsed.error)}`));
           result.dlq++;
           actor.seq = seq;
           continue;

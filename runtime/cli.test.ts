@@ -40,12 +40,16 @@ describe("weir CLI (compiled binary)", () => {
     const runHelp = runSync(["run", "--help"]);
     expect(runHelp.code).toBe(0);
     expect(runHelp.out).toContain("--nats <url>");
+    const replayHelp = runSync(["replay", "--help"]);
+    expect(replayHelp.code).toBe(0);
+    expect(replayHelp.out).toContain("--into <namespace>");
   });
 
   test("bad arguments: one line on stderr, non-zero exit", () => {
     for (const [args, msg] of [
       [["frobnicate"], 'unknown command "frobnicate"'],
       [["run"], "run needs an app module"],
+      [["replay", "--from", "1", "--into", "x"], "replay needs an app module"],
       [["run", "a.ts", "--workers", "0"], "--workers must be a positive integer"],
       [["run", "a.ts", "--bogus"], "Unknown option '--bogus'"],
       [["run", "a.ts", "--log-level", "loud"], "--log-level must be one of"],

@@ -165,6 +165,7 @@ const DLQ_HELP = `Usage: weir dlq <stats|show|redrive> <app> [options]
   --error <class>        only this error class (e.g. HandlerError, ValidationError)
   --subject <pattern>    only dead letters from source subjects matching this pattern
   --limit <n>            show/redrive at most n (default: show 10, redrive all)
+  --namespace <ns>       stats/show: the dead letters of a replay namespace (weir replay --into)
   -h, --help             this text
 `;
 
@@ -612,6 +613,7 @@ async function dlqCommand(args: string[]): Promise<number> {
       error: { type: "string" },
       subject: { type: "string" },
       limit: { type: "string" },
+      namespace: { type: "string" },
     },
     "dlq",
   );
@@ -623,6 +625,10 @@ async function dlqCommand(args: string[]): Promise<number> {
   if (!action || !["stats", "show", "redrive"].includes(action)) throw new UsageError(`dlq needs stats, show or redrive, got "${action ?? ""}" (try weir dlq --help)`);
   if (!appArg) throw new UsageError(`dlq ${action} needs an app name or module`);
   if (extra.length) throw new UsageError(`dlq ${action} takes one app, got "${extra.join(" ")}" too`);
+  const namespace = values.namespace as string | undefined;
+  if (namespace !== undefined && !NAMESPACE_PATTERN.test(namespace)) throw new UsageError(`--namespace must be a replay namespace (a letter, then letters, digits or _), got "${namespace}"`);
+  // Redriving sends to the live input subjects: a namespace's failures are fixed by replaying again.
+  if (namespace !== undefined && action === "redrive") throw new UsageError("redrive sends dead letters to the live app's input; for a replay namespace, fix the cause and replay into a new namespace");
   const since = timeArg("since", values.since as string | undefined);
   const until = timeArg("until", values.until as string | undefined);
   const filter = {
@@ -630,18 +636,19 @@ async function dlqCommand(args: string[]): Promise<number> {
     ...(until !== undefined ? { until } : {}),
     ...(values.error ? { error: String(values.error) } : {}),
     ...(values.subject ? { subject: String(values.subject) } : {}),
+    ...(namespace ? { namespace } : {}),
   };
   const limit = positiveInt("limit", values.limit as string | undefined);
   const app = /\.(ts|js|mjs)$/.test(appArg) ? (await loadApp(appArg)).name : appArg;
 
   return withNats(values as { nats?: string; "data-dir"?: string }, "weir-dlq", async (nc) => {
     let letters = await readDeadLetters(nc, app, filter).catch((err) => {
-      throw new ConfigError(`cannot read the dead letters of app ${app} (stream ${appNames(app).dlq}): ${describeError(err)}`, { cause: err });
+      throw new ConfigError(`cannot read the dead letters of app ${app} (stream ${appNames(app, namespace).dlq}): ${describeError(err)}`, { cause: err });
     });
     if (action === "stats") {
       const st = deadLetterStats(letters);
       const span = letters.length ? ` from ${new Date(letters[0]!.time).toISOString()} to ${new Date(letters[letters.length - 1]!.time).toISOString()}` : "";
-      process.stdout.write(`${st.total} dead letters of app ${app}${span}\n\nby error and reason:\n`);
+      process.stdout.write(`${st.total} dead letters of app ${app}${namespace ? ` in namespace ${namespace}` : ""}${span}\n\nby error and reason:\n`);
       for (const [r, n] of st.byReason) process.stdout.write(`  ${String(n).padStart(7)}  ${r}\n`);
       process.stdout.write(`\nby source subject:\n`);
       for (const [s, n] of st.bySubject) process.stdout.write(`  ${String(n).padStart(7)}  ${s}\n`);

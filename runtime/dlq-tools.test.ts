@@ -1,20 +1,13 @@
 import { expect, test } from "bun:test";
-import { spawnSync } from "bun";
 import { rmSync, writeFileSync } from "node:fs";
 import { DLQ_HEADERS } from "./publisher.ts";
 import { flakyFlag } from "./testdata/flaky-app.ts";
 import { startNats } from "./nats-server.ts";
 import { startRuntime } from "./runtime.ts";
 import { appNames } from "./streams.ts";
-import { client, publishAll, readStream, storedStates } from "./testdata/helpers.ts";
+import { client, publishAll, readStream, storedStates, weirCli } from "./testdata/helpers.ts";
 
 const FLAKY_APP = new URL("./testdata/flaky-app.ts", import.meta.url).pathname;
-const MAIN = new URL("./main.ts", import.meta.url).pathname;
-
-const weir = (...args: string[]) => {
-  const r = spawnSync([process.execPath, MAIN, ...args], { stdout: "pipe", stderr: "pipe" });
-  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
-};
 
 test("a failing handler is retried with backoff, then dead-lettered; dlq stats/show report it; after the fix, redrive processes each once", async () => {
   await using nats = await startNats();
@@ -45,22 +38,22 @@ test("a failing handler is retried with backoff, then dead-lettered; dlq stats/s
   expect(reasons.filter((r) => r.includes("unlucky 13") && r.includes("(after 3 attempts)"))).toHaveLength(2);
   expect(reasons.filter((r) => r.includes("did not finish within 300 ms") && r.includes("(after 3 attempts)"))).toHaveLength(1);
 
-  const stats = weir("dlq", "stats", FLAKY_APP, "--nats", nats.url);
+  const stats = await weirCli("dlq", "stats", FLAKY_APP, "--nats", nats.url);
   expect(stats.code).toBe(0);
   expect(stats.out).toContain("3 dead letters of app flaky");
   expect(stats.out).toMatch(/\s2\s+HandlerError\s+handler of sum failed: unlucky #/);
   expect(stats.out).toMatch(/\s1\s+HandlerError\s+handler of sum did not finish within # ms/);
   expect(stats.out).toMatch(/\s2\s+fl\.in\.b/);
-  const show = weir("dlq", "show", "flaky", "--nats", nats.url, "--subject", "fl.in.a");
+  const show = await weirCli("dlq", "show", "flaky", "--nats", nats.url, "--subject", "fl.in.a");
   expect(show.out).toContain(`${DLQ_HEADERS.reason}: handler of sum failed: unlucky 13 (after 3 attempts)`);
   expect(show.out).toContain(`${DLQ_HEADERS.subject}: fl.in.a`);
   expect(show.out).toContain('payload: {"k":"a","n":13}');
   expect(show.out).toContain("1 of 1 shown");
 
   // The fix is deployed (the flag file is gone): redrive the unlucky ones, twice; only the first sends.
-  const first = weir("dlq", "redrive", "flaky", "--nats", nats.url, "--error", "HandlerError", "--subject", "fl.in.>");
+  const first = await weirCli("dlq", "redrive", "flaky", "--nats", nats.url, "--error", "HandlerError", "--subject", "fl.in.>");
   expect(first.out).toContain("3 redriven, 0 already");
-  const again = weir("dlq", "redrive", "flaky", "--nats", nats.url);
+  const again = await weirCli("dlq", "redrive", "flaky", "--nats", nats.url);
   expect(again.out).toContain("0 redriven, 3 already");
   const rt = await startRuntime({ app: FLAKY_APP, nats: nats.url, workers: 1, logLevel: "error" });
   await rt.drained();
@@ -70,7 +63,7 @@ test("a failing handler is retried with backoff, then dead-lettered; dlq stats/s
   expect((await readStream(c.nc, appNames("flaky").dlq)).length).toBe(4);
 
   // Bad usage: one line, exit 2.
-  const bad = weir("dlq", "purge", "flaky");
+  const bad = await weirCli("dlq", "purge", "flaky");
   expect(bad.code).toBe(2);
   expect(bad.err.trim().split("\n")).toHaveLength(1);
 });

@@ -21,16 +21,18 @@ export interface DeadLetterFilter {
   error?: string;
   /** Source subject pattern (wildcards allowed). */
   subject?: string;
+  /** The dead letters of this replay namespace instead of the live app's. */
+  namespace?: string;
 }
 
 /**
- * Reads an app's dead letters (stream `weir_<app>_dlq`), oldest first, filtered.
+ * Reads an app's dead letters (stream `weir_<app>_dlq`, or `weir_<app>__<ns>_dlq`), oldest first, filtered.
  *
  * @example
  * for (const d of await readDeadLetters(nc, "ledger", { error: "HandlerError" })) console.log(d.seq);
  */
 export async function readDeadLetters(nc: NatsConnection, app: string, f: DeadLetterFilter = {}): Promise<DeadLetter[]> {
-  const stream = appNames(app).dlq;
+  const stream = appNames(app, f.namespace).dlq;
   const jsm = await jetstreamManager(nc);
   const total = (await jsm.streams.info(stream)).state;
   const out: DeadLetter[] = [];

@@ -10,7 +10,9 @@ import { startRuntime } from "./runtime.ts";
 import { openSink } from "./sinks/mod.ts";
 import { appNames, ensureAppStreams } from "./streams.ts";
 import { kvViews } from "./views.ts";
-import { client, publishAll, readStream, rng, weirCli, type StoredMessage } from "./testdata/helpers.ts";
+import { spawn } from "bun";
+import { kvSnapshotStore } from "./snapshot-store.ts";
+import { client, MAIN, publishAll, readStream, rng, waitFor, weirCli, type StoredMessage } from "./testdata/helpers.ts";
 import { scratchSchema } from "./testdata/pg.ts";
 
 const APP = new URL("./testdata/replay-app.ts", import.meta.url).pathname;
@@ -124,6 +126,29 @@ describe("weir replay (real nats-server, SQLite, PostgreSQL)", () => {
     expect(ea.outputs.size).toBeGreaterThan(200);
     // Starting at 700 from empty state, the running totals differ from the live app's.
     expect(ea.totals).not.toEqual(live.totals);
+    // The namespace's dead letters are triaged apart from the live app's.
+    const stats = await weirCli("dlq", "stats", "replay", "--namespace", "a", "--nats", nats.url);
+    expect(stats.code).toBe(0);
+    expect(stats.out).toContain(`${ea.deadLetters.size} dead letters of app replay in namespace a`);
+    expect(stats.out).toMatch(/\d+  HandlerError  handler of acc failed: unlucky e# \(after # attempts\)/);
+    const redrive = await weirCli("dlq", "redrive", "replay", "--namespace", "a", "--nats", nats.url);
+    expect(redrive.code).toBe(2);
+
+    // SIGKILLed once it has stored some progress, then run again: it resumes, with the same effects.
+    const child = spawn([process.execPath, MAIN, "replay", APP, "--nats", nats.url, "--sink", sink, "--from", "700", "--to", "2600", "--into", "c"], { stdio: ["ignore", "ignore", "ignore"] });
+    await using c = await client(nats.url);
+    const progress = async () => {
+      const store = await kvSnapshotStore(c.nc, { bucket: appNames("replay", "c").bucket });
+      return Math.min(...(await Promise.all([0, 1, 2, 3].map(async (p) => (await store.loadMeta(p))?.lastSeq ?? 0))));
+    };
+    await waitFor(async () => (await progress()) >= 700, 60_000, "the replay into c to store progress");
+    child.kill(9);
+    await child.exited;
+    const killedAt = await progress();
+    console.log(`  replay into c killed with progress ${killedAt} of 700..2600`);
+    const resumed = await replay("--from", "700", "--to", "2600", "--into", "c");
+    expect(resumed.code).toBe(0);
+    expectSame(await effects("c"), ea);
 
     // The same range again finds it done; another range is refused rather than mixed in.
     expect((await replay("--from", "700", "--to", "2600", "--into", "a")).code).toBe(0);

@@ -1,5 +1,4 @@
 import { describe, expect, test } from "bun:test";
-import { spawn } from "bun";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,17 +11,10 @@ import { DLQ_HEADERS } from "./publisher.ts";
 import { startRuntime } from "./runtime.ts";
 import { SCHEMA_ID_HEADER } from "./schemas.ts";
 import { appNames } from "./streams.ts";
-import { client, readStream, storedStates } from "./testdata/helpers.ts";
+import { client, readStream, storedStates, weirCli } from "./testdata/helpers.ts";
 
 const ORDER_APP = new URL("./testdata/order-app.ts", import.meta.url).pathname;
-const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
-/** Runs the CLI from source; resolves with its exit code and stderr. */
-async function weir(...args: string[]): Promise<{ code: number; stderr: string }> {
-  const proc = spawn([process.execPath, MAIN, ...args], { stdout: "pipe", stderr: "pipe" });
-  const code = await proc.exited;
-  return { code, stderr: await new Response(proc.stderr as ReadableStream).text() };
-}
 
 async function registryOn(nc: Parameters<typeof kvRegistryStore>[0]) {
   const registry = createRegistry({ store: await kvRegistryStore(nc) });
@@ -89,7 +81,7 @@ describe("schema enforcement in the runtime (real nats-server)", () => {
     const old = { type: "object", properties: { id: { type: "integer" }, k: { type: "string" }, n: { type: "string" } }, required: ["k"] };
     await registry.register("t.in.>-value", { schemaType: "JSON", schema: JSON.stringify(old) });
 
-    const { code, stderr } = await weir("run", ORDER_APP, "--nats", nats.url, "--no-http", "--workers", "1");
+    const { code, err: stderr } = await weirCli("run", ORDER_APP, "--nats", nats.url, "--no-http", "--workers", "1");
     expect(code).toBe(1);
     expect(stderr).toContain("refused actor acc's input schema for t.in.>-value");
     expect(stderr).toContain("incompatible");
@@ -109,7 +101,7 @@ describe("schema enforcement in the runtime (real nats-server)", () => {
     const dir = mkdtempSync(join(tmpdir(), "weir-produce-"));
     const file = join(dir, "events.jsonl");
     writeFileSync(file, ['{"k":"a","n":1}', '{"k":"b","n":"two"}', "not json", "", '{"k":"c","n":3}', '{"n":4}'].join("\n"));
-    const { code, stderr } = await weir("produce", "p.eu", "--nats", nats.url, "--file", file, "--format", "json", "--msg-id", "k");
+    const { code, err: stderr } = await weirCli("produce", "p.eu", "--nats", nats.url, "--file", file, "--format", "json", "--msg-id", "k");
     expect(code).toBe(1);
     expect(stderr).toContain("line 2:");
     expect(stderr).toContain("/n must be integer");
@@ -123,8 +115,8 @@ describe("schema enforcement in the runtime (real nats-server)", () => {
     expect(stored.map((m) => m.headers["Nats-Msg-Id"])).toEqual(["a", "c"]);
 
     // Bad arguments: one line, exit 2.
-    const bad = await weir("produce", "p.*", "--nats", nats.url);
+    const bad = await weirCli("produce", "p.*", "--nats", nats.url);
     expect(bad.code).toBe(2);
-    expect(bad.stderr.trim().split("\n")).toHaveLength(1);
+    expect(bad.err.trim().split("\n")).toHaveLength(1);
   });
 });

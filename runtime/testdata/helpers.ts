@@ -109,7 +109,8 @@ export function orderWorkload(seed: number, total: number, keys: number, maxN: n
   return { events, expected };
 }
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+/** The CLI's entry point, run from source. */
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /** Runs a weir command from source to its end: exit code, stdout, stderr. */
 export async function weirCli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
