@@ -3,10 +3,10 @@ import type { ActorDefinition, AppDefinition, Context, Logger, Timer } from "./c
 import type { Clock } from "./clock.ts";
 import { msgpackCodec } from "./codec.ts";
 import { describeError, HandlerError, SnapshotError, UndeclaredOutputError, ValidationError, WeirError } from "./errors.ts";
-import { dlqHeaders, dlqMsgId, type Publisher } from "./publisher.ts";
+import { DLQ_HEADERS, dlqHeaders, dlqMsgId, type Publisher } from "./publisher.ts";
 import { SNAPSHOT_VERSION, type ActorWrite, type SnapshotStore } from "./snapshot-store.ts";
 import { subjectMatches } from "./subjects.ts";
-import { checkRow, type Row, type SqlSink } from "./sinks/sink.ts";
+import { checkRow, RowRejectedError, RowsRejectedError, type RejectedRow, type Row, type SqlSink } from "./sinks/sink.ts";
 import type { ViewStore } from "./views.ts";
 import { retrying } from "./retry.ts";
 
@@ -73,9 +73,10 @@ export interface ActorHost {
   snapshotDue(): boolean;
   /**
    * Waits until every output published so far is stored, then persists dirty states, then partition
-   * progress; evicts idle clean actors afterwards. Throws if a publish failed.
+   * progress; evicts idle clean actors afterwards. Throws if a publish failed. Resolves with the
+   * number of dead letters sent since the last round reported (rows the database refused).
    */
-  snapshot(): Promise<void>;
+  snapshot(): Promise<number>;
   /** Fires processing-time timers that are due on the host's clock. */
   tick(): Promise<void>;
   /** Actors currently in memory. */
@@ -209,7 +210,16 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   const cleared = new Map<string, { actor: string; key: string }>();
   /** Effects for the sink and the views since the last flush, and the offsets they have reached. */
   const pendingRows = new Map<string, Row[]>();
+  /** Per table, beside each pending row: the actor, input sequence, subject and position it came from. */
+  const pendingOrigins = new Map<string, [LiveActor, number, string, number][]>();
   let pendingRowCount = 0;
+  /** Dead letters sent outside a round (rows the database refused), reported with the next one. */
+  let unreportedDlq = 0;
+  const takeUnreported = () => {
+    const n = unreportedDlq;
+    unreportedDlq = 0;
+    return n;
+  };
   const pendingViews = new Map<string, [string, string, unknown]>();
   const sinkOffsets = new Map<number, number>();
   const viewOffsets = new Map<number, number>();
@@ -434,8 +444,12 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       if (rowOps && at.pos > (sinkOffsets.get(a.partition) ?? 0)) {
         for (const [table, row] of rowOps) {
           let list = pendingRows.get(table);
-          if (!list) pendingRows.set(table, (list = []));
+          if (!list) {
+            pendingRows.set(table, (list = []));
+            pendingOrigins.set(table, []);
+          }
           list.push(row);
+          pendingOrigins.get(table)!.push([a, at.seq, at.subject, at.pos]);
         }
         pendingRowCount += rowOps.length;
       }
@@ -556,6 +570,21 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     nextDue[kind] = low;
   };
 
+  const deadLetterRows = async (rejected: readonly RejectedRow[]) => {
+    const sent: Promise<void>[] = [];
+    for (const { table, row, reason } of rejected) {
+      const rows = pendingRows.get(table)!;
+      const [a, seq, subject, pos] = pendingOrigins.get(table)![rows.lastIndexOf(row)]!;
+      unreportedDlq++;
+      if (fenced(a.partition, pos)) continue;
+      const actor = defs[a.def]!.name;
+      const err = new RowRejectedError(`table ${table} refused the row of ${actor}/${a.key}: ${reason}`);
+      const headers = { ...dlqHeaders(err, { app: app.name, actor, subject, seq, key: a.key, contentType: msgpackCodec.contentType }), [DLQ_HEADERS.table]: table };
+      sent.push(publisher.publish(opts.dlqSubject, msgpackCodec.encode({ table, row }), { msgID: `${dlqMsgId(app.name, actor, seq)}.${table}`, headers }));
+    }
+    await Promise.all(sent);
+  };
+
   /**
    * Writes buffered rows (one sink transaction, with every partition's position) and view values.
    * Retries what the database or the broker refuse for a while; then the error stops the app.
@@ -566,10 +595,23 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       for (const [p, ps] of parts) if (ps.through > (sinkOffsets.get(p) ?? 0)) offsets.push([p, ps.through]);
       if (pendingRowCount > 0 || offsets.length > 0) {
         const batch = { rows: new Map(pendingRows), offsets };
-        await retrying(() => opts.sink!.write(batch), { onRetry: (err) => log.warn(`sink write failed (${describeError(err)}); retrying`) });
+        for (;;) {
+          try {
+            await retrying(() => opts.sink!.write(batch), { onRetry: (err) => log.warn(`sink write failed (${describeError(err)}); retrying`) });
+            break;
+          } catch (err) {
+            if (!(err instanceof RowsRejectedError)) throw err;
+            // Rows the database refuses for their content are their events' failures: dead-lettered
+            // (stored before the batch without them is written), and the rest goes on.
+            await deadLetterRows(err.rejected);
+            const refused = new Set(err.rejected.map((r) => r.row));
+            for (const [table, rows] of batch.rows) batch.rows.set(table, rows.filter((r) => !refused.has(r)));
+          }
+        }
         for (const [p, seq] of offsets) sinkOffsets.set(p, seq);
       }
       pendingRows.clear();
+      pendingOrigins.clear();
       pendingRowCount = 0;
     }
     if (opts.views && app.views?.length) {
@@ -690,6 +732,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       // their number is bounded here, and a snapshot waits for all of them.
       if (inflight.length >= MAX_PENDING_PUBLISHES) await settle();
       eventsSinceSnapshot += round.events.length;
+      result.dlq += takeUnreported();
       return result;
     },
 
@@ -767,6 +810,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       eventsSinceSnapshot = 0;
       lastSnapshotAt = clock.now();
       evictIdle();
+      return takeUnreported();
     },
 
     size: () => live.size,

@@ -155,7 +155,8 @@ const DLQ_HELP = `Usage: weir dlq <stats|show|redrive> <app> [options]
   stats     counts of dead letters by error class and reason, and by source subject
   show      dead letters with their headers and decoded payloads
   redrive   publishes the selected dead letters to their original subjects again (after a fix);
-            each one at most once, however often redrive runs
+            each one at most once, however often redrive runs (failed timers and rows the
+            database refused are not events: they are skipped)
 
 <app> is the app's name or its module path. Options:
   --nats <url>           NATS server URL (default: the embedded nats-server in --data-dir)
@@ -665,7 +666,7 @@ async function dlqCommand(args: string[]): Promise<number> {
     }
     if (limit) letters = letters.slice(0, limit);
     const r = await redrive(nc, app, letters);
-    process.stdout.write(`${r.redriven} redriven, ${r.already} already redriven before, ${r.skipped} without a source message (timers)\n`);
+    process.stdout.write(`${r.redriven} redriven, ${r.already} already redriven before, ${r.skipped} not events (failed timers, refused rows)\n`);
     return 0;
   });
 }

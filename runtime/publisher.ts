@@ -139,6 +139,8 @@ export const DLQ_HEADERS = {
   subject: "Weir-Source-Subject",
   seq: "Weir-Source-Seq",
   key: "Weir-Key",
+  /** On a row the database refused: its table (the payload is `{ table, row }`, not the event). */
+  table: "Weir-Table",
 } as const;
 
 export interface DlqOrigin {

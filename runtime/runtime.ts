@@ -226,8 +226,9 @@ async function start(
       tablePrefix: names.tablePrefix,
       ...(fence ? { fence: [...fence] } : {}),
     },
-    onSnapshot: (ms) => {
+    onSnapshot: (ms, dlq) => {
       m.snapshots++;
+      m.dlq += dlq;
       m.lastSnapshotMs = ms;
     },
   });

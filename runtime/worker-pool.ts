@@ -14,7 +14,8 @@ export interface WorkerPoolOptions {
   sinkUrl?: string;
   viewBucket?: string;
   effects: EffectTarget;
-  onSnapshot?: (ms: number) => void;
+  /** A worker snapshotted: how long it took, and dead letters it sent outside rounds. */
+  onSnapshot?: (ms: number, dlq: number) => void;
 }
 
 export interface WorkerPool {
@@ -82,7 +83,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
               break;
             }
             case "snapshot":
-              opts.onSnapshot?.(m.ms);
+              opts.onSnapshot?.(m.ms, m.dlq);
               break;
             case "stopped":
               stopped[i]?.();

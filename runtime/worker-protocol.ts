@@ -33,6 +33,7 @@ export type ToWorker = WorkerInit | { type: "round"; round: Round } | { type: "s
 export type FromWorker =
   | { type: "ready" }
   | { type: "ack"; result: RoundResult; actors: number }
-  | { type: "snapshot"; ms: number }
+  /** `dlq`: dead letters sent outside rounds (rows the database refused) since the last report. */
+  | { type: "snapshot"; ms: number; dlq: number }
   | { type: "stopped" }
   | { type: "fatal"; message: string };

@@ -84,8 +84,8 @@ async function handle(msg: ToWorker | { type: "tick" }): Promise<void> {
 
 async function snapshot(): Promise<void> {
   const t0 = performance.now();
-  await host!.snapshot();
-  post({ type: "snapshot", ms: performance.now() - t0 });
+  const dlq = await host!.snapshot();
+  post({ type: "snapshot", ms: performance.now() - t0, dlq });
 }
 
 inbox.pipe(concatMap((m) => handle(m))).subscribe({

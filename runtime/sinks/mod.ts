@@ -1,5 +1,18 @@
 // SQL sinks: pick an implementation from a URL at the edge (CLI, worker start).
-export { checkRow, checkTables, SinkError, TableMismatchError, type ColumnType, type Row, type SinkBatch, type SqlSink, type TableSpec } from "./sink.ts";
+export {
+  checkRow,
+  checkTables,
+  RowRejectedError,
+  RowsRejectedError,
+  SinkError,
+  TableMismatchError,
+  type ColumnType,
+  type RejectedRow,
+  type Row,
+  type SinkBatch,
+  type SqlSink,
+  type TableSpec,
+} from "./sink.ts";
 export { sqliteSink, type SinkOptions } from "./sqlite.ts";
 export { postgresSink } from "./postgres.ts";
 import { ConfigError } from "../errors.ts";

@@ -1,5 +1,16 @@
 import { SQL } from "bun";
-import { checkTables, lastPerKey, SinkError, TableMismatchError, type ColumnType, type Row, type SinkBatch, type SqlSink } from "./sink.ts";
+import {
+  checkTables,
+  lastPerKey,
+  rejectedRows,
+  RowsRejectedError,
+  SinkError,
+  TableMismatchError,
+  type ColumnType,
+  type Row,
+  type SinkBatch,
+  type SqlSink,
+} from "./sink.ts";
 import type { SinkOptions } from "./sqlite.ts";
 
 const TYPES: Record<ColumnType, string> = { text: "text", integer: "bigint", real: "double precision", boolean: "boolean" };
@@ -7,6 +18,11 @@ const TYPES: Record<ColumnType, string> = { text: "text", integer: "bigint", rea
 const WRITE_TIMEOUT_MS = 20_000;
 /** Bind parameters per statement stay well under PostgreSQL's 65 535. */
 const MAX_PARAMS = 30_000;
+
+/** Errors of a row's content: SQLSTATE classes 22 (data exception) and 23 (integrity constraint). */
+const isRowError = (err: unknown) => /^2[23]/.test(String((err as { errno?: unknown }).errno ?? ""));
+/** Ends the transaction that only looked for refused rows. */
+const ROLLBACK = Symbol("rollback");
 
 /**
  * SQL sink on PostgreSQL through `Bun.SQL`. The URL may carry `?schema=<name>`: tables (and
@@ -39,25 +55,28 @@ export function postgresSink(url: string, opts: SinkOptions): SqlSink {
       );
     })());
 
+  /** One upsert statement for some rows of a table: its text and parameters. */
+  const upsertOf = (table: string, rows: readonly Row[]): [string, unknown[]] => {
+    const t = tables[table]!;
+    const rest = t.cols.filter((c) => !t.key.includes(c));
+    const params: unknown[] = [];
+    const values = rows.map((r) => `(${t.cols.map((c) => `$${params.push(r[c] ?? null)}`).join(", ")})`);
+    return [
+      `INSERT INTO ${q(table)} (${t.cols.map((c) => `"${c}"`).join(", ")}) VALUES ${values.join(", ")} ` +
+        `ON CONFLICT (${t.key.map((k) => `"${k}"`).join(", ")}) ` +
+        (rest.length ? `DO UPDATE SET ${rest.map((c) => `"${c}" = EXCLUDED."${c}"`).join(", ")}` : "DO NOTHING"),
+      params,
+    ];
+  };
+  const specOf = (table: string) => ({ columns: tables[table]!.types, key: tables[table]!.key });
+
   /** One batch, one transaction: upserts per table (last row per key), then the offsets. */
   const transaction = (batch: SinkBatch) =>
     sql.begin(async (tx) => {
       for (const [table, all] of batch.rows) {
-        const t = tables[table]!;
-        const rows = lastPerKey({ columns: t.types, key: t.key }, all);
-        const rest = t.cols.filter((c) => !t.key.includes(c));
-        const per = Math.max(1, Math.floor(MAX_PARAMS / t.cols.length));
-        for (let i = 0; i < rows.length; i += per) {
-          const chunk = rows.slice(i, i + per);
-          const params: unknown[] = [];
-          const values = chunk.map((r) => `(${t.cols.map((c) => `$${params.push(r[c] ?? null)}`).join(", ")})`);
-          await tx.unsafe(
-            `INSERT INTO ${q(table)} (${t.cols.map((c) => `"${c}"`).join(", ")}) VALUES ${values.join(", ")} ` +
-              `ON CONFLICT (${t.key.map((k) => `"${k}"`).join(", ")}) ` +
-              (rest.length ? `DO UPDATE SET ${rest.map((c) => `"${c}" = EXCLUDED."${c}"`).join(", ")}` : "DO NOTHING"),
-            params,
-          );
-        }
+        const rows = lastPerKey(specOf(table), all);
+        const per = Math.max(1, Math.floor(MAX_PARAMS / tables[table]!.cols.length));
+        for (let i = 0; i < rows.length; i += per) await tx.unsafe(...upsertOf(table, rows.slice(i, i + per)));
       }
       if (batch.offsets.length > 0) {
         const params: unknown[] = [];
@@ -68,6 +87,20 @@ export function postgresSink(url: string, opts: SinkOptions): SqlSink {
         );
       }
     });
+
+  /** Which rows of a refused batch the database refuses, each tried under a savepoint; then all is rolled back. */
+  const refused = async (batch: SinkBatch) => {
+    let found: Awaited<ReturnType<typeof rejectedRows>> = [];
+    await sql
+      .begin(async (tx) => {
+        found = await rejectedRows(batch, specOf, (table, row) => tx.savepoint((sp) => sp.unsafe(...upsertOf(table, [row]))).then(() => {}), isRowError);
+        throw ROLLBACK;
+      })
+      .catch((err) => {
+        if (err !== ROLLBACK) throw err;
+      });
+    return found;
+  };
 
   return {
     async prepare(declared) {
@@ -117,8 +150,15 @@ export function postgresSink(url: string, opts: SinkOptions): SqlSink {
         timer = setTimeout(() => reject(new SinkError(`postgres ${u.host}/${schema}: a write did not finish within ${WRITE_TIMEOUT_MS} ms`)), WRITE_TIMEOUT_MS);
       });
       try {
-        await Promise.race([transaction(batch), stalled]);
+        await Promise.race([
+          transaction(batch).catch(async (err) => {
+            const rejected = isRowError(err) ? await refused(batch) : [];
+            throw rejected.length > 0 ? new RowsRejectedError(rejected) : err;
+          }),
+          stalled,
+        ]);
       } catch (err) {
+        if (err instanceof RowsRejectedError) throw err;
         if (err instanceof SinkError && err.message.includes("did not finish")) {
           const old = sql;
           sql = connectSql();

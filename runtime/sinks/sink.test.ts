@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openSink, TableMismatchError, type SqlSink, type TableSpec } from "./mod.ts";
+import { openSink, RowsRejectedError, TableMismatchError, type SqlSink, type TableSpec } from "./mod.ts";
 import { scratchSchema } from "../testdata/pg.ts";
 
 const ledger: Record<string, TableSpec> = {
@@ -59,20 +59,35 @@ describe.each(kinds)("SQL sink contract (%s, real database)", (_kind, open) => {
     await Promise.all([sink.close(), other.close()]);
   });
 
-  test("a failing batch changes nothing: neither rows nor offsets", async () => {
+  test("a batch with rows the database refuses changes nothing, and names exactly those rows", async () => {
     await using db = await open();
     const sink = db.open();
     await sink.prepare(ledger);
     await sink.write({ rows: new Map([["balances", [{ account_id: "a", balance: 1, frozen: false, rate: 0 }]]]), offsets: [[0, 1]] });
-    // A row the database refuses (NULL in a key column), after a good one in the same batch.
-    await expect(
-      sink.write({
-        rows: new Map([["balances", [{ account_id: "a", balance: 100, frozen: false, rate: 0 }, { account_id: null, balance: 2, frozen: false, rate: 0 }]]]),
+    // Rows the database refuses (NULL in a key column) among good ones in the same batch.
+    const bad1 = { account_id: null, balance: 2, frozen: false, rate: 0 };
+    const bad2 = { a: null, b: 3, note: "x" };
+    const err = await sink
+      .write({
+        rows: new Map([
+          ["balances", [{ account_id: "a", balance: 100, frozen: false, rate: 0 }, bad1, { account_id: "c", balance: 3, frozen: true, rate: 1 }]],
+          ["pairs", [{ a: "x", b: 1, note: null }, bad2]],
+        ]),
         offsets: [[0, 2]],
-      }),
-    ).rejects.toThrow();
+      })
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(RowsRejectedError);
+    expect((err as RowsRejectedError).rejected.map((r) => [r.table, r.row])).toEqual([
+      ["balances", bad1],
+      ["pairs", bad2],
+    ]);
+    expect((err as RowsRejectedError).rejected[0]!.reason).toMatch(/null/i);
     expect(await sink.rows("balances")).toEqual([{ account_id: "a", balance: 1, frozen: false, rate: 0 }]);
+    expect(await sink.rows("pairs")).toEqual([]);
     expect(await sink.offsets()).toEqual(new Map([[0, 1]]));
+    // Without them, the batch goes through.
+    await sink.write({ rows: new Map([["balances", [{ account_id: "c", balance: 3, frozen: true, rate: 1 }]]]), offsets: [[0, 2]] });
+    expect(await sink.offsets()).toEqual(new Map([[0, 2]]));
     await sink.close();
   });
 

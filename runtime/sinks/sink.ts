@@ -29,6 +29,11 @@ export interface SqlSink {
   prepare(tables: Readonly<Record<string, TableSpec>>): Promise<void>;
   /** The stored offsets of this app (`partition -> sequence`). */
   offsets(): Promise<Map<number, number>>;
+  /**
+   * Writes a batch in one transaction. When the database refuses rows for what they hold (a
+   * constraint, a value out of range), nothing is written and {@link RowsRejectedError} lists
+   * exactly those rows; any other failure is a {@link SinkError} (try again).
+   */
   write(batch: SinkBatch): Promise<void>;
   /** Reads rows back (for tools and tests): all rows of a table, ordered by its key. */
   rows(table: string): Promise<Row[]>;
@@ -38,6 +43,53 @@ export interface SqlSink {
 /** The database refused a write or a table does not match its declaration. */
 export class SinkError extends WeirError {
   readonly retryable = true;
+}
+
+/** A row the database refused for its content, and the database's words. */
+export interface RejectedRow {
+  table: string;
+  row: Row;
+  reason: string;
+}
+
+/**
+ * The database refused some rows of a batch for their content (nothing of the batch was written).
+ * Terminal for those rows: writing them again cannot succeed, so their events are dead-lettered.
+ */
+export class RowsRejectedError extends WeirError {
+  readonly retryable = false;
+  constructor(readonly rejected: RejectedRow[]) {
+    super(`the database refused ${rejected.length} row(s): ${rejected[0]?.reason ?? ""}`);
+  }
+}
+
+/** A row's own failure, as opposed to the database's or the connection's. */
+export class RowRejectedError extends WeirError {
+  readonly retryable = false;
+}
+
+/**
+ * Finds the rows a database refuses, one savepoint each inside a transaction that is rolled back:
+ * `tryRow` throws for a refused row (`isRowError` tells its errors from the connection's).
+ */
+export async function rejectedRows(
+  batch: SinkBatch,
+  specs: (table: string) => TableSpec,
+  tryRow: (table: string, row: Row) => Promise<void> | void,
+  isRowError: (err: unknown) => boolean,
+): Promise<RejectedRow[]> {
+  const out: RejectedRow[] = [];
+  for (const [table, rows] of batch.rows) {
+    for (const row of lastPerKey(specs(table), rows)) {
+      try {
+        await tryRow(table, row);
+      } catch (err) {
+        if (!isRowError(err)) throw err;
+        out.push({ table, row, reason: (err as Error).message });
+      }
+    }
+  }
+  return out;
 }
 
 /** An existing table does not match the app's declaration. Fatal: someone must migrate it. */

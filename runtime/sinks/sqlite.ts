@@ -1,9 +1,24 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { checkTables, lastPerKey, SinkError, TableMismatchError, type ColumnType, type Row, type SqlSink, type TableSpec } from "./sink.ts";
+import {
+  checkTables,
+  lastPerKey,
+  rejectedRows,
+  RowsRejectedError,
+  SinkError,
+  TableMismatchError,
+  type ColumnType,
+  type Row,
+  type SinkBatch,
+  type SqlSink,
+  type TableSpec,
+} from "./sink.ts";
 
 const TYPES: Record<ColumnType, string> = { text: "TEXT", integer: "INTEGER", real: "REAL", boolean: "INTEGER" };
+
+/** Errors of a row's content (constraints, triggers' RAISE, sizes), not of the database. */
+const isRowError = (err: unknown) => /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG)/.test(String((err as { code?: unknown }).code ?? ""));
 
 export interface SinkOptions {
   /** Whose offsets these are (app name, plus namespace for replays). */
@@ -28,25 +43,52 @@ export function sqliteSink(path: string, opts: SinkOptions): SqlSink {
   db.exec("CREATE TABLE IF NOT EXISTS weir_offsets (scope TEXT NOT NULL, part INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (scope, part))");
   const prefix = opts.tablePrefix ?? "";
   let tables: Readonly<Record<string, TableSpec>> = {};
-  const statements = new Map<string, ReturnType<Database["prepare"]>>();
+  /** Per table: its upsert statement and a row's values in column order. */
+  const writers = new Map<string, (r: Row) => void>();
   const setOffset = db.prepare("INSERT INTO weir_offsets (scope, part, seq) VALUES (?, ?, ?) ON CONFLICT (scope, part) DO UPDATE SET seq = excluded.seq");
 
-  const upsert = (table: string) => {
-    let st = statements.get(table);
-    if (!st) {
+  const value = (v: Row[string] | undefined) => (v === undefined ? null : typeof v === "boolean" ? (v ? 1 : 0) : v);
+  const put = (table: string, r: Row) => {
+    let write = writers.get(table);
+    if (!write) {
       const spec = tables[table]!;
       const cols = Object.keys(spec.columns);
       const rest = cols.filter((c) => !spec.key.includes(c));
-      st = db.prepare(
+      const st = db.prepare(
         `INSERT INTO "${prefix}${table}" (${cols.map((c) => `"${c}"`).join(", ")}) VALUES (${cols.map(() => "?").join(", ")}) ` +
           `ON CONFLICT (${spec.key.map((k) => `"${k}"`).join(", ")}) ` +
           (rest.length ? `DO UPDATE SET ${rest.map((c) => `"${c}" = excluded."${c}"`).join(", ")}` : "DO NOTHING"),
       );
-      statements.set(table, st);
+      write = (row) => void st.run(...cols.map((c) => value(row[c])));
+      writers.set(table, write);
     }
-    return st;
+    write(r);
   };
-  const value = (v: Row[string] | undefined) => (v === undefined ? null : typeof v === "boolean" ? (v ? 1 : 0) : v);
+
+  /** Which rows of a refused batch the database refuses, each tried under a savepoint; then all is rolled back. */
+  const refused = async (batch: SinkBatch) => {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      return await rejectedRows(
+        batch,
+        (t) => tables[t]!,
+        (table, row) => {
+          db.exec("SAVEPOINT weir_row");
+          try {
+            put(table, row);
+          } catch (err) {
+            db.exec("ROLLBACK TO weir_row");
+            throw err;
+          } finally {
+            db.exec("RELEASE weir_row");
+          }
+        },
+        isRowError,
+      );
+    } finally {
+      db.exec("ROLLBACK");
+    }
+  };
 
   return {
     async prepare(declared) {
@@ -74,15 +116,12 @@ export function sqliteSink(path: string, opts: SinkOptions): SqlSink {
     async write(batch) {
       try {
         db.transaction(() => {
-          for (const [table, rows] of batch.rows) {
-            const spec = tables[table]!;
-            const st = upsert(table);
-            const cols = Object.keys(spec.columns);
-            for (const r of lastPerKey(spec, rows)) st.run(...cols.map((c) => value(r[c])));
-          }
+          for (const [table, rows] of batch.rows) for (const r of lastPerKey(tables[table]!, rows)) put(table, r);
           for (const [p, seq] of batch.offsets) setOffset.run(opts.scope, p, seq);
         }).immediate();
       } catch (err) {
+        const rejected = isRowError(err) ? await refused(batch) : [];
+        if (rejected.length > 0) throw new RowsRejectedError(rejected);
         throw new SinkError(`sqlite ${path}: ${(err as Error).message}`, { cause: err });
       }
     },
