@@ -210,8 +210,11 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   const cleared = new Map<string, { actor: string; key: string }>();
   /** Effects for the sink and the views since the last flush, and the offsets they have reached. */
   const pendingRows = new Map<string, Row[]>();
-  /** Per table, beside each pending row: the actor, input sequence, subject and position it came from. */
-  const pendingOrigins = new Map<string, [LiveActor, number, string, number][]>();
+  /**
+   * Where pending rows came from, one entry per invocation that upserted (its actor, input sequence,
+   * subject, position, and its rows): read only when the database refuses rows.
+   */
+  const rowOrigins: [LiveActor, number, string, number, [string, Row][]][] = [];
   let pendingRowCount = 0;
   /** Dead letters sent outside a round (rows the database refused), reported with the next one. */
   let unreportedDlq = 0;
@@ -444,14 +447,11 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       if (rowOps && at.pos > (sinkOffsets.get(a.partition) ?? 0)) {
         for (const [table, row] of rowOps) {
           let list = pendingRows.get(table);
-          if (!list) {
-            pendingRows.set(table, (list = []));
-            pendingOrigins.set(table, []);
-          }
+          if (!list) pendingRows.set(table, (list = []));
           list.push(row);
-          pendingOrigins.get(table)!.push([a, at.seq, at.subject, at.pos]);
         }
         pendingRowCount += rowOps.length;
+        rowOrigins.push([a, at.seq, at.subject, at.pos, rowOps]);
       }
       if (viewOps && at.pos > (viewOffsets.get(a.partition) ?? 0)) {
         for (const [name, key, v] of viewOps) pendingViews.set(`${name}\u0000${key}`, [name, key, v]);
@@ -571,10 +571,11 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   };
 
   const deadLetterRows = async (rejected: readonly RejectedRow[]) => {
+    const origin = new Map<Row, (typeof rowOrigins)[number]>();
+    for (const o of rowOrigins) for (const [, row] of o[4]) origin.set(row, o);
     const sent: Promise<void>[] = [];
     for (const { table, row, reason } of rejected) {
-      const rows = pendingRows.get(table)!;
-      const [a, seq, subject, pos] = pendingOrigins.get(table)![rows.lastIndexOf(row)]!;
+      const [a, seq, subject, pos] = origin.get(row)!;
       unreportedDlq++;
       if (fenced(a.partition, pos)) continue;
       const actor = defs[a.def]!.name;
@@ -611,7 +612,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         for (const [p, seq] of offsets) sinkOffsets.set(p, seq);
       }
       pendingRows.clear();
-      pendingOrigins.clear();
+      rowOrigins.length = 0;
       pendingRowCount = 0;
     }
     if (opts.views && app.views?.length) {

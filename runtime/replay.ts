@@ -2,7 +2,7 @@ import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nat
 import type { NatsConnection } from "@nats-io/nats-core";
 import { ConfigError } from "./errors.ts";
 import { kvSnapshotStore, type AppConfigRecord } from "./snapshot-store.ts";
-import { appNames, NAMESPACE_PATTERN } from "./streams.ts";
+import { appNames, NAMESPACE_PATTERN, peekSeq } from "./streams.ts";
 
 /** The namespace that names the live app's own outputs, tables and views. */
 export const LIVE = "live";
@@ -42,14 +42,8 @@ export function checkNamespace(ns: string): void {
 
 /** First sequence of a message stored at or after `time`, or the stream's last + 1 when none is. */
 async function firstSeqAt(js: JetStreamClient, jsm: JetStreamManager, stream: string, time: Date): Promise<number> {
-  const c = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: time.toISOString() });
-  try {
-    const m = await c.next({ expires: 1000 });
-    if (m) return m.seq;
-  } finally {
-    await c.delete().catch(() => {});
-  }
-  return (await jsm.streams.info(stream)).state.last_seq + 1;
+  const seq = await peekSeq(js, stream, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: time.toISOString() });
+  return seq ?? (await jsm.streams.info(stream)).state.last_seq + 1;
 }
 
 /**
@@ -102,16 +96,8 @@ export async function livePositions(nc: NatsConnection, jsm: JetStreamManager, a
   if (config && config.partitions !== partitions) {
     throw new ConfigError(`the live app ${appName} runs with ${config.partitions} partitions; a replay into live must use the same (got ${partitions})`);
   }
-  const out = new Map<number, number>();
-  for (let p = 0; p < partitions; p++) out.set(p, (await store.loadMeta(p))?.lastSeq ?? 0);
-  return out;
-}
-
-/** Deletes a state bucket and its object store, if they exist. */
-export async function dropStateBucket(jsm: JetStreamManager, bucket: string): Promise<void> {
-  for (const stream of [`KV_${bucket}`, `OBJ_${bucket}-blobs`]) {
-    await jsm.streams.delete(stream).catch(() => false);
-  }
+  const metas = await Promise.all(Array.from({ length: partitions }, (_, p) => store.loadMeta(p)));
+  return new Map(metas.map((m, p) => [p, m?.lastSeq ?? 0]));
 }
 
 /**

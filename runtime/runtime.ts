@@ -16,10 +16,10 @@ import { createRouter } from "./router.ts";
 import { createWatermarks } from "./watermark.ts";
 import { openSink } from "./sinks/mod.ts";
 import { registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./schemas.ts";
-import { SNAPSHOT_VERSION, kvSnapshotStore } from "./snapshot-store.ts";
+import { SNAPSHOT_VERSION, deleteSnapshotStore, kvSnapshotStore } from "./snapshot-store.ts";
 import { pullSource } from "./source.ts";
-import { checkNamespace, dropStateBucket, LIVE, livePositions, namespaceRange, resolveRange, type ReplayOptions, type ReplayRange } from "./replay.ts";
-import { appNames, ensureAppStreams } from "./streams.ts";
+import { checkNamespace, LIVE, livePositions, namespaceRange, resolveRange, type ReplayOptions, type ReplayRange } from "./replay.ts";
+import { appNames, ensureAppStreams, peekSeq } from "./streams.ts";
 import { startWorkerPool } from "./worker-pool.ts";
 
 export interface RuntimeOptions {
@@ -170,11 +170,13 @@ async function start(
   // Into live: outputs and dead letters the live app has published are not sent again; its
   // position also bounds the replay, so the two never race over the same events.
   const fence = intoLive ? await livePositions(nc, jsm, app.name, partitions) : undefined;
-  let range = replay && (await resolveRange(js, jsm, streams.input, replay, fence ? Math.min(...fence.values()) : undefined));
+  /** Where every partition of the live app is (replays into live only). */
+  const livePos = fence ? Math.min(...fence.values()) : undefined;
+  let range = replay && (await resolveRange(js, jsm, streams.input, replay, livePos));
   const bucket = intoLive ? appNames(app.name, LIVE).bucket : streams.bucket;
   // A replay into live starts from empty state every time: its effects are fenced, so an
   // interrupted one can simply run again.
-  if (intoLive) await dropStateBucket(jsm, bucket);
+  if (intoLive) await deleteSnapshotStore(jsm, bucket);
   const store = await kvSnapshotStore(nc, { bucket });
 
   const config = await store.loadConfig();
@@ -254,7 +256,7 @@ async function start(
     if (sourceEnded && outstanding === 0) resolveEnded();
   };
   // Main-thread dead letters (decode, key, schema) of positions the live app has passed were sent by it.
-  const dlqFence = fence ? Math.min(...fence.values()) : 0;
+  const dlqFence = livePos ?? 0;
 
   let resolveDone!: () => void;
   let rejectDone!: (err: unknown) => void;
@@ -381,11 +383,5 @@ async function start(
 /** Sequence of the newest message the app would read: the stream's last, or the filter's last. */
 async function lastInputSeq(js: JetStreamClient, jsm: JetStreamManager, stream: string, filter?: string): Promise<number> {
   if (!filter) return (await jsm.streams.info(stream)).state.last_seq;
-  const c = await js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.Last });
-  try {
-    const last = await c.next({ expires: 1000 });
-    return last?.seq ?? 0;
-  } finally {
-    await c.delete().catch(() => {});
-  }
+  return (await peekSeq(js, stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.Last })) ?? 0;
 }

@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import { msgpackCodec } from "./codec.ts";
@@ -74,6 +74,14 @@ function checkVersion<T extends { v: number }>(what: string, rec: T): T {
   return rec;
 }
 
+/** Object store of a snapshot bucket, for states too large for one KV entry. */
+const blobsOf = (bucket: string) => `${bucket}-blobs`;
+
+/** Deletes a snapshot store (its KV bucket and object store), if it exists. */
+export async function deleteSnapshotStore(jsm: JetStreamManager, bucket: string): Promise<void> {
+  for (const stream of [`KV_${bucket}`, `OBJ_${blobsOf(bucket)}`]) await jsm.streams.delete(stream).catch(() => false);
+}
+
 export interface KvSnapshotStoreOptions {
   /** KV bucket name; its object store (for large states) is `<bucket>-blobs`. */
   bucket: string;
@@ -100,7 +108,7 @@ export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreO
   // Leave room for headers and the record envelope.
   const maxInline = Math.max(1024, nc.info!.max_payload - 4096);
   let objects: ObjectStore | undefined;
-  const blobs = async () => (objects ??= await new Objm(js).create(`${opts.bucket}-blobs`));
+  const blobs = async () => (objects ??= await new Objm(js).create(blobsOf(opts.bucket)));
 
   const getRecord = async <T>(key: string): Promise<T | null> => {
     const e = await retrying(() => kv.get(key));

@@ -1,4 +1,4 @@
-import type { JetStreamManager, StreamInfo } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager, OrderedConsumerOptions, StreamInfo } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import type { AppDefinition } from "./contract.ts";
 import { ConfigError } from "./errors.ts";
@@ -46,6 +46,22 @@ export function appNames(appName: string, namespace?: string) {
     sinkScope: namespace ? `${appName}/${namespace}` : appName,
     tablePrefix: namespace ? `${namespace}_` : "",
   };
+}
+
+/**
+ * Sequence of the first message a consumer with these options would deliver (a one-message look
+ * through a throw-away ordered consumer), or undefined when there is none.
+ *
+ * @example
+ * await peekSeq(js, "weir_ledger_in", { deliver_policy: DeliverPolicy.Last, filter_subjects: "payments.>" });
+ */
+export async function peekSeq(js: JetStreamClient, stream: string, opts: Partial<OrderedConsumerOptions>): Promise<number | undefined> {
+  const c = await js.consumers.get(stream, opts);
+  try {
+    return (await c.next({ expires: 1000 }))?.seq;
+  } finally {
+    await c.delete().catch(() => {});
+  }
 }
 
 async function findStream(jsm: JetStreamManager, subject: string): Promise<string | undefined> {
