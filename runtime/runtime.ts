@@ -235,7 +235,7 @@ async function start(
     },
   });
   log.info(
-    `app ${app.name}: stream ${streams.input}${streams.filter ? ` (${streams.filter})` : ""}, ${partitions} partitions on ${workerCount} workers, ` +
+    `app ${app.name}: stream ${streams.input}${streams.filter ? ` (${streams.filter})` : streams.shared ? " (with subjects no actor reads: read and skipped)" : ""}, ${partitions} partitions on ${workerCount} workers, ` +
       (range ? `replaying sequences ${range.from}..${range.to} into ${replay!.into}, from ${startSeq}` : `resuming at sequence ${startSeq}`),
   );
 

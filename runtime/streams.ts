@@ -2,7 +2,7 @@ import type { JetStreamClient, JetStreamManager, OrderedConsumerOptions, StreamI
 import { nanos } from "@nats-io/nats-core";
 import type { AppDefinition } from "./contract.ts";
 import { ConfigError } from "./errors.ts";
-import { safeName } from "./subjects.ts";
+import { safeName, subjectCovers } from "./subjects.ts";
 
 /** How long the server remembers message ids of outputs (replays within it are dropped). */
 export const DEFAULT_DEDUP_WINDOW_MS = 10 * 60_000;
@@ -10,8 +10,16 @@ export const DEFAULT_DEDUP_WINDOW_MS = 10 * 60_000;
 export interface AppStreams {
   /** Stream holding the app's input subjects. */
   input: string;
-  /** Single filter subject for the source, when the app reads exactly one subject. */
+  /**
+   * Filter subject for the source, only where reading through it is both needed (the stream holds
+   * subjects the app does not read) and cheap (one literal subject). Otherwise the source reads the
+   * whole stream and the router skips what no actor reads: nats-server 2.9 answers a consumer with
+   * a wildcard filter at a mid-stream start only after scanning every subject of the stream (23 s at
+   * 100k subjects, past the API timeout) and then delivers through it at a crawl.
+   */
   filter?: string;
+  /** The input stream holds subjects no actor reads (they are read and skipped unless `filter` is set). */
+  shared: boolean;
   dlqSubject: string;
   bucket: string;
 }
@@ -108,12 +116,15 @@ export async function ensureAppStreams(
   const found = await Promise.all(inputs.map((s) => findStream(jsm, s)));
   const bound = new Set(found.filter((s): s is string => s !== undefined));
   let input: string;
+  /** Subjects the input stream holds. */
+  let held: readonly string[] = inputs;
   if (bound.size === 0 && opts.existingInput) {
     throw new ConfigError(`no stream holds the input subjects of app ${app.name} (${inputs.join(", ")}): there is nothing to replay`);
   } else if (bound.size === 0) {
     input = (await createStream(jsm, names.input, inputs)).config.name;
   } else if (bound.size === 1 && found.every((s) => s !== undefined)) {
     input = [...bound][0]!;
+    held = (await jsm.streams.info(input)).config.subjects ?? [];
   } else {
     const where = inputs.map((s, i) => `${s} -> ${found[i] ?? "no stream"}`).join(", ");
     throw new ConfigError(`all input subjects of app ${app.name} must be in one stream (${where})`);
@@ -127,9 +138,12 @@ export async function ensureAppStreams(
   if (!(await findStream(jsm, names.dlqSubject))) {
     await createStream(jsm, names.dlq, [names.dlqSubject], opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);
   }
+  const foreign = held.some((h) => !inputs.some((i) => subjectCovers(i, h)));
+  const literal = inputs.length === 1 && !/(^|\.)[*>](\.|$)/.test(inputs[0]!);
   return {
     input,
-    ...(inputs.length === 1 ? { filter: inputs[0]! } : {}),
+    ...(foreign && literal ? { filter: inputs[0]! } : {}),
+    shared: foreign,
     dlqSubject: names.dlqSubject,
     bucket: names.bucket,
   };

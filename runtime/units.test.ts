@@ -4,7 +4,7 @@ import { createCredit } from "./credit.ts";
 import { DecodeError, SnapshotError } from "./errors.ts";
 import { retrying } from "./retry.ts";
 import { partitionOf } from "./partition.ts";
-import { subjectMatches } from "./subjects.ts";
+import { subjectCovers, subjectMatches } from "./subjects.ts";
 import { keyReader } from "./app.ts";
 
 describe("partitionOf", () => {
@@ -34,6 +34,18 @@ describe("subjects and keys", () => {
     expect(subjectMatches("a.>", "a.b.c")).toBe(true);
     expect(subjectMatches("a.>", "a")).toBe(false);
     expect(subjectMatches("a.b", "a.c")).toBe(false);
+  });
+  test("one pattern covering another", () => {
+    expect(subjectCovers("a.>", "a.*")).toBe(true);
+    expect(subjectCovers("a.>", "a.b.>")).toBe(true);
+    expect(subjectCovers("a.*", "a.b")).toBe(true);
+    expect(subjectCovers("a.*", "a.*")).toBe(true);
+    expect(subjectCovers("a.*", "a.>")).toBe(false);
+    expect(subjectCovers("a.b", "a.*")).toBe(false);
+    expect(subjectCovers("a.>", "a")).toBe(false);
+    expect(subjectCovers("a.*.c", "a.b.c")).toBe(true);
+    expect(subjectCovers("a.*.c", "a.b.d")).toBe(false);
+    expect(subjectCovers(">", "x.y")).toBe(true);
   });
   test("key readers: token, field, function; empty or missing keys are undefined", () => {
     expect(keyReader({ token: 1 })(null, "clicks.u1")).toBe("u1");
