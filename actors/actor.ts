@@ -32,7 +32,7 @@ const NAME = /^[A-Za-z0-9_-]+$/;
  *   outputs: ["totals.>"],
  *   handle(state, event, ctx) {
  *     const total = state.total + event.n;
- *     ctx.emit(`totals.${ctx.key}`, { total });
+ *     ctx.emit(`totals.${subjectToken(ctx.key)}`, { total });
  *     return { total };
  *   },
  * });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ActorDefinition, KeySpec } from "../runtime/mod.ts";
+import { subjectToken } from "../runtime/subjects.ts";
 import { defineActor } from "./actor.ts";
 import type { Aggregate } from "./aggregates.ts";
 import { dedupOperator, type DedupState } from "./dedup.ts";
@@ -22,10 +23,10 @@ export interface WindowedActorSpec<ES extends z.ZodType, V, A, R> {
   closedResults?: boolean;
   /** Count each event id once within `withinMs` of event time (default: window size + lateness). */
   dedup?: { id: (event: z.infer<ES>) => string; withinMs?: number };
-  /** Subject of a key's window results. */
-  output: (key: string) => string;
-  /** Subject for events too late for their windows (`{ event, reason }`); default: dropped silently. */
-  lateOutput?: (key: string) => string;
+  /** Subject of a key's window results, given the key as a subject token (`subjectToken(key)`). */
+  output: (keyToken: string) => string;
+  /** Subject for events too late for their windows (`{ event, reason }`), given the key's token; default: dropped silently. */
+  lateOutput?: (keyToken: string) => string;
   /** Further subjects the `onResult` hook emits to (wildcards allowed). */
   extraOutputs?: readonly string[];
   /**
@@ -49,7 +50,8 @@ function spanOf(w: WindowSpec): number {
 
 /**
  * An actor made of building blocks: optional dedup by event id, then event-time windows with an
- * aggregate; results go to `output(key)`, too-late events to `lateOutput(key)`.
+ * aggregate; results go to `output(token)`, too-late events to `lateOutput(token)`, where `token` is the
+ * key made safe for a subject (`subjectToken`: a key holding dots, spaces or wildcards cannot reshape it).
  *
  * @example
  * export const revenue = windowedActor({
@@ -75,7 +77,7 @@ export function windowedActor<ES extends z.ZodType, V, A, R>(spec: WindowedActor
   const outputs = [...new Set(sample("\u0000").map((s) => s.split(".").map((t) => (t.includes("\u0000") ? "*" : t)).join(".")))];
 
   const publish = (state: WindowedState, ctx: { key: string; emit(s: string, v: unknown): void }) => (r: WindowResult<R>) => {
-    ctx.emit(spec.output(ctx.key), r);
+    ctx.emit(spec.output(subjectToken(ctx.key)), r);
     spec.onResult?.(r, (s, v) => ctx.emit(s, v), state.memo);
   };
 
@@ -92,7 +94,7 @@ export function windowedActor<ES extends z.ZodType, V, A, R>(spec: WindowedActor
       if (dedup && spec.dedup && dedup.seen(state.dedup!, spec.dedup.id(event), ctx)) return state;
       if (spec.filter && !spec.filter(event)) return state;
       const reason = op.add(state.win as WindowState<A, V>, spec.value(event), ctx, publish(state, ctx));
-      if (reason && spec.lateOutput) ctx.emit(spec.lateOutput(ctx.key), { event, reason });
+      if (reason && spec.lateOutput) ctx.emit(spec.lateOutput(subjectToken(ctx.key)), { event, reason });
       return state;
     },
     onTimer(state, timer, ctx) {

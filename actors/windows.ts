@@ -92,8 +92,8 @@ export interface WindowOperator<V, A, R> {
  *
  * @example
  * const perMinute = windowOperator({ window: tumbling(60_000), aggregate: count(), allowedLatenessMs: 60_000 });
- * // in handle:  const late = perMinute.add(state.win, 1, ctx, (r) => ctx.emit(`counts.${r.key}`, r));
- * // in onTimer: perMinute.onTimer(state.win, timer, ctx, (r) => ctx.emit(`counts.${r.key}`, r));
+ * // in handle:  const late = perMinute.add(state.win, 1, ctx, (r) => ctx.emit(`counts.${subjectToken(r.key)}`, r));
+ * // in onTimer: perMinute.onTimer(state.win, timer, ctx, (r) => ctx.emit(`counts.${subjectToken(r.key)}`, r));
  */
 export function windowOperator<V, A, R>(spec: WindowOperatorSpec<V, A, R>): WindowOperator<V, A, R> {
   const { window: win, aggregate: agg } = spec;

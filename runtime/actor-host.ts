@@ -2,10 +2,21 @@ import type { z } from "zod";
 import type { ActorDefinition, AppDefinition, Context, Logger, Timer } from "./contract.ts";
 import type { Clock } from "./clock.ts";
 import { msgpackCodec } from "./codec.ts";
-import { describeError, HandlerError, SnapshotError, UndeclaredOutputError, ValidationError, WeirError } from "./errors.ts";
+import {
+  describeError,
+  HandlerError,
+  InvalidSubjectError,
+  OutputRejectedError,
+  OutputTooLargeError,
+  RefusedMessageError,
+  SnapshotError,
+  UndeclaredOutputError,
+  ValidationError,
+  WeirError,
+} from "./errors.ts";
 import { DLQ_HEADERS, dlqHeaders, dlqMsgId, type Publisher } from "./publisher.ts";
 import { SNAPSHOT_VERSION, type ActorWrite, type SnapshotStore } from "./snapshot-store.ts";
-import { subjectMatches } from "./subjects.ts";
+import { MAX_KEY_BYTES, subjectMatches, subjectProblem } from "./subjects.ts";
 import { checkRow, RowRejectedError, RowsRejectedError, type RejectedRow, type Row, type SqlSink } from "./sinks/sink.ts";
 import type { ViewStore } from "./views.ts";
 import { retrying } from "./retry.ts";
@@ -111,10 +122,8 @@ interface LiveActor {
   timers?: TimerEntry[];
 }
 
-interface PendingOutput {
-  subject: string;
-  value: unknown;
-}
+/** An emitted output: its subject and encoded value. */
+type PendingOutput = [string, Uint8Array];
 
 const DEFAULT_EVERY_EVENTS = 100_000;
 const DEFAULT_EVERY_MS = 1_000;
@@ -124,6 +133,8 @@ const LOAD_CONCURRENCY = 256;
 const MAX_PENDING_PUBLISHES = 16_384;
 /** Tag of the internal timer that expires a key's state (`ttlMs`). */
 const TTL_TAG = "\u0000ttl";
+/** Room left for headers (message ids, dead-letter headers) below the server's max payload. */
+const HEADER_ROOM_BYTES = 4096;
 /** Buffered sink rows that make a round flush before the next snapshot. */
 const FLUSH_ROWS = 20_000;
 /** Timers one key may fire in a row before the host calls it a loop (a timer that re-arms itself at a due time). */
@@ -180,17 +191,24 @@ function firstDue(list: TimerEntry[] | undefined, kind: "e" | "p", upTo: number)
 export function createActorHost(opts: ActorHostOptions): ActorHost {
   const { app, store, publisher, clock, log } = opts;
   const defs = app.actors as readonly ActorDefinition<unknown, unknown>[];
-  // Per actor: emit subject -> declared? Emits repeat a few subject shapes, so matching is cached.
-  const declared = defs.map(() => new Map<string, boolean>());
-  const isDeclared = (def: number, subject: string): boolean => {
-    const cache = declared[def]!;
-    let ok = cache.get(subject);
-    if (ok === undefined) {
-      ok = defs[def]!.outputs.some((o) => subjectMatches(o, subject));
-      if (cache.size >= 10_000) cache.clear();
-      cache.set(subject, ok);
+  // Per actor: subjects already found publishable and declared (emits repeat a few subject shapes).
+  const declared = defs.map(() => new Set<string>());
+  /** Throws the handler's error for a subject it may not emit to: not a valid subject, or not declared. */
+  const checkEmit = (def: number, subject: string): void => {
+    const known = declared[def]!;
+    if (known.has(subject)) return;
+    const d = defs[def]!;
+    const bad = subjectProblem(subject);
+    if (bad) {
+      throw new InvalidSubjectError(
+        `actor ${d.name} emitted to ${JSON.stringify(subject.slice(0, 200))}${subject.length > 200 ? "…" : ""}, which is not a valid subject: ${bad} (put keys into subjects with subjectToken(key))`,
+      );
     }
-    return ok;
+    if (!d.outputs.some((o) => subjectMatches(o, subject))) {
+      throw new UndeclaredOutputError(`actor ${d.name} emitted to "${subject}", which is not among its outputs (${d.outputs.join(", ") || "none"})`);
+    }
+    if (known.size >= 10_000) known.clear();
+    known.add(subject);
   };
   const attempts = app.retry?.attempts ?? 3;
   const baseBackoffMs = app.retry?.baseMs ?? 50;
@@ -293,10 +311,32 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       }),
     );
   };
+  /** An output the broker refuses for its content is a dead letter of its own; any other failure stops the app. */
+  const trackOutput = (p: Promise<void>, a: LiveActor, at: Invocation, subject: string, data: Uint8Array, msgID: string) => {
+    inflight.push(
+      p.catch((err) => {
+        if (!(err instanceof RefusedMessageError)) {
+          publishFailure ??= err;
+          return;
+        }
+        const actor = defs[a.def]!.name;
+        const e = new OutputRejectedError(`the output of ${actor}/${a.key} to ${subject} was refused: ${err.message}`);
+        const headers = {
+          ...dlqHeaders(e, { app: app.name, actor, subject: at.subject, seq: at.seq, key: a.key, contentType: msgpackCodec.contentType }),
+          [DLQ_HEADERS.output]: subject,
+        };
+        unreportedDlq++;
+        track(publisher.publish(opts.dlqSubject, msgpackCodec.encode({ subject, value: msgpackCodec.decode(data) }), { msgID: `${msgID}.dlq`, headers }));
+      }),
+    );
+  };
   const settle = async () => {
-    const waiting = inflight;
-    inflight = [];
-    await Promise.all(waiting);
+    // Dead letters of refused outputs join while the earlier publishes are awaited.
+    while (inflight.length > 0) {
+      const waiting = inflight;
+      inflight = [];
+      await Promise.all(waiting);
+    }
     if (publishFailure !== undefined) throw publishFailure;
   };
 
@@ -405,12 +445,12 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       watermark: at.watermark,
       now: clock.now(),
       emit(to, v) {
-        if (!isDeclared(a.def, to)) {
-          throw new UndeclaredOutputError(
-            `actor ${def.name} emitted to "${to}", which is not among its outputs (${def.outputs.join(", ") || "none"})`,
-          );
+        checkEmit(a.def, to);
+        const data = msgpackCodec.encode(v);
+        if (data.length > publisher.maxPayload - HEADER_ROOM_BYTES) {
+          throw new OutputTooLargeError(`actor ${def.name} emitted ${data.length} bytes to "${to}"; the server takes at most ${publisher.maxPayload - HEADER_ROOM_BYTES}`);
         }
-        outputs.push({ subject: to, value: v });
+        outputs.push([to, data]);
       },
       timer: (time, tag = "") => void (timerOps ??= []).push([true, [timerTime(time, "ctx.timer"), "e", tag]]),
       processingTimer: (time, tag = "") => void (timerOps ??= []).push([true, [timerTime(time, "ctx.processingTimer"), "p", tag]]),
@@ -429,6 +469,9 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       view(name, key, v) {
         if (!app.views?.includes(name)) throw new ValidationError(`actor ${def.name}: view "${name}" is not among the app's views (${app.views?.join(", ") || "none"})`);
         if (typeof key !== "string" || key.length === 0) throw new ValidationError(`actor ${def.name}: view ${name} needs a non-empty string key`);
+        if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES) {
+          throw new ValidationError(`actor ${def.name}: view ${name} key is ${Buffer.byteLength(key)} bytes long; keys are at most ${MAX_KEY_BYTES} bytes`);
+        }
         (viewOps ??= []).push([name, key, v]);
       },
     };
@@ -459,8 +502,9 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       if (outputs.length > 0 && !fenced(a.partition, at.pos)) {
         const base = at.idBase();
         for (let i = 0; i < outputs.length; i++) {
-          const o = outputs[i]!;
-          track(publisher.publish(outputPrefix + o.subject, msgpackCodec.encode(o.value), { msgID: `${base}.${i}` }));
+          const [to, data] = outputs[i]!;
+          const msgID = `${base}.${i}`;
+          trackOutput(publisher.publish(outputPrefix + to, data, { msgID }), a, at, to, data, msgID);
         }
       }
       return { emitted: outputs.length };

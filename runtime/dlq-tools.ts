@@ -94,8 +94,8 @@ export async function redrive(nc: NatsConnection, app: string, letters: readonly
   let skipped = 0;
   for (const d of letters) {
     const subject = d.headers[DLQ_HEADERS.subject];
-    if (!subject || d.headers[DLQ_HEADERS.table]) {
-      skipped++; // a failed timer has no message to send again; a refused row is not an event
+    if (!subject || d.headers[DLQ_HEADERS.table] || d.headers[DLQ_HEADERS.output]) {
+      skipped++; // a failed timer has no message to send again; a refused row or output is not an event
       continue;
     }
     if (await kv.get(String(d.seq)).then((e) => e?.operation === "PUT")) {

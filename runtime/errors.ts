@@ -21,6 +21,11 @@ export class MissingKeyError extends WeirError {
   readonly retryable = false;
 }
 
+/** The event's key cannot be used (longer than the runtime allows). Terminal. */
+export class InvalidKeyError extends WeirError {
+  readonly retryable = false;
+}
+
 /** The event does not match the actor's input schema. Terminal. */
 export class ValidationError extends WeirError {
   readonly retryable = false;
@@ -36,8 +41,34 @@ export class UndeclaredOutputError extends WeirError {
   readonly retryable = false;
 }
 
+/**
+ * `ctx.emit` named a subject no message can be published to (white space or control characters,
+ * an empty or wildcard token, too long): typically an untrusted key put into a subject unescaped.
+ * Terminal.
+ */
+export class InvalidSubjectError extends WeirError {
+  readonly retryable = false;
+}
+
+/** `ctx.emit` was given a value whose encoding does not fit the server's max payload. Terminal. */
+export class OutputTooLargeError extends WeirError {
+  readonly retryable = false;
+}
+
 /** JetStream did not store a message: no stream for its subject, a limit, or no ack after retries. */
 export class PublishError extends WeirError {
+  readonly retryable = false;
+}
+
+/** JetStream refused one message for what it holds (larger than the stream allows), not for the app's setup. */
+export class RefusedMessageError extends PublishError {}
+
+/**
+ * An output the broker refused for its content after its event was applied: dead-lettered with
+ * the output (`{ subject, value }`, header `Weir-Output-Subject`), not the event, so a redrive
+ * cannot apply the event twice.
+ */
+export class OutputRejectedError extends WeirError {
   readonly retryable = false;
 }
 

@@ -2,6 +2,7 @@
 export type { ActorDefinition, AppDefinition, Context, EventTimeSpec, Handler, KeySpec, Logger, SnapshotPolicy, Timer } from "./contract.ts";
 export { createWatermarks, type WatermarkPolicy, type Watermarks, type WatermarkState } from "./watermark.ts";
 export { partitionOf } from "./partition.ts";
+export { subjectToken, fromSubjectToken, MAX_KEY_BYTES } from "./subjects.ts";
 export { startRuntime, type Runtime, type RuntimeMetrics, type RuntimeOptions } from "./runtime.ts";
 export { startNats, startEmbeddedNats, findNatsServer, type NatsServer, type StartNatsOptions } from "./nats-server.ts";
 export { produce, schemaProducer, type ProduceOptions, type SchemaProducer } from "./producer.ts";
@@ -25,6 +26,11 @@ export {
   ValidationError,
   HandlerError,
   UndeclaredOutputError,
+  InvalidKeyError,
+  InvalidSubjectError,
+  OutputTooLargeError,
+  OutputRejectedError,
+  RefusedMessageError,
   AppDefinitionError,
   ConfigError,
   SnapshotError,

@@ -1,6 +1,6 @@
 import { createInbox, headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
 import { CONTENT_TYPE_HEADER } from "./codec.ts";
-import { PublishError, type WeirError } from "./errors.ts";
+import { PublishError, RefusedMessageError, type WeirError } from "./errors.ts";
 
 export interface PublishOptions {
   /** Deterministic id: the server drops a second message with the same id within its dedup window. */
@@ -11,6 +11,8 @@ export interface PublishOptions {
 /** Durable publishing: resolves once the server has stored the message (or recognised a duplicate). */
 export interface Publisher {
   publish(subject: string, data: Uint8Array, opts: PublishOptions): Promise<void>;
+  /** Largest message (headers and data) the server takes, in bytes. */
+  readonly maxPayload: number;
 }
 
 export interface PipelinedPublisherOptions {
@@ -76,13 +78,15 @@ export function pipelinedPublisher(nc: NatsConnection, opts: PipelinedPublisherO
         f.resolve();
         return;
       }
-      let description = body;
+      let error: { description?: string; err_code?: number } | undefined;
       try {
-        description = (JSON.parse(body) as { error?: { description?: string } }).error?.description ?? body;
+        error = (JSON.parse(body) as { error?: typeof error }).error;
       } catch {
         /* keep the raw body */
       }
-      f.reject(new PublishError(`JetStream refused "${f.subject}": ${description}`));
+      const message = `JetStream refused "${f.subject}": ${error?.description ?? body}`;
+      // 10054: larger than the stream's max message size, a fault of this message alone.
+      f.reject(error?.err_code === 10054 ? new RefusedMessageError(message) : new PublishError(message));
     },
   });
 
@@ -102,18 +106,22 @@ export function pipelinedPublisher(nc: NatsConnection, opts: PipelinedPublisherO
   sweep.unref?.();
 
   return {
+    get maxPayload() {
+      return nc.info?.max_payload ?? 1024 * 1024;
+    },
     publish(subject, data, po) {
-      let headers: MsgHdrs | undefined;
-      if (po.msgID || po.headers) {
-        headers = natsHeaders();
-        if (po.msgID) headers.set("Nats-Msg-Id", po.msgID);
-        for (const [k, v] of Object.entries(po.headers ?? {})) headers.set(k, v);
-      }
       return new Promise<void>((resolve, reject) => {
         const id = next++;
-        const f: InFlight = { subject, data, headers, resolve, reject, sentAt: 0, attempts: 0 };
-        inFlight.set(id, f);
         try {
+          // nats.js throws at once for what it cannot send (a bad subject or header): that message's failure.
+          let headers: MsgHdrs | undefined;
+          if (po.msgID || po.headers) {
+            headers = natsHeaders();
+            if (po.msgID) headers.set("Nats-Msg-Id", po.msgID);
+            for (const [k, v] of Object.entries(po.headers ?? {})) headers.set(k, v);
+          }
+          const f: InFlight = { subject, data, headers, resolve, reject, sentAt: 0, attempts: 0 };
+          inFlight.set(id, f);
           send(id, f);
         } catch (err) {
           inFlight.delete(id);
@@ -141,6 +149,8 @@ export const DLQ_HEADERS = {
   key: "Weir-Key",
   /** On a row the database refused: its table (the payload is `{ table, row }`, not the event). */
   table: "Weir-Table",
+  /** On an output the broker refused: its subject (the payload is `{ subject, value }`, not the event). */
+  output: "Weir-Output-Subject",
 } as const;
 
 export interface DlqOrigin {
@@ -157,17 +167,28 @@ export function dlqMsgId(app: string, actor: string | undefined, seq: number): s
   return `${app}.dlq.${actor ?? "-"}.${seq}`;
 }
 
+/**
+ * A header value is one line of text (nats.js refuses CR and LF, and a key may hold anything):
+ * control characters are written as escapes, the length is bounded.
+ */
+export function headerValue(s: string, max = 4000): string {
+  const line = /[\x00-\x1f\x7f]/.test(s)
+    ? s.replace(/[\x00-\x1f\x7f]/g, (c) => (c === "\r" ? "\\r" : c === "\n" ? "\\n" : c === "\t" ? "\\t" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`))
+    : s;
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}
+
 export function dlqHeaders(err: WeirError, origin: DlqOrigin): Record<string, string> {
   const h: Record<string, string> = {
-    // Header values are single-line.
-    [DLQ_HEADERS.reason]: err.message.replace(/[\r\n]+/g, " ").slice(0, 4000),
+    // Reasons read as one line of prose.
+    [DLQ_HEADERS.reason]: headerValue(err.message.replace(/[\r\n]+/g, " ")),
     [DLQ_HEADERS.error]: err.name,
     [DLQ_HEADERS.app]: origin.app,
     [DLQ_HEADERS.subject]: origin.subject,
     [DLQ_HEADERS.seq]: String(origin.seq),
   };
   if (origin.actor) h[DLQ_HEADERS.actor] = origin.actor;
-  if (origin.key !== undefined) h[DLQ_HEADERS.key] = origin.key;
+  if (origin.key !== undefined) h[DLQ_HEADERS.key] = headerValue(origin.key, 1024);
   if (origin.contentType) h[CONTENT_TYPE_HEADER] = origin.contentType;
   return h;
 }

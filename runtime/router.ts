@@ -3,10 +3,10 @@ import type { AppDefinition } from "./contract.ts";
 import type { RoutedEvent } from "./actor-host.ts";
 import { eventTimeReader, keyReader } from "./app.ts";
 import { CONTENT_TYPE_HEADER, decodePayload } from "./codec.ts";
-import { DecodeError, EventTimeError, MissingKeyError, type WeirError } from "./errors.ts";
+import { DecodeError, EventTimeError, InvalidKeyError, MissingKeyError, type WeirError } from "./errors.ts";
 import { partitionOf } from "./partition.ts";
 import type { SchemaChecks } from "./schemas.ts";
-import { subjectMatches } from "./subjects.ts";
+import { MAX_KEY_BYTES, subjectMatches } from "./subjects.ts";
 import { createWatermarks, type Watermarks } from "./watermark.ts";
 
 /** A message that cannot reach any actor, with the reason. */
@@ -110,6 +110,15 @@ export function createRouter(
               msg: m,
               actor: actor.name,
               error: new MissingKeyError(`no key for actor ${actor.name}: ${describeKey(actor.key)} is missing or empty`),
+            });
+            continue;
+          }
+          // Three UTF-8 bytes per UTF-16 unit at most: only long keys are measured.
+          if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES) {
+            rejected.push({
+              msg: m,
+              actor: actor.name,
+              error: new InvalidKeyError(`key for actor ${actor.name} is ${Buffer.byteLength(key)} bytes long; keys are at most ${MAX_KEY_BYTES} bytes`),
             });
             continue;
           }

@@ -3,31 +3,13 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { msgpackCodec } from "./codec.ts";
 import { retrying } from "./retry.ts";
 import { appNames } from "./streams.ts";
+import { fromSubjectToken, subjectToken } from "./subjects.ts";
 
 /**
- * KV keys keep the view's keys readable and prefix-ordered: characters outside `[A-Za-z0-9_-]`
- * become `=XX` (hex of each UTF-8 byte), so a key prefix maps to a KV key prefix.
+ * KV keys keep the view's keys readable and prefix-ordered: a view key is one subject token (see
+ * `subjectToken`), so a key prefix maps to a KV key prefix.
  */
-export function viewKey(key: string): string {
-  let out = "";
-  for (const b of new TextEncoder().encode(key)) {
-    const c = String.fromCharCode(b);
-    out += /[A-Za-z0-9_-]/.test(c) ? c : `=${b.toString(16).toUpperCase().padStart(2, "0")}`;
-  }
-  return out || "=";
-}
-
-function unviewKey(enc: string): string {
-  if (enc === "=") return "";
-  const bytes: number[] = [];
-  for (let i = 0; i < enc.length; i++) {
-    if (enc[i] === "=") {
-      bytes.push(parseInt(enc.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else bytes.push(enc.charCodeAt(i));
-  }
-  return new TextDecoder().decode(new Uint8Array(bytes));
-}
+export const viewKey = subjectToken;
 
 /** Materialized views: the latest value per (view, key), in a JetStream KV bucket. */
 export interface ViewStore {
@@ -75,10 +57,10 @@ export async function kvViews(nc: NatsConnection, bucket: string): Promise<ViewS
       // KV filters match whole tokens only: list the view, keep the keys with the prefix.
       const head = `v.${view}.`;
       const keys: string[] = [];
-      for await (const k of await kv.keys(`${head}>`)) if (unviewKey(k.slice(head.length)).startsWith(prefix)) keys.push(k);
+      for await (const k of await kv.keys(`${head}>`)) if (fromSubjectToken(k.slice(head.length)).startsWith(prefix)) keys.push(k);
       keys.sort();
       const values = await Promise.all(keys.map(read));
-      return keys.map((k, i) => ({ key: unviewKey(k.slice(head.length)), value: values[i] }));
+      return keys.map((k, i) => ({ key: fromSubjectToken(k.slice(head.length)), value: values[i] }));
     },
   };
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { count, defineApp, sliding, windowedActor } from "../../actors/mod.ts";
+import { count, defineApp, sliding, subjectToken, windowedActor } from "../../actors/mod.ts";
 
 export const WINDOW_MS = 2 * 60_000;
 export const FAILURES = 3;
@@ -41,7 +41,7 @@ export const failedLogins = windowedActor({
     const last = memo.lastAlert as number | undefined;
     if (last !== undefined && at - last < WINDOW_MS) return;
     memo.lastAlert = at;
-    emit(`fraud.alert.${r.key}`, { user: r.key, at, failures: r.count });
+    emit(`fraud.alert.${subjectToken(r.key)}`, { user: r.key, at, failures: r.count });
   },
 });
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { avg, defineApp, tumbling, windowedActor, type WindowResult } from "../../actors/mod.ts";
+import { avg, defineApp, subjectToken, tumbling, windowedActor, type WindowResult } from "../../actors/mod.ts";
 
 export const WINDOW_MS = 10_000;
 export const LATENESS_MS = 10_000;
@@ -38,10 +38,10 @@ export const deviceAverages = windowedActor({
     const hot = r.value !== null && r.value > THRESHOLD;
     if (hot && !memo[id]) {
       memo[id] = true;
-      emit(`iot.alert.${r.key}`, { device: r.key, start: r.start, end: r.end, avg: r.value, cleared: false });
+      emit(`iot.alert.${subjectToken(r.key)}`, { device: r.key, start: r.start, end: r.end, avg: r.value, cleared: false });
     } else if (!hot && memo[id]) {
       memo[id] = false;
-      emit(`iot.alert.${r.key}`, { device: r.key, start: r.start, end: r.end, avg: r.value, cleared: true });
+      emit(`iot.alert.${subjectToken(r.key)}`, { device: r.key, start: r.start, end: r.end, avg: r.value, cleared: true });
     }
     // Alert flags of windows past their lateness can go.
     for (const k of Object.keys(memo)) if (Number(k.slice(1)) < r.start - 2 * (WINDOW_MS + LATENESS_MS)) delete memo[k];

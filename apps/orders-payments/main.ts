@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { dedupOperator, defineActor, defineApp, intervalJoin, type DedupState, type JoinState } from "../../actors/mod.ts";
+import { dedupOperator, defineActor, defineApp, intervalJoin, subjectToken, type DedupState, type JoinState } from "../../actors/mod.ts";
 
 export const PAY_WITHIN_MS = 30 * 60_000;
 export const LATENESS_MS = 5 * 60_000;
@@ -55,26 +55,26 @@ export const ordersPayments = defineActor({
   handle(state, e, ctx) {
     if (dedup.seen(state.dedup, e.event_id, ctx)) return state;
     if (ctx.eventTime + LATENESS_MS <= ctx.watermark) {
-      ctx.emit(`shop.late.${ctx.key}`, { event: e, reason: `too late: event time ${ctx.eventTime} is more than ${LATENESS_MS} ms behind the watermark ${ctx.watermark}` });
+      ctx.emit(`shop.late.${subjectToken(ctx.key)}`, { event: e, reason: `too late: event time ${ctx.eventTime} is more than ${LATENESS_MS} ms behind the watermark ${ctx.watermark}` });
       return state;
     }
     const pair = (p: Payment, o: Order) => {
       if (p.amount_cents !== o.amount_cents) {
-        ctx.emit(`shop.mismatch.${ctx.key}`, { order_id: o.order_id, payment_id: p.payment_id, ordered: o.amount_cents, paid: p.amount_cents });
+        ctx.emit(`shop.mismatch.${subjectToken(ctx.key)}`, { order_id: o.order_id, payment_id: p.payment_id, ordered: o.amount_cents, paid: p.amount_cents });
       } else if (!state.paid) {
         state.paid = true;
-        ctx.emit(`shop.paid.${ctx.key}`, { order_id: o.order_id, payment_id: p.payment_id, amount_cents: o.amount_cents, paid_after_ms: p.event_time - o.event_time });
+        ctx.emit(`shop.paid.${subjectToken(ctx.key)}`, { order_id: o.order_id, payment_id: p.payment_id, amount_cents: o.amount_cents, paid_after_ms: p.event_time - o.event_time });
       }
     };
     const unmatched = (side: "left" | "right", v: Payment | Order) =>
-      ctx.emit(side === "right" ? `shop.unmatched.${ctx.key}` : `shop.orphan-payment.${ctx.key}`, v);
+      ctx.emit(side === "right" ? `shop.unmatched.${subjectToken(ctx.key)}` : `shop.orphan-payment.${subjectToken(ctx.key)}`, v);
     if (e.type === "order") join.right(state.join, e, ctx, pair, unmatched);
     else join.left(state.join, e, ctx, pair, unmatched);
     return state;
   },
   onTimer(state, timer, ctx) {
     if (dedup.onTimer(state.dedup, timer)) return state;
-    join.onTimer(state.join, timer, (side, v) => ctx.emit(side === "right" ? `shop.unmatched.${ctx.key}` : `shop.orphan-payment.${ctx.key}`, v));
+    join.onTimer(state.join, timer, (side, v) => ctx.emit(side === "right" ? `shop.unmatched.${subjectToken(ctx.key)}` : `shop.orphan-payment.${subjectToken(ctx.key)}`, v));
     return state;
   },
 });

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineActor, defineApp } from "../../actors/mod.ts";
+import { defineActor, defineApp, subjectToken } from "../../actors/mod.ts";
 
 /** How many recent event ids each user remembers for dedup. Duplicates further apart are counted. */
 export const DEDUP_MEMORY = 512;
@@ -43,7 +43,8 @@ export const userTotals = defineActor({
     // Integer cents avoid floating-point drift in long-running sums.
     const total = Math.round((state.total + e.amount) * 100) / 100;
     const next = { total, count: state.count + 1, duplicates: state.duplicates, latest: Math.max(state.latest, e.event_time), recent };
-    ctx.emit(`totals.${ctx.key}`, { user_id: ctx.key, total, count: next.count, event_id: e.event_id });
+    // The key comes from the payload: as a subject token it cannot add tokens or protocol text.
+    ctx.emit(`totals.${subjectToken(ctx.key)}`, { user_id: ctx.key, total, count: next.count, event_id: e.event_id });
     return next;
   },
 });
