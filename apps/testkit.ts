@@ -8,7 +8,7 @@ import { startRuntime, type RuntimeMetrics } from "../runtime/mod.ts";
 import { startNats, type NatsServer } from "../runtime/nats-server.ts";
 import { kvSnapshotStore } from "../runtime/snapshot-store.ts";
 import { appNames, ensureAppStreams } from "../runtime/streams.ts";
-import { client, publishAll, readStream, rng, spawnWeir, waitFor, type StoredMessage } from "../runtime/testdata/helpers.ts";
+import { client, KILLED_LOCK_TTL, publishAll, readStream, rng, spawnWeir, waitFor, type StoredMessage } from "../runtime/testdata/helpers.ts";
 import type { Generated } from "./generator.ts";
 
 export { counted, generate, type EventClass, type Generated, type GeneratorSpec } from "./generator.ts";
@@ -62,7 +62,7 @@ export async function runWithCrashes(
     return Math.min(...metas.map((m) => m?.lastSeq ?? 0));
   };
   // A small credit slows the run down enough that the kills land mid-stream.
-  const args = [appPath, "--nats", nats.url, "--workers", "2", "--max-in-flight", String(opts.maxInFlight ?? 64), "--no-progress", "--no-http", ...(opts.args ?? [])];
+  const args = [appPath, "--nats", nats.url, "--workers", "2", "--max-in-flight", String(opts.maxInFlight ?? 64), "--no-progress", "--no-http", ...KILLED_LOCK_TTL, ...(opts.args ?? [])];
   const child = () => spawnWeir(args);
   const rnd = rng(seed);
   const killedAt: number[] = [];

@@ -7,7 +7,7 @@ import pkg from "../package.json" with { type: "json" };
 import { startNats } from "./nats-server.ts";
 import { kvSnapshotStore } from "./snapshot-store.ts";
 import { appNames } from "./streams.ts";
-import { client, publishAll, storedStates, waitFor } from "./testdata/helpers.ts";
+import { client, KILLED_LOCK_TTL, publishAll, storedStates, waitFor } from "./testdata/helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const ORDER_APP = join(ROOT, "runtime/testdata/order-app.ts");
@@ -99,7 +99,7 @@ describe("weir CLI (compiled binary)", () => {
   test("embedded default: starts its own nats-server, reuses it after kill -9, stops it on SIGTERM", async () => {
     const dataDir = join(dir, "embedded");
     const start = async () => {
-      const proc = spawn([weir, "run", ORDER_APP, "--data-dir", dataDir, "--workers", "1", "--no-progress"], {
+      const proc = spawn([weir, "run", ORDER_APP, "--data-dir", dataDir, "--workers", "1", "--no-progress", ...KILLED_LOCK_TTL], {
         cwd: dir,
         stdout: "ignore",
         stderr: "pipe",

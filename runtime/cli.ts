@@ -69,6 +69,9 @@ Options:
   --no-registry          do not register input schemas nor validate Weir-Schema-Id headers
   --sink <url>           SQL sink for apps that declare tables: sqlite:<path> (default
                          sqlite:<data-dir>/out.db) or postgres://host/db[?schema=name]
+  --lock-ttl <ms>        one instance at a time runs an app: a second start is refused while
+                         the first renews its lock; a killed instance's lock is taken over
+                         this long after its last renewal (default 10000)
   -h, --help             this text
 
 Schemas: each actor's input schema (from its zod event schema) is registered under
@@ -112,6 +115,7 @@ Options:
   --log-level <level>    debug | info | warn | error (default info)
   --progress             live counter line on stderr (default when stderr is a terminal)
   --no-registry          do not validate Weir-Schema-Id headers
+  --lock-ttl <ms>        as for weir run (a replay into live is refused while the live app runs)
   -h, --help             this text
 
 Processing-time timers and early window results depend on the wall clock: they are the only
@@ -303,6 +307,7 @@ const APP_OPTIONS = {
   progress: { type: "boolean" },
   registry: { type: "boolean", default: true },
   sink: { type: "string" },
+  "lock-ttl": { type: "string" },
 } as const;
 
 type AppValues = ReturnType<typeof parse<typeof APP_OPTIONS>>["values"];
@@ -323,12 +328,14 @@ function appArgs(values: AppValues, positionals: string[], command: string) {
   const workers = positiveInt("workers", values.workers as string | undefined);
   const partitions = positiveInt("partitions", values.partitions as string | undefined);
   const maxInFlight = positiveInt("max-in-flight", values["max-in-flight"] as string | undefined);
+  const lockTtlMs = positiveInt("lock-ttl", values["lock-ttl"] as string | undefined);
   return {
     app: positionals[0]!,
     logLevel: level,
     ...(workers ? { workers } : {}),
     ...(partitions ? { partitions } : {}),
     ...(maxInFlight ? { maxInFlight } : {}),
+    ...(lockTtlMs ? { lockTtlMs } : {}),
     sink: (values.sink as string | undefined) ?? `sqlite:${join(String(values["data-dir"]), "out.db")}`,
   };
 }

@@ -4,7 +4,7 @@ import { kvSnapshotStore } from "./snapshot-store.ts";
 import { appNames, ensureAppStreams } from "./streams.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { loadApp } from "./app.ts";
-import { client, publishAll, readStream, orderWorkload, spawnWeir, storedStates, waitFor } from "./testdata/helpers.ts";
+import { client, KILLED_LOCK_TTL, publishAll, readStream, orderWorkload, spawnWeir, storedStates, waitFor } from "./testdata/helpers.ts";
 
 const ORDER_APP = new URL("./testdata/order-app.ts", import.meta.url).pathname;
 const TOTAL = 200_000;
@@ -12,7 +12,7 @@ const KEYS = 2_000;
 const PARTITIONS = 16;
 
 function startChild(url: string) {
-  const child = spawnWeir([ORDER_APP, "--nats", url, "--workers", "2", "--no-progress"]);
+  const child = spawnWeir([ORDER_APP, "--nats", url, "--workers", "2", "--no-progress", ...KILLED_LOCK_TTL]);
   child.started.then(() => process.stderr.write(`  child: ${child.out.log.trim().split("\n").pop()!.replace(/^.*resuming/, "resuming")}\n`)).catch(() => {});
   return child;
 }

@@ -12,7 +12,7 @@ import { appNames, ensureAppStreams } from "./streams.ts";
 import { kvViews } from "./views.ts";
 import { spawn } from "bun";
 import { kvSnapshotStore } from "./snapshot-store.ts";
-import { client, MAIN, publishAll, readStream, rng, waitFor, weirCli, type StoredMessage } from "./testdata/helpers.ts";
+import { client, KILLED_LOCK_TTL, MAIN, publishAll, readStream, rng, waitFor, weirCli, type StoredMessage } from "./testdata/helpers.ts";
 import { scratchSchema } from "./testdata/pg.ts";
 
 const APP = new URL("./testdata/replay-app.ts", import.meta.url).pathname;
@@ -79,7 +79,7 @@ function expectSame(a: Effects, b: Effects) {
   expect(a.view).toEqual(b.view);
 }
 
-const replay = (...args: string[]) => weirCli("replay", APP, "--nats", nats.url, "--sink", sink, "--log-level", "warn", "--no-progress", ...args);
+const replay = (...args: string[]) => weirCli("replay", APP, "--nats", nats.url, "--sink", sink, "--log-level", "warn", "--no-progress", ...KILLED_LOCK_TTL, ...args);
 
 beforeAll(async () => {
   nats = await startNats();
@@ -135,7 +135,7 @@ describe("weir replay (real nats-server, SQLite, PostgreSQL)", () => {
     expect(redrive.code).toBe(2);
 
     // SIGKILLed once it has stored some progress, then run again: it resumes, with the same effects.
-    const child = spawn([process.execPath, MAIN, "replay", APP, "--nats", nats.url, "--sink", sink, "--from", "700", "--to", "2600", "--into", "c"], { stdio: ["ignore", "ignore", "ignore"] });
+    const child = spawn([process.execPath, MAIN, "replay", APP, "--nats", nats.url, "--sink", sink, "--from", "700", "--to", "2600", "--into", "c", ...KILLED_LOCK_TTL], { stdio: ["ignore", "ignore", "ignore"] });
     await using c = await client(nats.url);
     const progress = async () => {
       const store = await kvSnapshotStore(c.nc, { bucket: appNames("replay", "c").bucket });

@@ -7,7 +7,7 @@ import { startNats } from "./nats-server.ts";
 import { startRuntime } from "./runtime.ts";
 import { kvSnapshotStore } from "./snapshot-store.ts";
 import { appNames, ensureAppStreams } from "./streams.ts";
-import { client, spawnWeir, waitFor } from "./testdata/helpers.ts";
+import { client, KILLED_LOCK_TTL, spawnWeir, waitFor } from "./testdata/helpers.ts";
 
 // Restarts in the middle of a stream spread over very many subjects (one per key). nats-server 2.9
 // answers a consumer created with a wildcard filter at a mid-stream start sequence only after
@@ -73,7 +73,7 @@ test("kill -9 in the middle of a 1M-event run over 100k subjects: the restart re
     const metas = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => store.loadMeta(p)));
     return Math.min(...metas.map((m) => m?.lastSeq ?? 0));
   };
-  const args = [APP, "--nats", nats.url, "--workers", "2", "--no-progress", "--no-http"];
+  const args = [APP, "--nats", nats.url, "--workers", "2", "--no-progress", "--no-http", ...KILLED_LOCK_TTL];
 
   const first = spawnWeir(args);
   await first.started;

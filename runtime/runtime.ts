@@ -21,6 +21,7 @@ import { pullSource } from "./source.ts";
 import { checkNamespace, LIVE, livePositions, namespaceRange, resolveRange, type ReplayOptions, type ReplayRange } from "./replay.ts";
 import { appNames, ensureAppStreams, peekSeq } from "./streams.ts";
 import { startWorkerPool } from "./worker-pool.ts";
+import { acquireInstanceLock, type InstanceLock } from "./lock.ts";
 
 export interface RuntimeOptions {
   /** Path of the app module (exports default `defineApp(...)`). */
@@ -48,6 +49,8 @@ export interface RuntimeOptions {
    * (`ended` resolves). See {@link ReplayOptions}.
    */
   replay?: ReplayOptions;
+  /** How long (ms) the instance lock of a killed instance blocks a new start. Default 10 000. */
+  lockTtlMs?: number;
 }
 
 export interface RuntimeMetrics {
@@ -115,6 +118,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const log: Logger = consoleLogger(opts.logLevel ?? "info");
   const app = await loadApp(opts.app);
   const partitions = partitionsOf(app, opts.partitions);
+  if (opts.replay) checkNamespace(opts.replay.into);
   const workerCount = opts.workers ?? cpus().length;
   if (!Number.isInteger(workerCount) || workerCount < 1 || workerCount > partitions) {
     throw new ConfigError(`workers must be an integer in 1..${partitions} (the partition count), got ${workerCount}`);
@@ -129,9 +133,19 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   }).catch((err) => {
     throw new ConfigError(`cannot connect to NATS at ${opts.nats}: ${describeError(err)}`, { cause: err });
   });
+  let lock: InstanceLock | undefined;
   try {
-    return await start(app, partitions, workerCount, nc, opts, log);
+    // One instance at a time runs an app's state; a replay into live excludes the live app too.
+    const ns = opts.replay && opts.replay.into !== LIVE ? opts.replay.into : undefined;
+    lock = await acquireInstanceLock(nc, {
+      name: appNames(app.name, ns).bucket,
+      what: ns ? `the replay of app ${app.name} into ${ns}` : `app ${app.name}`,
+      ...(opts.lockTtlMs !== undefined ? { ttlMs: opts.lockTtlMs } : {}),
+      onTakeOver: (previous) => log.warn(`took over the instance lock of ${previous}, which stopped renewing it (killed?)`),
+    });
+    return await start(app, partitions, workerCount, nc, opts, log, lock);
   } catch (err) {
+    await lock?.release();
     await nc.close();
     throw err;
   }
@@ -144,9 +158,9 @@ async function start(
   nc: NatsConnection,
   opts: RuntimeOptions,
   log: Logger,
+  lock: InstanceLock,
 ): Promise<Runtime> {
   const replay = opts.replay;
-  if (replay) checkNamespace(replay.into);
   const intoLive = replay?.into === LIVE;
   // A replay into a namespace has its own names for everything; one into live writes to the live
   // app's subjects, tables and views, but keeps its own state.
@@ -346,6 +360,7 @@ async function start(
     if (outstanding > 0) await new Promise<void>((r) => (idle = r));
     await pool.stop();
     publisher.close();
+    await lock.release();
     await nc.drain();
   };
   const fail = (err: unknown) => {
@@ -354,10 +369,14 @@ async function start(
     credit.close();
     pool.stop().catch(() => {});
     publisher.close();
-    nc.close().catch(() => {});
+    lock
+      .release()
+      .catch(() => {})
+      .finally(() => nc.close().catch(() => {}));
     rejectDone(err);
   };
   pool.failed.catch(fail);
+  lock.lost.catch(fail);
 
   return {
     app,

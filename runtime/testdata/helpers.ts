@@ -109,6 +109,12 @@ export function orderWorkload(seed: number, total: number, keys: number, maxN: n
   return { events, expected };
 }
 
+/**
+ * For runs that are SIGKILLed and started again: a short instance-lock TTL, so the next start takes
+ * over the killed instance's lock after 1 s rather than the default 10 s.
+ */
+export const KILLED_LOCK_TTL = ["--lock-ttl", "1000"];
+
 /** The CLI's entry point, run from source. */
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
