@@ -112,6 +112,38 @@ describe.each(["kv.put", "pipelined"] as const)("actor host on a real KV store (
     expect(out.map((m) => m.value)).toEqual([{ sum: 1 }, { sum: 5 }]);
   });
 
+  test("a handler that changes its state in place and then throws leaves no trace: each attempt starts from the state before the event", async () => {
+    await using nats = await startNats();
+    const { c, store, clock, newHost } = await setup(nats.url, writes);
+    await using _ = c;
+    const host = newHost();
+    await host.init();
+    // "a" is new in this run (restored from its initial state and the events since); "b" is
+    // stored and reloaded (restored from the store and the events since).
+    await host.process({ id: 1, through: 2, events: [ev(1, "b", "add", 10), ev(2, "b", "add", 1)] });
+    clock.advance(10);
+    await host.snapshot();
+    expect(host.size()).toBe(0);
+    const r = await host.process({
+      id: 2,
+      through: 7,
+      events: [ev(3, "a", "add", 5), ev(4, "a", "spoil", 100), ev(5, "a", "add", 1), ev(6, "b", "add", 2), ev(7, "b", "spoil", 1000)],
+    });
+    expect(r).toMatchObject({ processed: 3, dlq: 2 });
+    const r2 = await host.process({ id: 3, through: 9, events: [ev(8, "a", "spoil", 7), ev(9, "b", "add", 4)] });
+    expect(r2).toMatchObject({ processed: 1, dlq: 1 });
+    await host.snapshot();
+    expect(await stateOf(store, "a")).toEqual({ sum: 6, blob: "" });
+    expect(await stateOf(store, "b")).toEqual({ sum: 17, blob: "" });
+    const reasons = (await readStream(c.nc, appNames("host").dlq)).map((m) => m.headers[DLQ_HEADERS.reason]);
+    // Every attempt (three each) saw the state from before its event.
+    expect(reasons).toEqual([
+      expect.stringContaining("spoiled a state whose sum was 5 (after 3 attempts)"),
+      expect.stringContaining("spoiled a state whose sum was 13 (after 3 attempts)"),
+      expect.stringContaining("spoiled a state whose sum was 6 (after 3 attempts)"),
+    ]);
+  });
+
   test("a state larger than the server's max payload goes to the object store and comes back", async () => {
     await using nats = await startNats();
     const { c, store, clock, newHost } = await setup(nats.url, writes);
@@ -190,6 +222,35 @@ describe("timers in the actor host (real KV store)", () => {
     await second.snapshot();
     expect((await outputs()).slice(3)).toEqual([["tm.out.sum.a", { start: 10_000, sum: 4, watermark: 25_000 }]]);
     expect((await store.loadActor("tally", "a"))?.timers).toBeUndefined();
+  });
+
+  test("a failed handler or onTimer that spoiled its state in place leaves no trace; the failed timer does not fire again", async () => {
+    await using nats = await startNats();
+    const { c, store, newHost, outputs } = await timerSetup(nats.url);
+    await using _ = c;
+    const host = newHost();
+    await host.init();
+    const r1 = await host.process({
+      id: 1,
+      through: 3,
+      watermark: 3_000,
+      events: [tev(1, "x", 1_000, 5, -Infinity), tev(2, "x", 2_000, 0, 0, "spoil"), tev(3, "y", 3_000, 13, 0)],
+    });
+    expect(r1).toMatchObject({ processed: 2, dlq: 1 });
+    const r2 = await host.process({ id: 2, through: 4, watermark: 11_000, events: [] });
+    expect(r2).toMatchObject({ fired: 1, dlq: 1 });
+    await host.process({ id: 3, through: 5, watermark: 30_000, events: [] });
+    await host.snapshot();
+    expect(await outputs()).toEqual([["tm.out.sum.x", { start: 0, sum: 5, watermark: 11_000 }]]);
+    expect((await store.loadActor("tally", "x"))?.state).toEqual({ buckets: {}, late: 0 });
+    const y = await store.loadActor("tally", "y");
+    expect(y?.state).toEqual({ buckets: { "0": 13 }, late: 0 });
+    expect(y?.timers).toBeUndefined();
+    const dlq = await readStream(c.nc, appNames("timers").dlq);
+    expect(dlq.map((m) => [m.headers[DLQ_HEADERS.key], m.headers[DLQ_HEADERS.reason]])).toEqual([
+      ["x", expect.stringContaining("spoiled (after 3 attempts)")],
+      ["y", expect.stringContaining("unlucky bucket (after 3 attempts)")],
+    ]);
   });
 
   test("state TTL: a key is forgotten once the watermark passes its newest event by ttlMs, and starts over after", async () => {

@@ -48,8 +48,6 @@ export interface RoundResult {
   dlq: number;
   /** Timers that fired (and ran `onTimer` without failing). */
   fired?: number;
-  /** Handler tries repeated after a failure. */
-  retries?: number;
 }
 
 export interface ActorHostOptions {
@@ -120,6 +118,31 @@ interface LiveActor {
   dirty: boolean;
   lastActive: number;
   timers?: TimerEntry[];
+  /**
+   * What a failed attempt restores this actor from: `base` (the encoded state and timers as of an
+   * earlier restore), else the stored record when `stored`, else the initial state; then the
+   * invocations of `log`, applied since, are run again.
+   */
+  stored: boolean;
+  base?: Uint8Array;
+  /** Since the base, in order: invocations applied, and timers that fired (removed from `timers`). */
+  log?: (Invocation | TimerEntry)[];
+}
+
+/** One run of a handler or `onTimer`: the call (it reads the actor's state when it runs) and what it sees. */
+interface Invocation {
+  call: (ctx: Context) => unknown;
+  /** Stream position the effects belong to: rows and view values at or below the stored offsets are already written. */
+  pos: number;
+  seq: number;
+  time: number;
+  subject: string;
+  eventTime: number;
+  watermark: number;
+  /** Processing time the invocation saw (`ctx.now`). */
+  now: number;
+  /** Output message ids are `<idBase()>.<index>` (built only when there are outputs). */
+  idBase: () => string;
 }
 
 /** An emitted output: its subject and encoded value. */
@@ -252,17 +275,20 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
 
   const idOf = (def: number, key: string) => `${def}\u0000${key}`;
 
+  /** A stored state, checked against the actor's state schema. */
+  const parseState = (d: ActorDefinition<unknown, unknown>, key: string, state: unknown): unknown => {
+    const parsed = d.state.safeParse(state);
+    if (!parsed.success) {
+      throw new SnapshotError(`stored state of actor ${d.name}/${key} no longer matches its state schema: ${issuesOf(parsed.error)}`);
+    }
+    return parsed.data;
+  };
+
   const loadActor = async (def: number, key: string, partition: number): Promise<LiveActor> => {
     const d = defs[def]!;
     const rec = await store.loadActor(d.name, key);
     if (!rec) return fresh(def, key, partition);
-    const parsed = d.state.safeParse(rec.state);
-    if (!parsed.success) {
-      throw new SnapshotError(
-        `stored state of actor ${d.name}/${key} no longer matches its state schema: ${issuesOf(parsed.error)}`,
-      );
-    }
-    const a: LiveActor = { def, key, partition, state: parsed.data, seq: rec.seq, dirty: false, lastActive: clock.now() };
+    const a: LiveActor = { def, key, partition, state: parseState(d, key, rec.state), seq: rec.seq, dirty: false, lastActive: clock.now(), stored: true };
     if (rec.timers?.length) {
       a.timers = rec.timers.map((t) => [...t] as TimerEntry);
       withTimers.add(a);
@@ -278,6 +304,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     seq: 0,
     dirty: false,
     lastActive: clock.now(),
+    stored: false,
   });
 
   /** Loads, concurrently, the actors of a round that are not in memory but may be in the store. */
@@ -386,6 +413,12 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     if (t[0] < nextDue[t[1]]) nextDue[t[1]] = t[0];
   };
 
+  const removeTimer = (a: LiveActor, t: TimerEntry) => {
+    if (!a.timers) return;
+    a.timers = a.timers.filter((x) => x[0] !== t[0] || x[1] !== t[1] || x[2] !== t[2]);
+    forgetIfNoTimers(a);
+  };
+
   /** Moves the key's TTL timer to `at` if that is later than where it is. */
   const expireLater = (a: LiveActor, at: number) => {
     const old = a.timers?.find((t) => t[2] === TTL_TAG);
@@ -408,25 +441,13 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     cleared.set(id, { actor: defs[a.def]!.name, key: a.key });
   };
 
-  interface Invocation {
-    /** Stream position the effects belong to: rows and view values at or below the stored offsets are already written. */
-    pos: number;
-    seq: number;
-    time: number;
-    subject: string;
-    eventTime: number;
-    watermark: number;
-    /** Output message ids are `<idBase()>.<index>` (built only when there are outputs). */
-    idBase: () => string;
-  }
-
   type Outcome = { emitted: number } | WeirError;
 
   /**
    * Runs a handler or `onTimer` for one actor with a fresh context. On success the new state, timer
    * changes and outputs take effect; on failure none do and the error is returned.
    */
-  const invoke = (a: LiveActor, call: (ctx: Context) => unknown, at: Invocation): Outcome | Promise<Outcome> => {
+  const invoke = (a: LiveActor, at: Invocation, replaying = false): Outcome | Promise<Outcome> => {
     const def = defs[a.def]!;
     const outputs: PendingOutput[] = [];
     // Allocated only when a handler uses them: most events set no timer, row or view.
@@ -443,7 +464,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       log,
       eventTime: at.eventTime,
       watermark: at.watermark,
-      now: clock.now(),
+      now: at.now,
       emit(to, v) {
         checkEmit(a.def, to);
         const data = msgpackCodec.encode(v);
@@ -481,11 +502,11 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       a.dirty = true;
       for (const [add, t] of timerOps ?? []) {
         if (add) setTimer(a, t);
-        else if (a.timers) {
-          a.timers = a.timers.filter((x) => x[0] !== t[0] || x[1] !== t[1] || x[2] !== t[2]);
-          forgetIfNoTimers(a);
-        }
+        else removeTimer(a, t);
       }
+      // Run again to restore the actor: its effects are out already.
+      if (replaying) return { emitted: 0 };
+      (a.log ??= []).push(at);
       if (clearIt) clearActor(a);
       if (rowOps && at.pos > (sinkOffsets.get(a.partition) ?? 0)) {
         for (const [table, row] of rowOps) {
@@ -512,7 +533,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     // Synchronous handlers (the common case) finish without a trip through the microtask queue.
     let r: unknown;
     try {
-      r = call(ctx);
+      r = at.call(ctx);
     } catch (err) {
       return failed(err);
     }
@@ -533,26 +554,54 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
 
   /**
    * Runs an invocation, trying again after a backoff (exponential, with jitter) while it fails with
-   * a retryable error; the last error (with the number of attempts) is returned.
+   * a retryable error; the last error (with the number of attempts) is returned. A failed attempt
+   * leaves no trace: the actor is restored before the next one and before its dead letter.
    */
-  const invokeWithRetries = async (
-    a: LiveActor,
-    call: (ctx: Context) => unknown,
-    at: Invocation,
-    result: RoundResult,
-    first?: Outcome,
-  ): Promise<Outcome> => {
+  const invokeWithRetries = async (a: LiveActor, at: Invocation, first?: Outcome): Promise<Outcome> => {
     for (let attempt = 1; ; attempt++) {
-      let r = attempt === 1 && first ? first : invoke(a, call, at);
+      let r = attempt === 1 && first ? first : invoke(a, at);
       if (r instanceof Promise) r = await r;
-      if (!(r instanceof Error) || !r.retryable || attempt >= attempts) {
-        if (r instanceof Error && attempt > 1) r.message = `${r.message} (after ${attempt} attempts)`;
+      if (!(r instanceof Error)) return r;
+      await restore(a);
+      if (!r.retryable || attempt >= attempts) {
+        if (attempt > 1) r.message = `${r.message} (after ${attempt} attempts)`;
         return r;
       }
-      result.retries = (result.retries ?? 0) + 1;
       const backoff = Math.min(maxBackoffMs, baseBackoffMs * 2 ** (attempt - 1));
       await Bun.sleep(backoff / 2 + Math.random() * (backoff / 2));
     }
+  };
+
+  /**
+   * Puts an actor back as it was before a failed attempt (a handler may have changed its state in
+   * place before throwing): from its base, the invocations applied since are run again, without
+   * effects (those are out already). The result becomes the new base, so each invocation is run
+   * again at most once. Handlers are deterministic for the same reason crash recovery needs them to be.
+   */
+  const restore = async (a: LiveActor): Promise<void> => {
+    const d = defs[a.def]!;
+    let base: { state: unknown; timers?: TimerEntry[] };
+    if (a.base) base = msgpackCodec.decode(a.base) as typeof base;
+    else {
+      const rec = a.stored ? await store.loadActor(d.name, a.key) : null;
+      base = rec ? { state: parseState(d, a.key, rec.state), ...(rec.timers ? { timers: rec.timers.map((t) => [...t] as TimerEntry) } : {}) } : { state: d.initial(a.key) };
+    }
+    a.state = base.state;
+    a.timers = undefined;
+    forgetIfNoTimers(a);
+    for (const t of base.timers ?? []) setTimer(a, t);
+    const applied = a.log ?? [];
+    a.log = undefined;
+    for (const entry of applied) {
+      if (Array.isArray(entry)) {
+        removeTimer(a, entry);
+        continue;
+      }
+      let r = invoke(a, entry, true);
+      if (r instanceof Promise) r = await r;
+      if (r instanceof Error) log.warn(`actor ${d.name}/${a.key}: an invocation that had succeeded failed when run again to restore the state (is the handler deterministic?): ${r.message}`);
+    }
+    a.base = msgpackCodec.encode({ state: a.state, ...(a.timers ? { timers: a.timers } : {}) });
   };
 
   /**
@@ -565,10 +614,12 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     for (let n = 0; ; n++) {
       const i = firstDue(a.timers, kind, upTo);
       if (i < 0 || !live.has(idOf(a.def, a.key))) return;
-      const [time, , tag] = a.timers![i]!;
+      const due = a.timers![i]!;
+      const [time, , tag] = due;
       a.timers!.splice(i, 1);
       forgetIfNoTimers(a);
       a.dirty = true;
+      (a.log ??= []).push(due);
       if (tag === TTL_TAG && kind === "e") {
         clearActor(a);
         return;
@@ -576,21 +627,25 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       if (!def.onTimer) continue;
       if (n >= MAX_FIRES_IN_A_ROW) {
         log.error(`actor ${def.name}/${a.key}: ${n} timers fired in a row (a timer re-arming itself at a due time?); dropping the rest`);
+        for (const t of a.timers ?? []) if (t[1] === kind && t[0] <= upTo) a.log.push(t);
         a.timers = a.timers?.filter((t) => t[1] !== kind || t[0] > upTo);
         forgetIfNoTimers(a);
         continue;
       }
       const timer: Timer = { time, kind: kind === "e" ? "event" : "processing", tag };
       const idBase = `${app.name}.${def.name}.${a.partition}.${b64(a.key)}.${kind}${time}.${b64(tag)}`;
-      const r = await invokeWithRetries(a, (ctx) => def.onTimer!(a.state, timer, ctx), {
+      const now = clock.now();
+      const r = await invokeWithRetries(a, {
+        call: (ctx) => def.onTimer!(a.state, timer, ctx),
         pos,
         seq: a.seq,
-        time: kind === "e" ? time : clock.now(),
+        time: kind === "e" ? time : now,
         subject: "",
         eventTime: time,
         watermark: kind === "e" ? upTo : watermark,
+        now,
         idBase: () => idBase,
-      }, result);
+      });
       if (r instanceof Error) {
         if (!fenced(a.partition, pos)) {
           const headers = dlqHeaders(r, { app: app.name, actor: def.name, subject: "", seq: a.seq, key: a.key, contentType: msgpackCodec.contentType });
@@ -744,19 +799,20 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         }
         const a = actor;
         const at: Invocation = {
+          call: (ctx: Context) => def.handle(a.state, parsed.data, ctx),
           pos: seq,
           seq,
           time,
           subject,
           eventTime: ev[7] ?? time,
           watermark: before,
+          now,
           idBase: () => `${app.name}.${def.name}.${partition}.${seq}`,
         };
-        const call = (ctx: Context) => def.handle(a.state, parsed.data, ctx);
-        let r = invoke(a, call, at);
+        let r = invoke(a, at);
         if (r instanceof Promise) r = await r;
-        // Only a failure pays for the retry loop.
-        if (r instanceof Error && r.retryable && attempts > 1) r = await invokeWithRetries(a, call, at, result, r);
+        // Only a failure pays for the retry loop (which also restores the actor).
+        if (r instanceof Error) r = await invokeWithRetries(a, at, r);
         a.seq = seq;
         if (r instanceof Error) {
           deadLetter(ev, r);
@@ -828,7 +884,13 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       );
       await store.saveActors(writes);
       await store.deleteActors(deletes);
-      for (const a of dirty) a.dirty = false;
+      for (const a of dirty) {
+        a.dirty = false;
+        // What is stored is now what a failed attempt restores from.
+        a.stored = true;
+        a.base = undefined;
+        a.log = undefined;
+      }
       const timerOwners = new Map<number, [string, string][]>();
       for (const a of withTimers) {
         let list = timerOwners.get(a.partition);

@@ -2,7 +2,8 @@ import { z } from "zod";
 import { defineActor, defineApp } from "../../actors/mod.ts";
 
 // Test app for timers: per-key sums over 10 s event-time buckets, emitted when the watermark passes
-// a bucket's end; "ping" sets a processing-time timer; "bye" clears the key's state.
+// a bucket's end; "ping" sets a processing-time timer; "bye" clears the key's state. "spoil" (and
+// closing a bucket whose sum is 13) changes the state in place and then throws.
 const BUCKET = 10_000;
 
 export default defineApp({
@@ -16,7 +17,7 @@ export default defineApp({
       name: "tally",
       input: "tm.in",
       key: { field: "k" },
-      event: z.object({ k: z.string(), t: z.number(), n: z.number(), op: z.enum(["add", "ping", "bye"]).default("add") }),
+      event: z.object({ k: z.string(), t: z.number(), n: z.number(), op: z.enum(["add", "ping", "bye", "spoil"]).default("add") }),
       state: z.object({ buckets: z.record(z.string(), z.number()), late: z.number() }),
       initial: () => ({ buckets: {}, late: 0 }),
       outputs: ["tm.out.>"],
@@ -24,6 +25,11 @@ export default defineApp({
         if (e.op === "bye") {
           ctx.clear();
           return s;
+        }
+        if (e.op === "spoil") {
+          s.buckets = {};
+          s.late = 99;
+          throw new Error("spoiled");
         }
         if (e.op === "ping") {
           ctx.processingTimer(ctx.now + 5_000, "ping");
@@ -41,6 +47,11 @@ export default defineApp({
         if (timer.kind === "processing") {
           ctx.emit(`tm.out.ping.${ctx.key}`, { at: timer.time });
           return s;
+        }
+        if (s.buckets[timer.tag] === 13) {
+          delete s.buckets[timer.tag];
+          s.late = -1;
+          throw new Error("unlucky bucket");
         }
         const { [timer.tag]: sum, ...rest } = s.buckets;
         ctx.emit(`tm.out.sum.${ctx.key}`, { start: Number(timer.tag), sum, watermark: ctx.watermark });
