@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { Hono, type Context } from "hono";
 import { z } from "zod";
-import { COMPATIBILITY_LEVELS, type CompatibilityLevel } from "./compatibility.ts";
+import { COMPATIBILITY_LEVELS, type CompatibilityLevel } from "./compatibility/mod.ts";
 import { errors, RegistryError } from "./errors.ts";
 import { parseVersion, type Registry, type SchemaRequest, type SubjectVersion } from "./registry.ts";
 

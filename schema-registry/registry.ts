@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { checkCompatibility, COMPATIBILITY_LEVELS, type CompatibilityLevel, type CompatibilityPolicy } from "./compatibility.ts";
+import { checkCompatibility, COMPATIBILITY_LEVELS, type CompatibilityLevel, type CompatibilityPolicy } from "./compatibility/mod.ts";
 import { errors } from "./errors.ts";
 import { compileValidator, parseSchema, SUPPORTED_SCHEMA_TYPES, type SchemaReference, type SchemaType, type Validate } from "./schema-types.ts";
 import type { RegistryStore, Versioned } from "./store.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { checkCompatibility, COMPATIBILITY_LEVELS, diffJsonSchemas, type CompatibilityLevel, type CompatibilityPolicy } from "./compatibility.ts";
+import { checkCompatibility, COMPATIBILITY_LEVELS, diffJsonSchemas, type CompatibilityLevel, type CompatibilityPolicy } from "./mod.ts";
 
 // Expected answers are what Confluent Schema Registry's JSON Schema checker gives (its SchemaDiff rules and
 // the cases in its diff-schema-examples*.json). BACKWARD reads the previous version's data with the
