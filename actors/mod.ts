@@ -1,7 +1,7 @@
 export { defineActor, defineApp } from "./actor.ts";
 // From the module itself, not runtime/mod.ts: an app loaded by the compiled binary imports these
 // from disk, and must not pull the engine (and its dependencies) in with them.
-export { subjectToken, fromSubjectToken } from "../runtime/subjects.ts";
+export { subjectToken, fromSubjectToken } from "../runtime/contract/subjects.ts";
 export type { ActorSpec } from "./actor.ts";
 export { count, sum, min, max, avg, distinctCount, reduce, type Aggregate } from "./aggregates.ts";
 export {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { ActorDefinition, KeySpec } from "../runtime/mod.ts";
-import { subjectToken } from "../runtime/subjects.ts";
+import { subjectToken } from "../runtime/contract/subjects.ts";
 import { defineActor } from "./actor.ts";
 import type { Aggregate } from "./aggregates.ts";
 import { dedupOperator, type DedupState } from "./dedup.ts";

@@ -1,5 +1,5 @@
 // Fixed-seed workloads for the seed apps' tests and benchmarks.
-import { rng } from "../runtime/testdata/helpers.ts";
+import { rng } from "../runtime/testing/helpers.ts";
 
 export type EventClass = "ontime" | "late" | "toolate" | "dup";
 

@@ -4,8 +4,8 @@ import { cpus } from "node:os";
 import { benchArgs } from "./args.ts";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { loadApp } from "../runtime/app.ts";
-import { appNames, ensureAppStreams } from "../runtime/streams.ts";
+import { loadApp } from "../runtime/contract/load-app.ts";
+import { appNames, ensureAppStreams } from "../runtime/nats/streams.ts";
 import { msgpackCodec, produce, startNats, startRuntime } from "../runtime/mod.ts";
 
 const HELP = `Usage: npm run bench -- [--events N] [--repeats R] [--users U]

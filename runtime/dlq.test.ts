@@ -1,11 +1,11 @@
 import { expect, test } from "bun:test";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { startNats } from "./nats-server.ts";
+import { startNats } from "./nats/server.ts";
 import { startRuntime } from "./runtime.ts";
-import { produce } from "./producer.ts";
-import { appNames } from "./streams.ts";
-import { DLQ_HEADERS } from "./publisher.ts";
-import { client, readStream, storedStates } from "./testdata/helpers.ts";
+import { produce } from "./ops/producer.ts";
+import { appNames } from "./nats/streams.ts";
+import { DLQ_HEADERS } from "./output/publisher.ts";
+import { client, readStream, storedStates } from "./testing/helpers.ts";
 
 const ORDER_APP = new URL("./testdata/order-app.ts", import.meta.url).pathname;
 

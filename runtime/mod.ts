@@ -1,11 +1,11 @@
 // The runtime's public surface. Everything else in runtime/ is internal.
-export type { ActorDefinition, AppDefinition, Context, EventTimeSpec, Handler, KeySpec, Logger, SnapshotPolicy, Timer } from "./contract.ts";
-export { createWatermarks, type WatermarkPolicy, type Watermarks, type WatermarkState } from "./watermark.ts";
-export { partitionOf } from "./partition.ts";
-export { subjectToken, fromSubjectToken, MAX_KEY_BYTES } from "./subjects.ts";
+export type { ActorDefinition, AppDefinition, Context, EventTimeSpec, Handler, KeySpec, Logger, SnapshotPolicy, Timer } from "./contract/app.ts";
+export { createWatermarks, type WatermarkPolicy, type Watermarks, type WatermarkState } from "./route/watermark.ts";
+export { partitionOf } from "./route/partition.ts";
+export { subjectToken, fromSubjectToken, MAX_KEY_BYTES } from "./contract/subjects.ts";
 export { startRuntime, type Runtime, type RuntimeMetrics, type RuntimeOptions } from "./runtime.ts";
-export { startNats, startEmbeddedNats, findNatsServer, type NatsServer, type StartNatsOptions } from "./nats-server.ts";
-export { produce, schemaProducer, type ProduceOptions, type SchemaProducer } from "./producer.ts";
+export { startNats, startEmbeddedNats, findNatsServer, type NatsServer, type StartNatsOptions } from "./nats/server.ts";
+export { produce, schemaProducer, type ProduceOptions, type SchemaProducer } from "./ops/producer.ts";
 export {
   SCHEMA_ID_HEADER,
   valueSubject,
@@ -13,12 +13,12 @@ export {
   registerInputSchemas,
   type SchemaRegistryPort,
   type SchemaValidate,
-} from "./schemas.ts";
-export { msgpackCodec, jsonCodec, decodePayload, codecFor, type Codec } from "./codec.ts";
-export { kvSnapshotStore, type SnapshotStore, type ActorRecord, type PartitionMeta } from "./snapshot-store.ts";
-export { appNames } from "./streams.ts";
-export { DLQ_HEADERS } from "./publisher.ts";
-export { systemClock, manualClock, type Clock } from "./clock.ts";
+} from "./route/schemas.ts";
+export { msgpackCodec, jsonCodec, decodePayload, codecFor, type Codec } from "./contract/codec.ts";
+export { kvSnapshotStore, type SnapshotStore, type ActorRecord, type PartitionMeta } from "./state/snapshot-store.ts";
+export { appNames } from "./nats/streams.ts";
+export { DLQ_HEADERS } from "./output/publisher.ts";
+export { systemClock, manualClock, type Clock } from "./contract/clock.ts";
 export {
   WeirError,
   DecodeError,
@@ -39,4 +39,4 @@ export {
   SchemaValidationError,
   UnknownSchemaError,
   SchemaRejectedError,
-} from "./errors.ts";
+} from "./contract/errors.ts";

@@ -1,11 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { codecFor, decodePayload, jsonCodec, msgpackCodec } from "./codec.ts";
-import { createCredit } from "./credit.ts";
-import { DecodeError, SnapshotError } from "./errors.ts";
-import { retrying } from "./retry.ts";
-import { partitionOf } from "./partition.ts";
-import { subjectCovers, subjectMatches } from "./subjects.ts";
-import { keyReader } from "./app.ts";
+import { codecFor, decodePayload, jsonCodec, msgpackCodec } from "./contract/codec.ts";
+import { createCredit } from "./source/credit.ts";
+import { DecodeError, SnapshotError } from "./contract/errors.ts";
+import { retrying } from "./contract/retry.ts";
+import { partitionOf } from "./route/partition.ts";
+import { subjectCovers, subjectMatches } from "./contract/subjects.ts";
+import { keyReader } from "./contract/load-app.ts";
 
 describe("partitionOf", () => {
   test("is FNV-1a 32 (published test vectors), so any producer can compute it", () => {

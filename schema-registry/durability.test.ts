@@ -3,7 +3,7 @@ import { spawn, type Subprocess } from "bun";
 import { startNats } from "../runtime/mod.ts";
 import { client, json, startRegistry } from "./testdata/helpers.ts";
 
-const MAIN = new URL("../runtime/main.ts", import.meta.url).pathname;
+const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 
 /** `weir registry` as a separate OS process on port 0; resolves with its URL (its first stdout line). */
 async function registryProcess(natsUrl: string): Promise<{ url: string; proc: Subprocess }> {

@@ -5,4 +5,3 @@ export { registryApi, serveRegistry, REGISTRY_CONTENT_TYPE, type RegistryApiOpti
 export { RegistryError } from "./errors.ts";
 export { parseSchema, compileValidator, SUPPORTED_SCHEMA_TYPES, type Validate, type SchemaReference, type ParsedSchema } from "./schema-types.ts";
 export { checkCompatibility, diffJsonSchemas, COMPATIBILITY_LEVELS, type CompatibilityLevel, type CompatibilityPolicy, type SchemaChange } from "./compatibility/mod.ts";
-export { registryPort } from "./port.ts";

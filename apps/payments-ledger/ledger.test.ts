@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { startNats } from "../../runtime/mod.ts";
 import { openSink } from "../../runtime/sinks/mod.ts";
-import { scratchSchema } from "../../runtime/testdata/pg.ts";
-import { kvViews, viewBucket } from "../../runtime/views.ts";
+import { scratchSchema } from "../../runtime/testing/pg.ts";
+import { kvViews, viewBucket } from "../../runtime/state/views.ts";
 import { generate, runWithCrashes, type Generated } from "../testkit.ts";
 import ledgerApp, { type Payment } from "./main.ts";
 

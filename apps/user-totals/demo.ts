@@ -6,7 +6,7 @@ import { cpus } from "node:os";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { appNames, kvSnapshotStore, produce, startEmbeddedNats, startRuntime } from "../../runtime/mod.ts";
-import { compact, progressLine } from "../../runtime/progress.ts";
+import { compact, progressLine } from "../../cli/progress.ts";
 import type { Purchase, Totals } from "./main.ts";
 
 const HELP = `Usage: npm run demo -- [--seconds S] [--rate R] [--users U] [--workers W]

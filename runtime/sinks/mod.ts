@@ -15,7 +15,7 @@ export {
 } from "./sink.ts";
 export { sqliteSink, type SinkOptions } from "./sqlite.ts";
 export { postgresSink } from "./postgres.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError } from "../contract/errors.ts";
 import { postgresSink } from "./postgres.ts";
 import { sqliteSink, type SinkOptions } from "./sqlite.ts";
 import type { SqlSink } from "./sink.ts";

@@ -1,4 +1,4 @@
-import { WeirError } from "../errors.ts";
+import { WeirError } from "../contract/errors.ts";
 
 /** Column types a table may declare; each sink maps them to its own SQL types. */
 export type ColumnType = "text" | "integer" | "real" | "boolean";

@@ -1,0 +1,34 @@
+import { Hono } from "hono";
+import type { ViewStore } from "../runtime/state/views.ts";
+
+/**
+ * The read side of an app's materialized views: `GET /views/{view}/{key}` answers one key's latest
+ * value, `GET /views/{view}?prefix=` the keys starting with the prefix (sorted). Errors are
+ * `{error_code, message}` like the registry's.
+ *
+ * @example
+ * Bun.serve({ port: 8081, fetch: viewsApi(views, ["balances"]).fetch });
+ */
+export function viewsApi(views: ViewStore, names: readonly string[]): Hono {
+  const app = new Hono();
+  const known = (c: { req: { param(k: string): string | undefined } }) => {
+    const view = c.req.param("view")!;
+    return names.includes(view) ? view : undefined;
+  };
+  const missing = (what: string) => ({ error_code: 404, message: what });
+  app.get("/views/:view/:key", async (c) => {
+    const view = known(c);
+    if (!view) return c.json(missing(`no view "${c.req.param("view")}" (views: ${names.join(", ") || "none"})`), 404);
+    const key = c.req.param("key");
+    const value = await views.get(view, key);
+    return value === undefined ? c.json(missing(`view ${view} has no key "${key}"`), 404) : c.json({ view, key, value });
+  });
+  app.get("/views/:view", async (c) => {
+    const view = known(c);
+    if (!view) return c.json(missing(`no view "${c.req.param("view")}" (views: ${names.join(", ") || "none"})`), 404);
+    const prefix = c.req.query("prefix") ?? "";
+    return c.json({ view, prefix, items: await views.list(view, prefix) });
+  });
+  app.onError((err, c) => c.json({ error_code: 500, message: `view store: ${err.message}` }, 500));
+  return app;
+}

@@ -1,0 +1,296 @@
+import { describe, expect, test } from "bun:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { createActorHost, type RoutedEvent } from "./host.ts";
+import { loadApp } from "../contract/load-app.ts";
+import { manualClock } from "../contract/clock.ts";
+import { SnapshotError } from "../contract/errors.ts";
+import { consoleLogger } from "../observe/log.ts";
+import { startNats } from "../nats/server.ts";
+import { DLQ_HEADERS, pipelinedPublisher } from "../output/publisher.ts";
+import { kvSnapshotStore, SNAPSHOT_VERSION } from "../state/snapshot-store.ts";
+import { appNames, ensureAppStreams } from "../nats/streams.ts";
+import { client, readStream } from "../testing/helpers.ts";
+import { partitionOf } from "../route/partition.ts";
+
+const HOST_APP = new URL("../testdata/host-app.ts", import.meta.url).pathname;
+const PARTS = [0, 1, 2, 3];
+
+type StoreWrites = "kv.put" | "pipelined";
+
+async function setup(url: string, writes: StoreWrites) {
+  const c = await client(url);
+  const app = await loadApp(HOST_APP);
+  const streams = await ensureAppStreams(await jetstreamManager(c.nc), app);
+  const store = await kvSnapshotStore(c.nc, {
+    bucket: streams.bucket,
+    ...(writes === "pipelined" ? { publisher: pipelinedPublisher(c.nc) } : {}),
+  });
+  const clock = manualClock(1_000);
+  const newHost = () =>
+    createActorHost({
+      app,
+      partitions: PARTS,
+      store,
+      publisher: pipelinedPublisher(c.nc),
+      dlqSubject: streams.dlqSubject,
+      clock,
+      log: consoleLogger("silent"),
+    });
+  return { c, app, store, clock, newHost };
+}
+
+const ev = (seq: number, k: string, op: string, n: number): RoutedEvent => [seq, seq * 1000, "h.in", 0, k, partitionOf(k, 4), { k, op, n }];
+const stateOf = async (store: Awaited<ReturnType<typeof kvSnapshotStore>>, k: string) =>
+  (await store.loadActor("counter", k))?.state as { sum: number; blob: string } | undefined;
+
+// The same suite for both ways the snapshot store writes actor records.
+describe.each(["kv.put", "pipelined"] as const)("actor host on a real KV store (writes via %s)", (writes) => {
+  test("idle actors are evicted after a snapshot and reloaded from it on their next event", async () => {
+    await using nats = await startNats();
+    const { c, store, clock, newHost } = await setup(nats.url, writes);
+    await using _ = c;
+    const host = newHost();
+    await host.init();
+    await host.process({ id: 1, through: 2, events: [ev(1, "a", "add", 5), ev(2, "b", "add", 1)] });
+    expect(host.size()).toBe(2);
+    clock.advance(10);
+    await host.snapshot();
+    expect(host.size()).toBe(0);
+    await host.process({ id: 2, through: 3, events: [ev(3, "a", "add", 7)] });
+    await host.snapshot();
+    expect((await stateOf(store, "a"))?.sum).toBe(12);
+    expect((await stateOf(store, "b"))?.sum).toBe(1);
+  });
+
+  test("after a restart, events already reflected in stored state are skipped (partition and per-key)", async () => {
+    await using nats = await startNats();
+    const { c, store, newHost } = await setup(nats.url, writes);
+    await using _ = c;
+    const first = newHost();
+    await first.init();
+    await first.process({ id: 1, through: 2, events: [ev(1, "a", "add", 1), ev(2, "a", "add", 2)] });
+    await first.snapshot();
+    // A crash after an actor's state was written but before its partition's progress was: the
+    // actor record is ahead of the partition meta.
+    await store.saveActors([{ actor: "counter", key: "a", record: { v: SNAPSHOT_VERSION, seq: 4, state: { sum: 103, blob: "" } } }]);
+
+    const second = newHost();
+    await second.init();
+    const r = await second.process({
+      id: 1,
+      through: 5,
+      events: [ev(1, "a", "add", 1), ev(2, "a", "add", 2), ev(3, "a", "add", 100), ev(4, "a", "add", 0), ev(5, "a", "add", 1000)],
+    });
+    expect(r).toMatchObject({ processed: 1, skipped: 4 });
+    await second.snapshot();
+    expect((await stateOf(store, "a"))?.sum).toBe(1103);
+  });
+
+  test("a failing handler or an undeclared output dead-letters that event and the key moves on", async () => {
+    await using nats = await startNats();
+    const { c, store, newHost } = await setup(nats.url, writes);
+    await using _ = c;
+    const host = newHost();
+    await host.init();
+    const r = await host.process({
+      id: 1,
+      through: 4,
+      events: [ev(1, "a", "add", 1), ev(2, "a", "fail", 2), ev(3, "a", "stray", 3), ev(4, "a", "add", 4)],
+    });
+    expect(r).toMatchObject({ processed: 2, dlq: 2, emitted: 2 });
+    await host.snapshot();
+    expect((await stateOf(store, "a"))?.sum).toBe(5);
+    const dlq = await readStream(c.nc, appNames("host").dlq);
+    expect(dlq.map((m) => [m.headers[DLQ_HEADERS.error], m.headers[DLQ_HEADERS.seq]])).toEqual([
+      ["HandlerError", "2"],
+      ["UndeclaredOutputError", "3"],
+    ]);
+    expect(dlq[0]!.headers[DLQ_HEADERS.reason]).toContain("refusing 2");
+    expect(dlq[1]!.headers[DLQ_HEADERS.reason]).toContain('"elsewhere"');
+    expect(dlq[0]!.value).toEqual({ k: "a", op: "fail", n: 2 });
+    const out = await readStream(c.nc, appNames("host").output);
+    expect(out.map((m) => m.value)).toEqual([{ sum: 1 }, { sum: 5 }]);
+  });
+
+  test("a handler that changes its state in place and then throws leaves no trace: each attempt starts from the state before the event", async () => {
+    await using nats = await startNats();
+    const { c, store, clock, newHost } = await setup(nats.url, writes);
+    await using _ = c;
+    const host = newHost();
+    await host.init();
+    // "a" is new in this run (restored from its initial state and the events since); "b" is
+    // stored and reloaded (restored from the store and the events since).
+    await host.process({ id: 1, through: 2, events: [ev(1, "b", "add", 10), ev(2, "b", "add", 1)] });
+    clock.advance(10);
+    await host.snapshot();
+    expect(host.size()).toBe(0);
+    const r = await host.process({
+      id: 2,
+      through: 7,
+      events: [ev(3, "a", "add", 5), ev(4, "a", "spoil", 100), ev(5, "a", "add", 1), ev(6, "b", "add", 2), ev(7, "b", "spoil", 1000)],
+    });
+    expect(r).toMatchObject({ processed: 3, dlq: 2 });
+    const r2 = await host.process({ id: 3, through: 9, events: [ev(8, "a", "spoil", 7), ev(9, "b", "add", 4)] });
+    expect(r2).toMatchObject({ processed: 1, dlq: 1 });
+    await host.snapshot();
+    expect(await stateOf(store, "a")).toEqual({ sum: 6, blob: "" });
+    expect(await stateOf(store, "b")).toEqual({ sum: 17, blob: "" });
+    const reasons = (await readStream(c.nc, appNames("host").dlq)).map((m) => m.headers[DLQ_HEADERS.reason]);
+    // Every attempt (three each) saw the state from before its event.
+    expect(reasons).toEqual([
+      expect.stringContaining("spoiled a state whose sum was 5 (after 3 attempts)"),
+      expect.stringContaining("spoiled a state whose sum was 13 (after 3 attempts)"),
+      expect.stringContaining("spoiled a state whose sum was 6 (after 3 attempts)"),
+    ]);
+  });
+
+  test("a state larger than the server's max payload goes to the object store and comes back", async () => {
+    await using nats = await startNats();
+    const { c, store, clock, newHost } = await setup(nats.url, writes);
+    await using _ = c;
+    const size = 3 * 1024 * 1024;
+    const host = newHost();
+    await host.init();
+    await host.process({ id: 1, through: 1, events: [ev(1, "big", "grow", size)] });
+    clock.advance(1);
+    await host.snapshot();
+    expect(host.size()).toBe(0);
+    await host.process({ id: 2, through: 2, events: [ev(2, "big", "add", 1)] });
+    await host.snapshot();
+    const s = await stateOf(store, "big");
+    expect(s?.blob.length).toBe(size);
+    expect(s?.sum).toBe(1);
+  });
+
+  test("a snapshot written in an unknown format version is refused, not misread", async () => {
+    await using nats = await startNats();
+    const { c, store, newHost } = await setup(nats.url, writes);
+    await using _ = c;
+    await store.saveMeta(0, { v: 99, lastSeq: 1, savedAt: 0 });
+    await expect(newHost().init()).rejects.toThrow(SnapshotError);
+  });
+});
+
+describe("timers in the actor host (real KV store)", () => {
+  const TIMER_APP = new URL("../testdata/timer-app.ts", import.meta.url).pathname;
+  // [seq, jsTime, subject, actor, key, partition, value, eventTime, watermarkBefore]
+  const tev = (seq: number, k: string, t: number, n: number, wm: number, op = "add"): RoutedEvent => [
+    seq, seq, "tm.in", 0, k, partitionOf(k, 4), { k, t, n, op }, t, wm,
+  ];
+
+  async function timerSetup(url: string) {
+    const c = await client(url);
+    const app = await loadApp(TIMER_APP);
+    const streams = await ensureAppStreams(await jetstreamManager(c.nc), app);
+    const store = await kvSnapshotStore(c.nc, { bucket: streams.bucket });
+    const clock = manualClock(1_000_000);
+    const newHost = () =>
+      createActorHost({ app, partitions: PARTS, store, publisher: pipelinedPublisher(c.nc), dlqSubject: streams.dlqSubject, clock, log: consoleLogger("silent") });
+    const outputs = async () => (await readStream(c.nc, appNames("timers").output)).map((m) => [m.subject, m.value]);
+    return { c, store, clock, newHost, outputs };
+  }
+
+  test("event-time timers fire when the watermark passes them, before the key's next event, and survive a restart", async () => {
+    await using nats = await startNats();
+    const { c, store, newHost, outputs } = await timerSetup(nats.url);
+    await using _ = c;
+    const first = newHost();
+    await first.init();
+    // Buckets [0, 10s) for a and b; the round's watermark (5 s) closes nothing.
+    await first.process({ id: 1, through: 3, watermark: 5_000, events: [tev(1, "a", 1_000, 1, -Infinity), tev(2, "a", 4_000, 2, 0), tev(3, "b", 2_000, 5, 0)] });
+    expect(await outputs()).toEqual([]);
+    // a's next event comes after the watermark passed 9 999: a's bucket closes first, then the event
+    // (at 12 s, a new bucket) is applied; an event at or below the watermark is late.
+    const r = await first.process({ id: 2, through: 5, watermark: 11_000, events: [tev(4, "a", 12_000, 4, 10_500), tev(5, "a", 9_000, 9, 11_000)] });
+    expect(r.fired).toBe(2); // a's [0,10s) before seq 4, b's [0,10s) at the end of the round
+    await first.snapshot();
+    expect(await outputs()).toEqual([
+      ["tm.out.sum.a", { start: 0, sum: 3, watermark: 10_500 }],
+      ["tm.out.late.a", { t: 9_000 }],
+      ["tm.out.sum.b", { start: 0, sum: 5, watermark: 11_000 }],
+    ]);
+    const meta = await store.loadMeta(partitionOf("a", 4));
+    expect(meta?.timers).toContainEqual(["tally", "a"]);
+    expect((await store.loadActor("tally", "a"))?.timers).toEqual([[19_999, "e", "10000"]]);
+
+    // A new host loads a's pending timer at start and fires it on the next round's watermark,
+    // though no event of a arrives.
+    const second = newHost();
+    await second.init();
+    expect(second.size()).toBeGreaterThanOrEqual(1);
+    await second.process({ id: 1, through: 6, watermark: 25_000, events: [tev(6, "c", 30_000, 1, 20_000)] });
+    await second.snapshot();
+    expect((await outputs()).slice(3)).toEqual([["tm.out.sum.a", { start: 10_000, sum: 4, watermark: 25_000 }]]);
+    expect((await store.loadActor("tally", "a"))?.timers).toBeUndefined();
+  });
+
+  test("a failed handler or onTimer that spoiled its state in place leaves no trace; the failed timer does not fire again", async () => {
+    await using nats = await startNats();
+    const { c, store, newHost, outputs } = await timerSetup(nats.url);
+    await using _ = c;
+    const host = newHost();
+    await host.init();
+    const r1 = await host.process({
+      id: 1,
+      through: 3,
+      watermark: 3_000,
+      events: [tev(1, "x", 1_000, 5, -Infinity), tev(2, "x", 2_000, 0, 0, "spoil"), tev(3, "y", 3_000, 13, 0)],
+    });
+    expect(r1).toMatchObject({ processed: 2, dlq: 1 });
+    const r2 = await host.process({ id: 2, through: 4, watermark: 11_000, events: [] });
+    expect(r2).toMatchObject({ fired: 1, dlq: 1 });
+    await host.process({ id: 3, through: 5, watermark: 30_000, events: [] });
+    await host.snapshot();
+    expect(await outputs()).toEqual([["tm.out.sum.x", { start: 0, sum: 5, watermark: 11_000 }]]);
+    expect((await store.loadActor("tally", "x"))?.state).toEqual({ buckets: {}, late: 0 });
+    const y = await store.loadActor("tally", "y");
+    expect(y?.state).toEqual({ buckets: { "0": 13 }, late: 0 });
+    expect(y?.timers).toBeUndefined();
+    const dlq = await readStream(c.nc, appNames("timers").dlq);
+    expect(dlq.map((m) => [m.headers[DLQ_HEADERS.key], m.headers[DLQ_HEADERS.reason]])).toEqual([
+      ["x", expect.stringContaining("spoiled (after 3 attempts)")],
+      ["y", expect.stringContaining("unlucky bucket (after 3 attempts)")],
+    ]);
+  });
+
+  test("state TTL: a key is forgotten once the watermark passes its newest event by ttlMs, and starts over after", async () => {
+    await using nats = await startNats();
+    const { c, store, newHost } = await timerSetup(nats.url);
+    await using _ = c;
+    const idle = (seq: number, t: number, wm: number): RoutedEvent => [seq, seq, "tm.ttl", 1, "x", partitionOf("x", 4), { k: "x", t }, t, wm];
+    const host = newHost();
+    await host.init();
+    await host.process({ id: 1, through: 2, watermark: 500, events: [idle(1, 0, -Infinity), idle(2, 600, 0)] });
+    await host.snapshot();
+    expect((await store.loadActor("idle", "x"))?.state).toEqual({ n: 2 });
+    // 600 + 1000: still alive at watermark 1599, gone at 1600.
+    await host.process({ id: 2, through: 3, watermark: 1_599, events: [] });
+    await host.snapshot();
+    expect((await store.loadActor("idle", "x"))?.state).toEqual({ n: 2 });
+    await host.process({ id: 3, through: 4, watermark: 1_600, events: [] });
+    await host.snapshot();
+    expect(await store.loadActor("idle", "x")).toBeNull();
+    await host.process({ id: 4, through: 5, watermark: 1_700, events: [idle(5, 1_800, 1_700)] });
+    await host.snapshot();
+    expect((await store.loadActor("idle", "x"))?.state).toEqual({ n: 1 });
+  });
+
+  test("processing-time timers fire on the clock; clear() deletes the key's stored state", async () => {
+    await using nats = await startNats();
+    const { c, store, clock, newHost, outputs } = await timerSetup(nats.url);
+    await using _ = c;
+    const host = newHost();
+    await host.init();
+    await host.process({ id: 1, through: 2, events: [tev(1, "p", 1_000, 0, -Infinity, "ping"), tev(2, "q", 1_000, 7, 0)] });
+    await host.snapshot();
+    expect((await store.loadActor("tally", "q"))?.state).toEqual({ buckets: { "0": 7 }, late: 0 });
+    await host.tick();
+    expect(await outputs()).toEqual([]);
+    clock.advance(5_000);
+    await host.tick();
+    await host.process({ id: 2, through: 3, events: [tev(3, "q", 2_000, 0, 1_000, "bye")] });
+    await host.snapshot();
+    expect(await outputs()).toEqual([["tm.out.ping.p", { at: 1_005_000 }]]);
+    expect(await store.loadActor("tally", "q")).toBeNull();
+  });
+});

@@ -1,0 +1,232 @@
+import { spawn, type Subprocess } from "bun";
+import { createServer } from "node:net";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { NatsServerError } from "../contract/errors.ts";
+
+/** A nats-server process with JetStream that this process started (or reattached to). */
+export interface NatsServer extends AsyncDisposable {
+  readonly url: string;
+  readonly port: number;
+  readonly storeDir: string;
+  /** Process id of the server (changes on restart). */
+  readonly pid: number;
+  /** Graceful stop (SIGTERM), waits for exit. */
+  stop(): Promise<void>;
+  /** Hard kill (SIGKILL), waits for exit: simulates a broker crash. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same port and store directory. */
+  restart(): Promise<void>;
+}
+
+export interface StartNatsOptions {
+  /** Port to listen on; a free one when absent. */
+  port?: number;
+  /** JetStream store directory; a fresh temporary one (removed on dispose) when absent. */
+  storeDir?: string;
+  /** Path of the nats-server binary; looked up on PATH and in /usr/sbin when absent. */
+  bin?: string;
+  /** Extra command-line arguments for nats-server. */
+  args?: string[];
+  /**
+   * Run the server in its own process group, so it outlives this process and a Ctrl-C aimed at
+   * this process does not reach it (the embedded default). Test servers are not detached.
+   */
+  detached?: boolean;
+}
+
+const INSTALL_HINT = "install it (e.g. `apt-get install nats-server`), set WEIR_NATS_SERVER to its path, or pass --nats nats://host:port";
+
+/**
+ * Finds the nats-server executable: `bin`, else `$WEIR_NATS_SERVER`, else PATH, /usr/sbin,
+ * /usr/local/bin. Throws a one-line error that names the fix.
+ */
+export function findNatsServer(bin = process.env.WEIR_NATS_SERVER || undefined): string {
+  if (bin) {
+    if (!existsSync(bin)) throw new NatsServerError(`no nats-server binary at ${bin}: ${INSTALL_HINT}`);
+    return bin;
+  }
+  const fromPath = Bun.which("nats-server");
+  if (fromPath) return fromPath;
+  for (const candidate of ["/usr/sbin/nats-server", "/usr/local/bin/nats-server"]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new NatsServerError(`no nats-server binary found: ${INSTALL_HINT}`);
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+/**
+ * Waits until the server says "Server is ready" in the part of its log written since `logFrom`
+ * (the log is appended to across restarts), i.e. JetStream has recovered its streams.
+ */
+async function waitReady(proc: Subprocess, port: number, logFile: string, logFrom: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  const newLog = () => {
+    try {
+      return readFileSync(logFile).subarray(logFrom).toString("utf8");
+    } catch {
+      return "";
+    }
+  };
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null || proc.signalCode !== null) break;
+    if (newLog().includes("Server is ready") && (await portOpen(port))) return;
+    await Bun.sleep(25);
+  }
+  proc.kill("SIGKILL");
+  const tail = newLog().trim().split("\n").slice(-3).join(" | ") || "no log";
+  throw new NatsServerError(`nats-server did not become ready on port ${port}: ${tail}`);
+}
+
+/** Servers that must not outlive this process, even one that exits without disposing them. */
+const attached = new Set<() => Subprocess | undefined>();
+process.once("exit", () => {
+  for (const get of attached) {
+    const p = get();
+    if (p && p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+  }
+});
+
+/**
+ * Starts a real `nats-server -js` on 127.0.0.1 with its own store directory. Disposable, so a test
+ * can write `await using nats = await startNats()` and have it stopped and cleaned up.
+ *
+ * @example
+ * await using nats = await startNats();
+ * const nc = await connect({ servers: nats.url });
+ */
+export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer> {
+  const bin = findNatsServer(opts.bin);
+  const port = opts.port ?? (await freePort());
+  const ownDir = opts.storeDir === undefined;
+  const storeDir = opts.storeDir ? resolve(opts.storeDir) : mkdtempSync(join(tmpdir(), "weir-nats-"));
+  mkdirSync(storeDir, { recursive: true });
+  // The server logs to a file, not to a pipe: it may outlive this process (embedded default after
+  // a kill -9), and a Go program writing to a broken stderr pipe dies of SIGPIPE.
+  const logFile = join(storeDir, "nats-server.log");
+  let proc: Subprocess | undefined;
+
+  const launch = async () => {
+    const logFrom = existsSync(logFile) ? statSync(logFile).size : 0;
+    proc = spawn(
+      [bin, "-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, "-l", logFile, ...(opts.args ?? [])],
+      { stdin: "ignore", stdout: "ignore", stderr: "ignore", detached: opts.detached ?? false },
+    );
+    await waitReady(proc, port, logFile, logFrom);
+  };
+  const current = () => proc;
+  if (!opts.detached) attached.add(current);
+  const halt = async (signal: "SIGTERM" | "SIGKILL") => {
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill(signal);
+    await proc.exited;
+  };
+  await launch();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    storeDir,
+    get pid() {
+      return proc?.pid ?? -1;
+    },
+    stop: () => halt("SIGTERM"),
+    kill: () => halt("SIGKILL"),
+    restart: async () => {
+      await halt("SIGTERM");
+      await launch();
+    },
+    async [Symbol.asyncDispose]() {
+      await halt("SIGTERM");
+      attached.delete(current);
+      if (ownDir) rmSync(storeDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The embedded default: a nats-server for one data directory (`./.weir` unless told otherwise).
+ * If a previous weir process was killed, the server it started is still running and is reused, so
+ * a restart after `kill -9` reconnects to the same broker. `stop()` ends the server.
+ */
+export async function startEmbeddedNats(dataDir: string, bin?: string): Promise<NatsServer & { reused: boolean }> {
+  const dir = resolve(dataDir);
+  mkdirSync(dir, { recursive: true });
+  const stateFile = join(dir, "nats-server.json");
+  if (existsSync(stateFile)) {
+    try {
+      const prev = JSON.parse(readFileSync(stateFile, "utf8")) as { pid: number; port: number };
+      if (processAlive(prev.pid) && (await portOpen(prev.port))) {
+        const stopPrev = async () => {
+          try {
+            process.kill(prev.pid, "SIGTERM");
+          } catch {
+            return;
+          }
+          for (let i = 0; i < 100 && processAlive(prev.pid); i++) await Bun.sleep(50);
+        };
+        return {
+          url: `nats://127.0.0.1:${prev.port}`,
+          port: prev.port,
+          storeDir: join(dir, "nats"),
+          pid: prev.pid,
+          reused: true,
+          stop: stopPrev,
+          kill: stopPrev,
+          restart: () => Promise.reject(new NatsServerError("cannot restart a reattached nats-server")),
+          [Symbol.asyncDispose]: stopPrev,
+        };
+      }
+    } catch {
+      /* stale or unreadable state file: start a new server */
+    }
+  }
+  // Detached: a Ctrl-C in the terminal must reach weir, which then shuts down in order while the
+  // broker is still up; and after a kill -9 of weir the broker keeps its data and is reused.
+  const server = await startNats({ storeDir: join(dir, "nats"), detached: true, ...(bin ? { bin } : {}) });
+  writeFileSync(stateFile, JSON.stringify({ pid: server.pid, port: server.port }));
+  return Object.assign(server, { reused: false });
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((r) => {
+    Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        open(s) {
+          s.end();
+          r(true);
+        },
+        data() {},
+        error() {
+          r(false);
+        },
+        connectError() {
+          r(false);
+        },
+      },
+    }).catch(() => r(false));
+  });
+}

@@ -1,0 +1,150 @@
+import type { JetStreamClient, JetStreamManager, OrderedConsumerOptions, StreamInfo } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/nats-core";
+import type { AppDefinition } from "../contract/app.ts";
+import { ConfigError } from "../contract/errors.ts";
+import { safeName, subjectCovers } from "../contract/subjects.ts";
+
+/** How long the server remembers message ids of outputs (replays within it are dropped). */
+export const DEFAULT_DEDUP_WINDOW_MS = 10 * 60_000;
+
+export interface AppStreams {
+  /** Stream holding the app's input subjects. */
+  input: string;
+  /**
+   * Filter subject for the source, only where reading through it is both needed (the stream holds
+   * subjects the app does not read) and cheap (one literal subject). Otherwise the source reads the
+   * whole stream and the router skips what no actor reads: nats-server 2.9 answers a consumer with
+   * a wildcard filter at a mid-stream start only after scanning every subject of the stream (23 s at
+   * 100k subjects, past the API timeout) and then delivers through it at a crawl.
+   */
+  filter?: string;
+  /** The input stream holds subjects no actor reads (they are read and skipped unless `filter` is set). */
+  shared: boolean;
+  dlqSubject: string;
+  bucket: string;
+}
+
+/**
+ * Replay namespaces: a letter, then letters, digits or `_` (they become part of subjects, stream,
+ * bucket and table names). `live` names the live app's own outputs.
+ */
+export const NAMESPACE_PATTERN = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
+
+/**
+ * Names derived from the app name (streams, buckets, dead-letter subject, prefix of output
+ * subjects); a replay namespace gets its own set, the live app's is without one.
+ *
+ * @example
+ * appNames("ledger").bucket // => "weir_ledger_state"
+ * appNames("ledger", "fix1").outputPrefix // => "fix1."
+ */
+export function appNames(appName: string, namespace?: string) {
+  const app = safeName(appName);
+  const n = namespace ? `${app}__${namespace}` : app;
+  return {
+    input: `weir_${n}_in`,
+    output: `weir_${n}_out`,
+    dlq: `weir_${n}_dlq`,
+    dlqSubject: namespace ? `weir.dlq.${app}.${namespace}` : `weir.dlq.${app}`,
+    bucket: `weir_${n}_state`,
+    views: `weir_${n}_views`,
+    /** Prepended to every output subject the app's actors emit to. */
+    outputPrefix: namespace ? `${namespace}.` : "",
+    /** SQL sink: whose offsets (`weir_offsets.scope`) and the prefix of every table name. */
+    sinkScope: namespace ? `${appName}/${namespace}` : appName,
+    tablePrefix: namespace ? `${namespace}_` : "",
+  };
+}
+
+/**
+ * Sequence of the first message a consumer with these options would deliver (a one-message look
+ * through a throw-away ordered consumer), or undefined when there is none.
+ *
+ * @example
+ * await peekSeq(js, "weir_ledger_in", { deliver_policy: DeliverPolicy.Last, filter_subjects: "payments.>" });
+ */
+export async function peekSeq(js: JetStreamClient, stream: string, opts: Partial<OrderedConsumerOptions>): Promise<number | undefined> {
+  const c = await js.consumers.get(stream, opts);
+  try {
+    return (await c.next({ expires: 1000 }))?.seq;
+  } finally {
+    await c.delete().catch(() => {});
+  }
+}
+
+async function findStream(jsm: JetStreamManager, subject: string): Promise<string | undefined> {
+  try {
+    return await jsm.streams.find(subject);
+  } catch {
+    return undefined;
+  }
+}
+
+async function createStream(jsm: JetStreamManager, name: string, subjects: string[], dedupMs?: number): Promise<StreamInfo> {
+  try {
+    return await jsm.streams.add({
+      name,
+      subjects,
+      ...(dedupMs ? { duplicate_window: nanos(dedupMs) } : {}),
+    });
+  } catch (err) {
+    throw new ConfigError(`cannot create stream ${name} for ${subjects.join(", ")}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Binds the app to existing streams that hold its subjects, or creates them: the input stream
+ * (all input subjects must live in one stream), a stream for declared outputs (with a dedup window
+ * long enough to absorb replays after a crash) and the dead-letter stream.
+ *
+ * @example
+ * const { input, dlqSubject } = await ensureAppStreams(jsm, app);
+ */
+export async function ensureAppStreams(
+  jsm: JetStreamManager,
+  app: AppDefinition,
+  opts: {
+    dedupWindowMs?: number;
+    /** Replay namespace whose output and dead-letter streams to bind (the live app's when absent). */
+    namespace?: string;
+    /** The input stream must exist already (a replay reads what is there). */
+    existingInput?: boolean;
+  } = {},
+): Promise<AppStreams> {
+  const names = appNames(app.name, opts.namespace);
+  const inputs = [...new Set(app.actors.flatMap((a) => a.input))];
+  const found = await Promise.all(inputs.map((s) => findStream(jsm, s)));
+  const bound = new Set(found.filter((s): s is string => s !== undefined));
+  let input: string;
+  /** Subjects the input stream holds. */
+  let held: readonly string[] = inputs;
+  if (bound.size === 0 && opts.existingInput) {
+    throw new ConfigError(`no stream holds the input subjects of app ${app.name} (${inputs.join(", ")}): there is nothing to replay`);
+  } else if (bound.size === 0) {
+    input = (await createStream(jsm, names.input, inputs)).config.name;
+  } else if (bound.size === 1 && found.every((s) => s !== undefined)) {
+    input = [...bound][0]!;
+    held = (await jsm.streams.info(input)).config.subjects ?? [];
+  } else {
+    const where = inputs.map((s, i) => `${s} -> ${found[i] ?? "no stream"}`).join(", ");
+    throw new ConfigError(`all input subjects of app ${app.name} must be in one stream (${where})`);
+  }
+
+  const outputs = [...new Set(app.actors.flatMap((a) => a.outputs.map((o) => names.outputPrefix + o)))];
+  const unbound: string[] = [];
+  for (const s of outputs) if (!(await findStream(jsm, s))) unbound.push(s);
+  if (unbound.length > 0) await createStream(jsm, names.output, unbound, opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);
+
+  if (!(await findStream(jsm, names.dlqSubject))) {
+    await createStream(jsm, names.dlq, [names.dlqSubject], opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);
+  }
+  const foreign = held.some((h) => !inputs.some((i) => subjectCovers(i, h)));
+  const literal = inputs.length === 1 && !/(^|\.)[*>](\.|$)/.test(inputs[0]!);
+  return {
+    input,
+    ...(foreign && literal ? { filter: inputs[0]! } : {}),
+    shared: foreign,
+    dlqSubject: names.dlqSubject,
+    bucket: names.bucket,
+  };
+}

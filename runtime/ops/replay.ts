@@ -1,0 +1,113 @@
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { ConfigError } from "../contract/errors.ts";
+import { kvSnapshotStore, type AppConfigRecord } from "../state/snapshot-store.ts";
+import { appNames, NAMESPACE_PATTERN, peekSeq } from "../nats/streams.ts";
+
+/** The namespace that names the live app's own outputs, tables and views. */
+export const LIVE = "live";
+
+/**
+ * A bounded reprocessing run (`weir replay`): the app's code over a range of its input stream,
+ * from empty state at `from`, with its effects in a namespace of their own.
+ */
+export interface ReplayOptions {
+  /**
+   * Namespace of the effects: output subjects become `<ns>.<subject>` (in stream
+   * `weir_<app>__<ns>_out`), tables `<ns>_<table>`, views bucket `weir_<app>__<ns>_views`, state
+   * bucket `weir_<app>__<ns>_state`. `live` writes into the live app's subjects, tables and views,
+   * and repeats no effect they already hold.
+   */
+  into: string;
+  /** First message: a stream sequence, or a time (the first message stored at or after it). */
+  from: number | Date;
+  /**
+   * Last message, inclusive: a sequence, or a time (the last message stored before it). Default:
+   * the end of the stream as the replay starts; into `live`, the live app's position.
+   */
+  to?: number | Date;
+}
+
+/** Stream sequences a replay covers, inclusive (`to < from`: nothing). */
+export interface ReplayRange {
+  from: number;
+  to: number;
+}
+
+export function checkNamespace(ns: string): void {
+  if (ns !== LIVE && !NAMESPACE_PATTERN.test(ns)) {
+    throw new ConfigError(`a replay namespace is a letter followed by up to 31 letters, digits or _ (or "live"), got "${ns}"`);
+  }
+}
+
+/** First sequence of a message stored at or after `time`, or the stream's last + 1 when none is. */
+async function firstSeqAt(js: JetStreamClient, jsm: JetStreamManager, stream: string, time: Date): Promise<number> {
+  const seq = await peekSeq(js, stream, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: time.toISOString() });
+  return seq ?? (await jsm.streams.info(stream)).state.last_seq + 1;
+}
+
+/**
+ * Turns `from`/`to` into stream sequences, with `to` no later than the stream's current end (and
+ * than `cap`, when given: a replay into live stops where the live app is).
+ */
+export async function resolveRange(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  stream: string,
+  spec: Pick<ReplayOptions, "from" | "to">,
+  cap?: number,
+): Promise<ReplayRange> {
+  const { first_seq: first, last_seq: last } = (await jsm.streams.info(stream)).state;
+  const seqOf = async (v: number | Date, end: boolean) => {
+    if (typeof v === "number") {
+      if (!Number.isInteger(v) || v < 1) throw new ConfigError(`a replay bound must be a positive sequence or a time, got ${v}`);
+      return v;
+    }
+    if (Number.isNaN(v.getTime())) throw new ConfigError("a replay bound is not a valid time");
+    const seq = await firstSeqAt(js, jsm, stream, v);
+    return end ? seq - 1 : seq;
+  };
+  const from = Math.max(first, await seqOf(spec.from, false));
+  let to = spec.to === undefined ? last : Math.min(last, await seqOf(spec.to, true));
+  if (cap !== undefined) {
+    if (typeof spec.to === "number" && spec.to > cap) {
+      throw new ConfigError(
+        `a replay into live stops where the live app is (sequence ${cap}); --to ${spec.to} is past it (those events are the live app's to process)`,
+      );
+    }
+    to = Math.min(to, cap);
+  }
+  return { from, to };
+}
+
+/**
+ * Per partition, the position the live app has stored (outputs and dead letters up to it are
+ * published). Refuses an app that has never run on this NATS.
+ */
+export async function livePositions(nc: NatsConnection, jsm: JetStreamManager, appName: string, partitions: number): Promise<Map<number, number>> {
+  const bucket = appNames(appName).bucket;
+  const exists = await jsm.streams.info(`KV_${bucket}`).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) throw new ConfigError(`app ${appName} has no live state here (no bucket ${bucket}): there is nothing to replay into live`);
+  const store = await kvSnapshotStore(nc, { bucket });
+  const config = await store.loadConfig();
+  if (config && config.partitions !== partitions) {
+    throw new ConfigError(`the live app ${appName} runs with ${config.partitions} partitions; a replay into live must use the same (got ${partitions})`);
+  }
+  const metas = await Promise.all(Array.from({ length: partitions }, (_, p) => store.loadMeta(p)));
+  return new Map(metas.map((m, p) => [p, m?.lastSeq ?? 0]));
+}
+
+/**
+ * A namespace replays one range: the same range again resumes an interrupted replay (or finds it
+ * done; without an explicit end, the end it was started with), another one is refused rather than
+ * mixed into its outputs.
+ */
+export function namespaceRange(ns: string, stored: AppConfigRecord | null, range: ReplayRange, endGiven: boolean): ReplayRange {
+  const had = stored?.replay;
+  if (!had) return range;
+  if (had.from === range.from && (had.to === range.to || !endGiven)) return had;
+  throw new ConfigError(`namespace ${ns} holds a replay of sequences ${had.from}..${had.to}; replay ${range.from}..${range.to} into another namespace`);
+}

@@ -1,0 +1,30 @@
+import { expect, test } from "bun:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { PublishError } from "../contract/errors.ts";
+import { startNats } from "../nats/server.ts";
+import { pipelinedPublisher } from "./publisher.ts";
+import { client, readStream } from "../testing/helpers.ts";
+
+test("pipelined publisher: stores each message id once, refuses subjects without a stream, resends after a broker restart", async () => {
+  await using nats = await startNats();
+  await using c = await client(nats.url);
+  const jsm = await jetstreamManager(c.nc);
+  await jsm.streams.add({ name: "out", subjects: ["out.>"] });
+  const pub = pipelinedPublisher(c.nc, { timeoutMs: 300, retries: 20 });
+  const data = new Uint8Array([1, 2, 3]);
+  await Promise.all(Array.from({ length: 1000 }, (_, i) => pub.publish(`out.${i % 7}`, data, { msgID: `m${i % 500}` })));
+  expect((await jsm.streams.info("out")).state.messages).toBe(500);
+
+  await expect(pub.publish("nowhere.x", data, { msgID: "n1" })).rejects.toThrow(PublishError);
+  await expect(pub.publish("nowhere.x", data, { msgID: "n1" })).rejects.toThrow('no JetStream stream stores subject "nowhere.x"');
+
+  // Messages sent while the broker is down are resent until acked, and stored once.
+  await nats.kill();
+  const during = Array.from({ length: 20 }, (_, i) => pub.publish("out.late", data, { msgID: `late${i}` }));
+  await Bun.sleep(500);
+  await nats.restart();
+  await Promise.all(during);
+  const late = (await readStream(c.nc, "out")).filter((m) => m.subject === "out.late");
+  expect(late.length).toBe(20);
+  pub.close();
+});

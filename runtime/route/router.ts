@@ -1,0 +1,144 @@
+import type { JsMsg } from "@nats-io/jetstream";
+import type { AppDefinition } from "../contract/app.ts";
+import type { RoutedEvent } from "../host/host.ts";
+import { eventTimeReader, keyReader } from "../contract/load-app.ts";
+import { CONTENT_TYPE_HEADER, decodePayload } from "../contract/codec.ts";
+import { DecodeError, EventTimeError, InvalidKeyError, MissingKeyError, type WeirError } from "../contract/errors.ts";
+import { partitionOf } from "./partition.ts";
+import type { SchemaChecks } from "./schemas.ts";
+import { MAX_KEY_BYTES, subjectMatches } from "../contract/subjects.ts";
+import { createWatermarks, type Watermarks } from "./watermark.ts";
+
+/** A message that cannot reach any actor, with the reason. */
+export interface Rejected {
+  msg: JsMsg;
+  error: WeirError;
+  actor?: string;
+}
+
+export interface RoutedBatch {
+  /** Events per worker, in stream order. */
+  perWorker: RoutedEvent[][];
+  rejected: Rejected[];
+  /** Highest stream sequence in the batch. */
+  through: number;
+  /** Watermark after the batch. */
+  watermark: number;
+  /** Watermark tracker state after the batch (as of `through`). */
+  marks: number[];
+}
+
+export interface Router {
+  route(msgs: readonly JsMsg[]): RoutedBatch;
+}
+
+const SUBJECT_CACHE_LIMIT = 10_000;
+
+/**
+ * Decode and route stage: decodes each message once, checks it against the registered schema its
+ * `Weir-Schema-Id` header names (when `schemas` is given), reads each interested actor's key, and
+ * assigns the event to the worker that owns `partitionOf(key, partitions)` (worker = partition mod W).
+ *
+ * @example
+ * const router = createRouter(app, 32, 4);
+ * const { perWorker, rejected } = router.route(msgs);
+ */
+export function createRouter(
+  app: AppDefinition,
+  partitions: number,
+  workers: number,
+  opts: { schemas?: SchemaChecks; watermarks?: Watermarks } = {},
+): Router {
+  const { schemas } = opts;
+  const marks = opts.watermarks ?? createWatermarks(partitions, app.watermark);
+  const readers = app.actors.map((a) => keyReader(a.key));
+  const timeOf = app.eventTime ? eventTimeReader(app.eventTime) : undefined;
+  const touched: number[] = [];
+  const bySubject = new Map<string, number[]>();
+  const actorsFor = (subject: string): number[] => {
+    let hit = bySubject.get(subject);
+    if (hit) return hit;
+    hit = [];
+    for (let i = 0; i < app.actors.length; i++) {
+      if (app.actors[i]!.input.some((p) => subjectMatches(p, subject))) hit.push(i);
+    }
+    if (bySubject.size >= SUBJECT_CACHE_LIMIT) bySubject.clear();
+    bySubject.set(subject, hit);
+    return hit;
+  };
+
+  return {
+    route(msgs) {
+      const perWorker: RoutedEvent[][] = Array.from({ length: workers }, () => []);
+      const rejected: Rejected[] = [];
+      let through = 0;
+      for (const m of msgs) {
+        const seq = m.seq;
+        if (seq > through) through = seq;
+        const interested = actorsFor(m.subject);
+        if (interested.length === 0) continue;
+        let value: unknown;
+        try {
+          value = decodePayload(m.data, m.headers?.get(CONTENT_TYPE_HEADER) || undefined);
+        } catch (err) {
+          rejected.push({ msg: m, error: err instanceof DecodeError ? err : new DecodeError(String(err)) });
+          continue;
+        }
+        const invalid = schemas?.check(m, value);
+        if (invalid) {
+          rejected.push({ msg: m, error: invalid });
+          continue;
+        }
+        const time = Math.floor(m.info.timestampNanos / 1e6);
+        let eventTime = time;
+        if (timeOf) {
+          const t = timeOf(value, m.subject);
+          if (t === undefined) {
+            rejected.push({ msg: m, error: new EventTimeError(`no event time: ${describeTime(app.eventTime!)} is missing or not a time`) });
+            continue;
+          }
+          eventTime = t;
+        }
+        // Each event carries the watermark from before it: "late" means at or below it.
+        const before = marks.current();
+        touched.length = 0;
+        for (const i of interested) {
+          const key = readers[i]!(value, m.subject);
+          const actor = app.actors[i]!;
+          if (key === undefined) {
+            rejected.push({
+              msg: m,
+              actor: actor.name,
+              error: new MissingKeyError(`no key for actor ${actor.name}: ${describeKey(actor.key)} is missing or empty`),
+            });
+            continue;
+          }
+          // Three UTF-8 bytes per UTF-16 unit at most: only long keys are measured.
+          if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES) {
+            rejected.push({
+              msg: m,
+              actor: actor.name,
+              error: new InvalidKeyError(`key for actor ${actor.name} is ${Buffer.byteLength(key)} bytes long; keys are at most ${MAX_KEY_BYTES} bytes`),
+            });
+            continue;
+          }
+          const p = partitionOf(key, partitions);
+          perWorker[p % workers]!.push([seq, time, m.subject, i, key, p, value, eventTime, before]);
+          touched.push(p);
+        }
+        for (const p of touched) marks.observe(p, eventTime);
+      }
+      return { perWorker, rejected, through, watermark: marks.current(), marks: marks.state() };
+    },
+  };
+}
+
+function describeTime(spec: NonNullable<AppDefinition["eventTime"]>): string {
+  return typeof spec === "function" ? "the eventTime function's result" : `field "${spec.field}"`;
+}
+
+function describeKey(spec: AppDefinition["actors"][number]["key"]): string {
+  if (typeof spec === "function") return "the key function's result";
+  if ("token" in spec) return `subject token ${spec.token}`;
+  return `field "${spec.field}"`;
+}

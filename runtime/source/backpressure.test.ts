@@ -1,0 +1,79 @@
+import { expect, test } from "bun:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { loadApp } from "../contract/load-app.ts";
+import { startNats } from "../nats/server.ts";
+import { startRuntime } from "../runtime.ts";
+import { appNames, ensureAppStreams } from "../nats/streams.ts";
+import { client, publishAll, storedStates, waitFor } from "../testing/helpers.ts";
+
+const SLOW_APP = new URL("../testdata/slow-app.ts", import.meta.url).pathname;
+const BACKLOG = 200_000;
+const SLOW_EVENTS = 4_000;
+const MAX_IN_FLIGHT = 1_024;
+
+test("a slow handler with a 200k backlog: the source stops pulling, memory stays flat, nothing is lost", async () => {
+  process.env.WEIR_TEST_SLOW_UNTIL = String(SLOW_EVENTS);
+  process.env.WEIR_TEST_SLOW_MS = "1";
+  await using nats = await startNats();
+  await using c = await client(nats.url);
+  await ensureAppStreams(await jetstreamManager(c.nc), await loadApp(SLOW_APP));
+  const keys = 50;
+  const lastSeq = await publishAll(
+    c.js,
+    (function* () {
+      for (let id = 0; id < BACKLOG; id++) yield { subject: "s.in", value: { id, k: `k${id % keys}`, n: id % 7 } };
+    })(),
+  );
+  expect(lastSeq).toBe(BACKLOG);
+
+  Bun.gc(true);
+  const rssBefore = process.memoryUsage().rss;
+  const rt = await startRuntime({ app: SLOW_APP, nats: nats.url, workers: 2, maxInFlight: MAX_IN_FLIGHT, logLevel: "warn" });
+  // While the handler is slow (the first SLOW_EVENTS events, ~1 ms each), sample what the runtime holds.
+  let maxHeld = 0;
+  let maxRss = 0;
+  let samples = 0;
+  let midway: ReturnType<typeof rt.metrics> | undefined;
+  await waitFor(
+    () => {
+      const m = rt.metrics();
+      maxHeld = Math.max(maxHeld, m.received - m.processed - m.skipped - m.dlq);
+      maxRss = Math.max(maxRss, process.memoryUsage().rss);
+      samples++;
+      if (!midway && m.processed >= SLOW_EVENTS / 2) midway = m;
+      return m.processed >= SLOW_EVENTS;
+    },
+    120_000,
+    "the slow phase to pass",
+  );
+  const duringSlow = midway!;
+  process.stderr.write(
+    `  slow phase: ${samples} samples, midway received ${duringSlow.received} of ${BACKLOG} (lag ${duringSlow.lag}), most held ${maxHeld}, ` +
+      `peak in flight ${duringSlow.peakInFlight}, RSS +${((maxRss - rssBefore) / 2 ** 20).toFixed(1)} MiB\n`,
+  );
+  // The source pulled only what the workers could take: never more than the credit limit held.
+  expect(duringSlow.peakInFlight).toBeLessThanOrEqual(MAX_IN_FLIGHT);
+  expect(maxHeld).toBeLessThanOrEqual(MAX_IN_FLIGHT);
+  expect(duringSlow.received).toBeLessThanOrEqual(duringSlow.processed + MAX_IN_FLIGHT);
+  expect(duringSlow.lag).toBeGreaterThanOrEqual(BACKLOG - duringSlow.received);
+  // Buffering the backlog in this process would cost well over 100 MiB.
+  expect(maxRss - rssBefore).toBeLessThan(100 * 2 ** 20);
+
+  await rt.drained();
+  const m = rt.metrics();
+  await rt.stop();
+  expect(m.processed).toBe(BACKLOG);
+  expect(m.peakInFlight).toBeLessThanOrEqual(MAX_IN_FLIGHT);
+  const states = await storedStates(c.nc, appNames("slow").bucket);
+  let count = 0;
+  let sum = 0;
+  for (const r of states.values()) {
+    const s = r.state as { sum: number; count: number };
+    count += s.count;
+    sum += s.sum;
+  }
+  let expectedSum = 0;
+  for (let id = 0; id < BACKLOG; id++) expectedSum += id % 7;
+  expect(count).toBe(BACKLOG);
+  expect(sum).toBe(expectedSum);
+});

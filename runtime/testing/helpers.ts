@@ -1,0 +1,158 @@
+import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { spawn, type Subprocess } from "bun";
+import { decodePayload } from "../contract/codec.ts";
+import { produce } from "../ops/producer.ts";
+import { kvSnapshotStore, type ActorRecord } from "../state/snapshot-store.ts";
+
+export async function client(url: string): Promise<{ nc: NatsConnection; js: JetStreamClient } & AsyncDisposable> {
+  const nc = await connect({ servers: url, noAsyncTraces: true });
+  return { nc, js: jetstream(nc), [Symbol.asyncDispose]: () => nc.close() };
+}
+
+/** Publishes events with bounded concurrency; returns the stream sequence of the last one. */
+export async function publishAll(
+  js: JetStreamClient,
+  events: Iterable<{ subject: string; value: unknown }>,
+  window = 2000,
+): Promise<number> {
+  let last = 0;
+  let batch: Promise<{ seq: number }>[] = [];
+  const flush = async () => {
+    for (const a of await Promise.all(batch)) last = Math.max(last, a.seq);
+    batch = [];
+  };
+  for (const e of events) {
+    batch.push(produce(js, e.subject, e.value));
+    if (batch.length >= window) await flush();
+  }
+  await flush();
+  return last;
+}
+
+/** Every actor state stored for an app (reads the KV bucket). */
+export async function storedStates(nc: NatsConnection, bucket: string): Promise<Map<string, ActorRecord>> {
+  const store = await kvSnapshotStore(nc, { bucket });
+  const out = new Map<string, ActorRecord>();
+  for await (const { actor, key, record } of store.listActors()) out.set(`${actor}/${key}`, record);
+  return out;
+}
+
+export interface StoredMessage {
+  subject: string;
+  seq: number;
+  value: unknown;
+  headers: Record<string, string>;
+}
+
+/** All messages of a stream, payloads decoded as msgpack when they are msgpack. */
+export async function readStream(nc: NatsConnection, stream: string): Promise<StoredMessage[]> {
+  const jsm = await jetstreamManager(nc);
+  const total = (await jsm.streams.info(stream)).state.messages;
+  const out: StoredMessage[] = [];
+  if (total === 0) return out;
+  const c = await jetstream(nc).consumers.get(stream);
+  const iter = await c.consume({ max_messages: 4096 });
+  for await (const m of iter) {
+    const headers: Record<string, string> = {};
+    for (const k of m.headers?.keys() ?? []) headers[k] = m.headers!.get(k);
+    let value: unknown;
+    try {
+      value = decodePayload(m.data, headers["Content-Type"]);
+    } catch {
+      value = m.data;
+    }
+    out.push({ subject: m.subject, seq: m.seq, value, headers });
+    if (out.length >= total) break;
+  }
+  iter.stop();
+  return out;
+}
+
+/** Deterministic PRNG (mulberry32) so generated workloads are reproducible. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(50);
+  }
+}
+
+/**
+ * A fixed-seed workload for the order test app (`t.in.<k>` events `{ id, k, n }`) and its
+ * brute-force result: per key, the sum of `n` and the number of events.
+ */
+export function orderWorkload(seed: number, total: number, keys: number, maxN: number) {
+  const random = rng(seed);
+  const expected = new Map<string, { sum: number; count: number }>();
+  const events = Array.from({ length: total }, (_, id) => {
+    const k = `k${Math.floor(random() * keys)}`;
+    const n = 1 + Math.floor(random() * maxN);
+    const e = expected.get(k) ?? { sum: 0, count: 0 };
+    e.sum += n;
+    e.count++;
+    expected.set(k, e);
+    return { subject: `t.in.${k}`, value: { id, k, n } };
+  });
+  return { events, expected };
+}
+
+/**
+ * For runs that are SIGKILLed and started again: a short instance-lock TTL, so the next start takes
+ * over the killed instance's lock after 1 s rather than the default 10 s.
+ */
+export const KILLED_LOCK_TTL = ["--lock-ttl", "1000"];
+
+/** The CLI's entry point, run from source. */
+export const MAIN = new URL("../../cli/main.ts", import.meta.url).pathname;
+
+/** Runs a weir command from source to its end: exit code, stdout, stderr. */
+export async function weirCli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const proc = spawn([process.execPath, MAIN, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, out, err };
+}
+
+export interface WeirChild {
+  proc: Subprocess<"ignore", "ignore", "pipe">;
+  /** Resolves once the run logged where it resumes (its workers are up). */
+  started: Promise<void>;
+  /** The tail of its stderr so far; `drained` settles when stderr closes. */
+  out: { log: string; drained: Promise<void> };
+}
+
+/**
+ * `weir run` from source as a child process. One reader drains its stderr for its whole life: a
+ * child whose stderr pipe is closed dies on its next warning.
+ */
+export function spawnWeir(args: string[]): WeirChild {
+  const proc = spawn([process.execPath, MAIN, "run", ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  let resolveStarted!: () => void;
+  let rejectStarted!: (err: Error) => void;
+  const started = new Promise<void>((res, rej) => {
+    resolveStarted = res;
+    rejectStarted = rej;
+  });
+  const out = { log: "", drained: Promise.resolve() };
+  out.drained = (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of proc.stderr) {
+      out.log = (out.log + dec.decode(chunk)).slice(-8000);
+      if (out.log.includes("resuming at sequence")) resolveStarted();
+    }
+    rejectStarted(new Error(`weir run exited before starting: ${out.log}`));
+  })().catch(() => {});
+  return { proc, started, out };
+}
