@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { ActorDefinition, AppDefinition, Context, Handler, KeySpec, Timer } from "../runtime/mod.ts";
+import type { ActorDefinition, AppDefinition, Context, Handler, KeySpec, Timer } from "../runtime/contract/mod.ts";
 
 export interface ActorSpec<ES extends z.ZodType, SS extends z.ZodType> {
   name: string;

@@ -1,4 +1,4 @@
-import type { Timer } from "../runtime/mod.ts";
+import type { Timer } from "../runtime/contract/mod.ts";
 import type { BlockContext } from "./windows.ts";
 
 /** Ids seen, with the event time they were first seen at. Plain data inside the actor's state. */

@@ -1,4 +1,4 @@
-import type { Timer } from "../runtime/mod.ts";
+import type { Timer } from "../runtime/contract/mod.ts";
 import type { BlockContext } from "./windows.ts";
 
 /** Buffered events of both sides: `[time, value, matched]`. Plain data inside the actor's state. */

@@ -1,7 +1,7 @@
 export { defineActor, defineApp } from "./actor.ts";
-// From the module itself, not runtime/mod.ts: an app loaded by the compiled binary imports these
-// from disk, and must not pull the engine (and its dependencies) in with them.
-export { subjectToken, fromSubjectToken } from "../runtime/contract/subjects.ts";
+// From the runtime's contract, not runtime/mod.ts: an app loaded by the compiled binary imports
+// these from disk, and must not pull the engine (and its dependencies) in with them.
+export { subjectToken, fromSubjectToken, TerminalError, RetryableError } from "../runtime/contract/mod.ts";
 export type { ActorSpec } from "./actor.ts";
 export { count, sum, min, max, avg, distinctCount, reduce, type Aggregate } from "./aggregates.ts";
 export {
@@ -28,6 +28,10 @@ export type {
   Handler,
   KeySpec,
   Logger,
+  RetryPolicy,
+  Row,
   SnapshotPolicy,
+  TableSpec,
   Timer,
-} from "../runtime/mod.ts";
+  WatermarkPolicy,
+} from "../runtime/contract/mod.ts";

@@ -1,6 +1,5 @@
 import { z } from "zod";
-import type { ActorDefinition, KeySpec } from "../runtime/mod.ts";
-import { subjectToken } from "../runtime/contract/subjects.ts";
+import { subjectToken, type ActorDefinition, type KeySpec } from "../runtime/contract/mod.ts";
 import { defineActor } from "./actor.ts";
 import type { Aggregate } from "./aggregates.ts";
 import { dedupOperator, type DedupState } from "./dedup.ts";

@@ -1,4 +1,4 @@
-import type { Context, Timer } from "../runtime/mod.ts";
+import type { Context, Timer } from "../runtime/contract/mod.ts";
 import type { Aggregate } from "./aggregates.ts";
 
 /** What a building block needs from the actor context (tests drive blocks with a virtual one). */

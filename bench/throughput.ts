@@ -4,9 +4,10 @@ import { cpus } from "node:os";
 import { benchArgs } from "./args.ts";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { loadApp } from "../runtime/contract/load-app.ts";
-import { appNames, ensureAppStreams } from "../runtime/nats/streams.ts";
-import { msgpackCodec, produce, startNats, startRuntime } from "../runtime/mod.ts";
+import { loadApp } from "../runtime/contract/mod.ts";
+import { appNames, ensureAppStreams } from "../runtime/nats/mod.ts";
+import { msgpackCodec, produce, startRuntime } from "../runtime/mod.ts";
+import { startNats } from "../runtime/testing/mod.ts";
 
 const HELP = `Usage: npm run bench -- [--events N] [--repeats R] [--users U]
 

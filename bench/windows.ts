@@ -5,12 +5,13 @@ import { cpus } from "node:os";
 import { benchArgs } from "./args.ts";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { loadApp } from "../runtime/contract/load-app.ts";
-import { appNames, ensureAppStreams } from "../runtime/nats/streams.ts";
-import { produce, startNats, startRuntime } from "../runtime/mod.ts";
-import type { Generated } from "../apps/generator.ts";
-import { workload as clicks } from "../apps/clickstream/workload.ts";
-import { workload as activity } from "../apps/sessions/workload.ts";
+import { loadApp } from "../runtime/contract/mod.ts";
+import { appNames, ensureAppStreams } from "../runtime/nats/mod.ts";
+import { produce, startRuntime } from "../runtime/mod.ts";
+import { startNats } from "../runtime/testing/mod.ts";
+import type { Generated } from "../apps/testing/mod.ts";
+import { workload as clicks } from "../apps/clickstream/testdata/workload.ts";
+import { workload as activity } from "../apps/sessions/testdata/workload.ts";
 
 const HELP = `Usage: bun bench/windows.ts [--events N] [--repeats R] [--workers W]
 

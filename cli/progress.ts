@@ -1,4 +1,4 @@
-import type { RuntimeMetrics } from "../runtime/runtime.ts";
+import type { RuntimeMetrics } from "../runtime/mod.ts";
 
 /** Compact number: 12345 -> "12.3k". */
 export function compact(n: number): string {

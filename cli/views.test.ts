@@ -3,19 +3,10 @@ import { spawn } from "bun";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startNats } from "../runtime/nats/server.ts";
-import { client, publishAll, waitFor } from "../runtime/testing/helpers.ts";
-import { viewKey } from "../runtime/state/views.ts";
+import { client, publishAll, startNats, waitFor } from "../runtime/testing/mod.ts";
 
 const LEDGER = new URL("../apps/payments-ledger/main.ts", import.meta.url).pathname;
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
-
-test("view keys keep prefixes: escaping is per character", () => {
-  expect(viewKey("acct-1")).toBe("acct-1");
-  expect(viewKey("a.b c")).toBe("a=2Eb=20c");
-  expect(viewKey("a.b c/x").startsWith(viewKey("a.b c"))).toBe(true);
-  expect(viewKey("é")).toBe("=C3=A9");
-});
 
 test("weir run serves an app's KV views over HTTP: one key, a prefix, and 404s that say why", async () => {
   await using nats = await startNats();

@@ -1,11 +1,11 @@
 import { expect, test } from "bun:test";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { startNats } from "./nats/server.ts";
+import { startNats } from "./nats/mod.ts";
 import { startRuntime } from "./runtime.ts";
-import { produce } from "./ops/producer.ts";
-import { appNames } from "./nats/streams.ts";
-import { DLQ_HEADERS } from "./output/publisher.ts";
-import { client, readStream, storedStates } from "./testing/helpers.ts";
+import { produce } from "./ops/mod.ts";
+import { appNames } from "./nats/mod.ts";
+import { DLQ_HEADERS } from "./output/mod.ts";
+import { client, readStream, storedStates } from "./testing/mod.ts";
 
 const ORDER_APP = new URL("./testdata/order-app.ts", import.meta.url).pathname;
 

@@ -1,32 +1,41 @@
-// The runtime's public surface. Everything else in runtime/ is internal.
-export type { ActorDefinition, AppDefinition, Context, EventTimeSpec, Handler, KeySpec, Logger, SnapshotPolicy, Timer } from "./contract/app.ts";
-export { createWatermarks, type WatermarkPolicy, type Watermarks, type WatermarkState } from "./route/watermark.ts";
-export { partitionOf } from "./route/partition.ts";
-export { subjectToken, fromSubjectToken, MAX_KEY_BYTES } from "./contract/subjects.ts";
-export { startRuntime, type Runtime, type RuntimeMetrics, type RuntimeOptions } from "./runtime.ts";
-export { startNats, startEmbeddedNats, findNatsServer, type NatsServer, type StartNatsOptions } from "./nats/server.ts";
-export { produce, schemaProducer, type ProduceOptions, type SchemaProducer } from "./ops/producer.ts";
+// The runtime's product surface: what an app, a producer or an embedding program uses. The
+// stages' own surfaces (runtime/<stage>/mod.ts) are for the runtime itself; runtime/internal.ts
+// gathers them for the CLI, the tests and the benchmarks.
+export type {
+  ActorDefinition,
+  AppDefinition,
+  ColumnType,
+  Context,
+  EventTimeSpec,
+  Handler,
+  KeySpec,
+  Logger,
+  LogLevel,
+  RetryPolicy,
+  Row,
+  SnapshotPolicy,
+  TableSpec,
+  Timer,
+  WatermarkPolicy,
+  Scheduler,
+} from "./contract/mod.ts";
 export {
-  SCHEMA_ID_HEADER,
-  valueSubject,
-  governingSubject,
-  registerInputSchemas,
-  type SchemaRegistryPort,
-  type SchemaValidate,
-} from "./route/schemas.ts";
-export { msgpackCodec, jsonCodec, decodePayload, codecFor, type Codec } from "./contract/codec.ts";
-export { kvSnapshotStore, type SnapshotStore, type ActorRecord, type PartitionMeta } from "./state/snapshot-store.ts";
-export { appNames } from "./nats/streams.ts";
-export { DLQ_HEADERS } from "./output/publisher.ts";
-export { systemClock, manualClock, type Clock } from "./contract/clock.ts";
-export {
+  DEFAULTS,
+  describeError,
+  subjectToken,
+  fromSubjectToken,
+  MAX_KEY_BYTES,
+  systemScheduler,
   WeirError,
+  isWeirError,
+  TerminalError,
+  RetryableError,
   DecodeError,
   MissingKeyError,
+  InvalidKeyError,
   ValidationError,
   HandlerError,
   UndeclaredOutputError,
-  InvalidKeyError,
   InvalidSubjectError,
   OutputTooLargeError,
   OutputRejectedError,
@@ -39,4 +48,26 @@ export {
   SchemaValidationError,
   UnknownSchemaError,
   SchemaRejectedError,
-} from "./contract/errors.ts";
+} from "./contract/mod.ts";
+export {
+  partitionOf,
+  createWatermarks,
+  msgpackCodec,
+  jsonCodec,
+  decodePayload,
+  codecFor,
+  SCHEMA_ID_HEADER,
+  valueSubject,
+  governingSubject,
+  registerInputSchemas,
+  type Codec,
+  type SchemaRegistryPort,
+  type SchemaValidate,
+  type Watermarks,
+  type WatermarkState,
+} from "./route/mod.ts";
+export { startRuntime, type Runtime, type RuntimeMetrics, type RuntimeOptions } from "./runtime.ts";
+export { startEmbeddedNats, findNatsServer, appNames, connectNats, connectOptions, type NatsServer } from "./nats/mod.ts";
+export { produce, schemaProducer, type ProduceOptions, type SchemaProducer } from "./ops/mod.ts";
+export { kvSnapshotStore, type SnapshotStore, type ActorRecord, type PartitionMeta } from "./state/mod.ts";
+export { DLQ_HEADERS } from "./output/mod.ts";

@@ -1,10 +1,10 @@
 import { expect, test } from "bun:test";
-import { startNats } from "./nats/server.ts";
-import { kvSnapshotStore } from "./state/snapshot-store.ts";
-import { appNames, ensureAppStreams } from "./nats/streams.ts";
+import { startNats } from "./nats/mod.ts";
+import { kvSnapshotStore } from "./state/mod.ts";
+import { appNames, ensureAppStreams } from "./nats/mod.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { loadApp } from "./contract/load-app.ts";
-import { client, KILLED_LOCK_TTL, publishAll, readStream, orderWorkload, spawnWeir, storedStates, waitFor } from "./testing/helpers.ts";
+import { loadApp } from "./contract/mod.ts";
+import { client, KILLED_LOCK_TTL, publishAll, readStream, orderWorkload, spawnWeir, storedStates, waitFor } from "./testing/mod.ts";
 
 const ORDER_APP = new URL("./testdata/order-app.ts", import.meta.url).pathname;
 const TOTAL = 200_000;

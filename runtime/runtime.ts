@@ -1,40 +1,44 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { concatMap, type Subscription } from "rxjs";
-import { cpus } from "node:os";
-import type { RoundResult } from "./host/host.ts";
-import { appModuleUrl, loadApp, partitionsOf } from "./contract/load-app.ts";
-import type { AppDefinition, Logger } from "./contract/app.ts";
-import { createCredit } from "./source/credit.ts";
-import { ConfigError, describeError } from "./contract/errors.ts";
-import { consoleLogger, type LogLevel } from "./observe/log.ts";
-import { CONTENT_TYPE_HEADER } from "./contract/codec.ts";
-import { dlqHeaders, dlqMsgId, pipelinedPublisher } from "./output/publisher.ts";
-import { retrying } from "./contract/retry.ts";
-import { createRouter } from "./route/router.ts";
-import { createWatermarks } from "./route/watermark.ts";
+import {
+  appModuleUrl,
+  ConfigError,
+  describeError,
+  loadApp,
+  resolveConfig,
+  retrying,
+  systemScheduler,
+  type AppDefinition,
+  type Logger,
+  type LogLevel,
+  type RoundResult,
+  type RuntimeConfig,
+  type Scheduler,
+} from "./contract/mod.ts";
+import { appNames, connectNats, ensureAppStreams, peekSeq } from "./nats/mod.ts";
+import { consoleLogger } from "./observe/mod.ts";
+import { checkNamespace, LIVE, livePositions, namespaceRange, resolveRange, type ReplayOptions, type ReplayRange } from "./ops/mod.ts";
+import { deadLetters, pipelinedPublisher } from "./output/mod.ts";
+import { acquireInstanceLock, type InstanceLock } from "./ownership/mod.ts";
+import { CONTENT_TYPE_HEADER, createRouter, createWatermarks, registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./route/mod.ts";
 import { openSink } from "./sinks/mod.ts";
-import { registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./route/schemas.ts";
-import { SNAPSHOT_VERSION, deleteSnapshotStore, kvSnapshotStore } from "./state/snapshot-store.ts";
-import { pullSource } from "./source/source.ts";
-import { checkNamespace, LIVE, livePositions, namespaceRange, resolveRange, type ReplayOptions, type ReplayRange } from "./ops/replay.ts";
-import { appNames, ensureAppStreams, peekSeq } from "./nats/streams.ts";
-import { startWorkerPool } from "./workers/pool.ts";
-import { acquireInstanceLock, type InstanceLock } from "./ownership/instance-lock.ts";
+import { createCredit, pullSource } from "./source/mod.ts";
+import { deleteSnapshotStore, kvSnapshotStore, SNAPSHOT_VERSION } from "./state/mod.ts";
+import { startWorkerPool } from "./workers/mod.ts";
 
 export interface RuntimeOptions {
   /** Path of the app module (exports default `defineApp(...)`). */
   app: string;
   /** NATS server URL. */
   nats: string;
-  /** Worker threads; default: number of cores. */
+  /** Worker threads; default: one per core (at most one per partition). */
   workers?: number;
   /** Override of the app's partition count (must match stored state). */
   partitions?: number;
-  /** Messages in flight between the source and the workers, at most. Default 8192. */
+  /** Messages in flight between the source and the workers, at most. Default `DEFAULTS.maxInFlight`. */
   maxInFlight?: number;
-  /** Largest single pull from JetStream. Default 512 (pulls of 2048 were seen stalling after restarts). */
+  /** Largest single pull from JetStream. Default `DEFAULTS.maxFetch`. */
   maxFetch?: number;
   logLevel?: LogLevel;
   /**
@@ -49,8 +53,10 @@ export interface RuntimeOptions {
    * (`ended` resolves). See {@link ReplayOptions}.
    */
   replay?: ReplayOptions;
-  /** How long (ms) the instance lock of a killed instance blocks a new start. Default 10 000. */
+  /** How long (ms) the instance lock of a killed instance blocks a new start. Default `DEFAULTS.lockTtlMs`. */
   lockTtlMs?: number;
+  /** The main thread's time: the source's watchdog, lock renewals, waits. Default: the system's. */
+  scheduler?: Scheduler;
 }
 
 export interface RuntimeMetrics {
@@ -115,24 +121,19 @@ export interface Runtime {
  * await rt.stop();
  */
 export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
-  const log: Logger = consoleLogger(opts.logLevel ?? "info");
   const app = await loadApp(opts.app);
-  const partitions = partitionsOf(app, opts.partitions);
-  if (opts.replay) checkNamespace(opts.replay.into);
-  const workerCount = opts.workers ?? cpus().length;
-  if (!Number.isInteger(workerCount) || workerCount < 1 || workerCount > partitions) {
-    throw new ConfigError(`workers must be an integer in 1..${partitions} (the partition count), got ${workerCount}`);
-  }
-  const nc: NatsConnection = await connect({
-    servers: opts.nats,
-    noAsyncTraces: true,
-    maxReconnectAttempts: -1,
-    // The broker is usually local: come back quickly after it restarts.
-    reconnectTimeWait: 250,
-    name: `weir-${app.name}`,
-  }).catch((err) => {
-    throw new ConfigError(`cannot connect to NATS at ${opts.nats}: ${describeError(err)}`, { cause: err });
+  const config = resolveConfig(app, {
+    ...(opts.partitions !== undefined ? { partitions: opts.partitions } : {}),
+    ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
+    ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
+    ...(opts.maxFetch !== undefined ? { maxFetch: opts.maxFetch } : {}),
+    ...(opts.lockTtlMs !== undefined ? { lockTtlMs: opts.lockTtlMs } : {}),
+    ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
   });
+  const log: Logger = consoleLogger(config.logLevel);
+  const scheduler = opts.scheduler ?? systemScheduler;
+  if (opts.replay) checkNamespace(opts.replay.into);
+  const nc = await connectNats(opts.nats, `weir-${app.name}`);
   let lock: InstanceLock | undefined;
   try {
     // One instance at a time runs an app's state; a replay into live excludes the live app too.
@@ -140,10 +141,11 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     lock = await acquireInstanceLock(nc, {
       name: appNames(app.name, ns).bucket,
       what: ns ? `the replay of app ${app.name} into ${ns}` : `app ${app.name}`,
-      ...(opts.lockTtlMs !== undefined ? { ttlMs: opts.lockTtlMs } : {}),
+      ttlMs: config.lockTtlMs,
+      scheduler,
       onTakeOver: (previous) => log.warn(`took over the instance lock of ${previous}, which stopped renewing it (killed?)`),
     });
-    return await start(app, partitions, workerCount, nc, opts, log, lock);
+    return await start(app, config, nc, opts, log, scheduler, lock);
   } catch (err) {
     await lock?.release();
     await nc.close();
@@ -153,13 +155,14 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
 
 async function start(
   app: AppDefinition,
-  partitions: number,
-  workerCount: number,
+  config: RuntimeConfig,
   nc: NatsConnection,
   opts: RuntimeOptions,
   log: Logger,
+  scheduler: Scheduler,
   lock: InstanceLock,
 ): Promise<Runtime> {
+  const { partitions, workers: workerCount } = config;
   const replay = opts.replay;
   const intoLive = replay?.into === LIVE;
   // A replay into a namespace has its own names for everything; one into live writes to the live
@@ -180,7 +183,7 @@ async function start(
   const checks = opts.registry ? schemaChecks(opts.registry) : undefined;
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  const streams = await ensureAppStreams(jsm, app, { ...(ns ? { namespace: ns } : {}), existingInput: replay !== undefined });
+  const streams = await ensureAppStreams(jsm, app, { ...(ns ? { namespace: ns } : {}), existingInput: replay !== undefined, dedupWindowMs: config.dedupWindowMs });
   // Into live: outputs and dead letters the live app has published are not sent again; its
   // position also bounds the replay, so the two never race over the same events.
   const fence = intoLive ? await livePositions(nc, jsm, app.name, partitions) : undefined;
@@ -193,14 +196,14 @@ async function start(
   if (intoLive) await deleteSnapshotStore(jsm, bucket);
   const store = await kvSnapshotStore(nc, { bucket });
 
-  const config = await store.loadConfig();
-  if (config && config.partitions !== partitions) {
+  const stored = await store.loadConfig();
+  if (stored && stored.partitions !== partitions) {
     throw new ConfigError(
-      `app ${app.name} keeps its state in ${config.partitions} partitions; it cannot run with ${partitions} (drop --partitions or set partitions: ${config.partitions})`,
+      `app ${app.name} keeps its state in ${stored.partitions} partitions; it cannot run with ${partitions} (drop --partitions or set partitions: ${stored.partitions})`,
     );
   }
-  if (ns && range) range = namespaceRange(ns, config, range, replay?.to !== undefined);
-  if (!config) await store.saveConfig({ v: SNAPSHOT_VERSION, partitions, ...(range ? { replay: range } : {}) });
+  if (ns && range) range = namespaceRange(ns, stored, range, replay?.to !== undefined);
+  if (!stored) await store.saveConfig({ v: SNAPSHOT_VERSION, partitions, ...(range ? { replay: range } : {}) });
   const metas = await Promise.all(Array.from({ length: partitions }, (_, p) => store.loadMeta(p)));
   const startSeq = Math.max(range?.from ?? 1, Math.min(...metas.map((m) => m?.lastSeq ?? 0)) + 1);
 
@@ -232,7 +235,8 @@ async function start(
     natsUrl: opts.nats,
     bucket,
     dlqSubject: streams.dlqSubject,
-    logLevel: opts.logLevel ?? "info",
+    logLevel: config.logLevel,
+    config: { snapshot: config.snapshot, evictAfterMs: config.evictAfterMs, retry: config.retry },
     // Only apps with tables get a database connection in each worker.
     ...(opts.sink && app.tables ? { sinkUrl: opts.sink } : {}),
     ...(app.views?.length ? { viewBucket: names.views } : {}),
@@ -253,12 +257,13 @@ async function start(
       (range ? `replaying sequences ${range.from}..${range.to} into ${replay!.into}, from ${startSeq}` : `resuming at sequence ${startSeq}`),
   );
 
-  const credit = createCredit(opts.maxInFlight ?? 8192);
+  const credit = createCredit(config.maxInFlight);
   // The watermark resumes from the tracker state stored with the partition the run resumes from.
   const from = metas.find((meta) => (meta?.lastSeq ?? 0) === startSeq - 1)?.marks;
-  const watermarks = createWatermarks(partitions, app.watermark, from);
+  const watermarks = createWatermarks(partitions, config.watermark, from);
   const router = createRouter(app, partitions, workerCount, { ...(checks ? { schemas: checks } : {}), watermarks });
-  const publisher = pipelinedPublisher(nc);
+  const publisher = pipelinedPublisher(nc, { scheduler });
+  const dlq = deadLetters({ app: app.name, subject: streams.dlqSubject, publisher });
   let outstanding = 0;
   let finished = 0;
   let idle: (() => void) | undefined;
@@ -303,7 +308,8 @@ async function start(
     startSeq,
     ...(streams.filter ? { filter: streams.filter } : {}),
     credit,
-    ...(opts.maxFetch ? { maxFetch: opts.maxFetch } : {}),
+    maxFetch: config.maxFetch,
+    scheduler,
     ...(range ? { stopSeq: range.to } : {}),
     onPending: (p) => {
       m.lag = p;
@@ -321,19 +327,10 @@ async function start(
         // progress past them.
         if (batch.rejected.length > 0) {
           await Promise.all(
-            batch.rejected.map(async (r) => {
-              if (r.msg.seq <= dlqFence) return;
-              const contentType = r.msg.headers?.get(CONTENT_TYPE_HEADER);
-              return publisher.publish(streams.dlqSubject, r.msg.data, {
-                msgID: dlqMsgId(app.name, r.actor, r.msg.seq),
-                headers: dlqHeaders(r.error, {
-                  app: app.name,
-                  ...(r.actor ? { actor: r.actor } : {}),
-                  subject: r.msg.subject,
-                  seq: r.msg.seq,
-                  ...(contentType ? { contentType } : {}),
-                }),
-              });
+            batch.rejected.map(async ({ msg, error, actor }) => {
+              if (msg.seq <= dlqFence) return;
+              const contentType = msg.headers?.get(CONTENT_TYPE_HEADER);
+              return dlq.message({ subject: msg.subject, seq: msg.seq, data: msg.data, ...(contentType ? { contentType } : {}) }, error, actor);
             }),
           );
           m.dlq += batch.rejected.length;
@@ -381,13 +378,13 @@ async function start(
   return {
     app,
     inputStream: streams.input,
-    metrics: () => ({ ...m, watermarkAgeMs: Date.now() - m.watermark }),
+    metrics: () => ({ ...m, watermarkAgeMs: scheduler.now() - m.watermark }),
     done,
     ended,
     ...(range ? { range } : {}),
     async drained() {
-      const target = await retrying(() => lastInputSeq(js, jsm, streams.input, streams.filter));
-      while (m.doneSeq < target) await Promise.race([Bun.sleep(20), done]);
+      const target = await retrying(() => lastInputSeq(js, jsm, streams.input, streams.filter), { scheduler });
+      while (m.doneSeq < target) await Promise.race([scheduler.sleep(20), done]);
     },
     stop() {
       stopping ??= shutdown().then(resolveDone, (err) => {

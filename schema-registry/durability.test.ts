@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { spawn, type Subprocess } from "bun";
-import { startNats } from "../runtime/mod.ts";
+import { startNats } from "../runtime/testing/mod.ts";
 import { client, json, startRegistry } from "./testdata/helpers.ts";
 
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;

@@ -272,15 +272,8 @@ export interface RegistryServer {
  * const srv = serveRegistry(registry, { port: 0 });
  * console.log(srv.url);
  */
-export function serveRegistry(
-  registry: Registry,
-  opts: RegistryApiOptions & { hostname?: string; port?: number; also?: { fetch: (req: Request) => Response | Promise<Response> } } = {},
-): RegistryServer {
-  const api = registryApi(registry, opts);
-  // Other read-only routes of the same process (an app's /views) are served beside the registry.
-  const also = opts.also;
-  const fetch = also ? (req: Request) => (new URL(req.url).pathname.startsWith("/views/") ? also.fetch(req) : api.fetch(req)) : api.fetch;
-  const server = Bun.serve({ hostname: opts.hostname ?? "127.0.0.1", port: opts.port ?? 8081, fetch });
+export function serveRegistry(registry: Registry, opts: RegistryApiOptions & { hostname?: string; port?: number } = {}): RegistryServer {
+  const server = Bun.serve({ hostname: opts.hostname ?? "127.0.0.1", port: opts.port ?? 8081, fetch: registryApi(registry, opts).fetch });
   return {
     url: `http://${server.hostname}:${server.port}`,
     port: server.port!,

@@ -1,5 +1,5 @@
 import type { Timer } from "../../runtime/mod.ts";
-import type { BlockContext } from "../windows.ts";
+import type { BlockContext } from "../mod.ts";
 
 /**
  * One key's timers and watermark in virtual time, with the runtime's firing rule: event-time timers

@@ -1,5 +1,5 @@
 import { expect } from "bun:test";
-import { workload } from "./workload.ts";
+import { workload } from "./testdata/workload.ts";
 import {
   appSuite,
   counted,
@@ -9,7 +9,7 @@ import {
   type AppRun,
   type Generated,
   type WindowValue,
-} from "../testkit.ts";
+} from "../testing/mod.ts";
 import { SIZE_MS, SLIDE_MS, WATERMARK_MS, type Click } from "./main.ts";
 
 const APP = new URL("./main.ts", import.meta.url).pathname;

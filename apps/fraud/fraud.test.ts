@@ -1,5 +1,5 @@
 import { expect } from "bun:test";
-import { appSuite, counted, expectLate, generate, type AppRun, type Generated } from "../testkit.ts";
+import { appSuite, counted, expectLate, generate, type AppRun, type Generated } from "../testing/mod.ts";
 import { FAILURES, LATENESS_MS, OUT_OF_ORDERNESS_MS, WINDOW_MS, type Login } from "./main.ts";
 
 const APP = new URL("./main.ts", import.meta.url).pathname;

@@ -9,7 +9,7 @@ import {
   type AppRun,
   type Generated,
   type WindowValue,
-} from "../testkit.ts";
+} from "../testing/mod.ts";
 import { LATENESS_MS, OUT_OF_ORDERNESS_MS, THRESHOLD, WINDOW_MS, type Reading } from "./main.ts";
 
 const APP = new URL("./main.ts", import.meta.url).pathname;

@@ -1,5 +1,5 @@
 import { expect } from "bun:test";
-import { appSuite, counted, expectLate, generate, type AppRun, type Generated } from "../testkit.ts";
+import { appSuite, counted, expectLate, generate, type AppRun, type Generated } from "../testing/mod.ts";
 import { LATENESS_MS, OUT_OF_ORDERNESS_MS, PAY_WITHIN_MS, type Order, type Payment, type ShopEvent } from "./main.ts";
 
 const APP = new URL("./main.ts", import.meta.url).pathname;

@@ -2,12 +2,12 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { startNats } from "../../runtime/mod.ts";
-import { openSink } from "../../runtime/sinks/mod.ts";
-import { scratchSchema } from "../../runtime/testing/pg.ts";
-import { kvViews, viewBucket } from "../../runtime/state/views.ts";
-import { generate, runWithCrashes, type Generated } from "../testkit.ts";
+import { appNames, DLQ_HEADERS, startRuntime } from "../../runtime/mod.ts";
+import { ensureAppStreams, kvViews, openSink } from "../../runtime/internal.ts";
+import { client, publishAll, readStream, scratchSchema, startNats } from "../../runtime/testing/mod.ts";
+import { generate, runWithCrashes, type Generated } from "../testing/mod.ts";
 import ledgerApp, { type Payment } from "./main.ts";
 
 const APP = new URL("./main.ts", import.meta.url).pathname;
@@ -60,11 +60,41 @@ async function ledgerWithCrashes(sinkUrl: string, seed: number) {
 
   // The KV view agrees.
   const nc = await connect({ servers: nats.url });
-  const view = await (await kvViews(nc, viewBucket("ledger"))).list("balances");
+  const view = await (await kvViews(nc, appNames("ledger").views)).list("balances");
   expect(view.length).toBe(balances.size);
   for (const { key, value } of view) expect({ key, balance: (value as { balance: number }).balance }).toEqual({ key, balance: balances.get(key)! });
   await nc.close();
 }
+
+test("a payment in the wrong currency is a dead letter at once (TerminalError), and leaves no trace: its corrected resend counts", async () => {
+  await using nats = await startNats();
+  await using c = await client(nats.url);
+  const dir = mkdtempSync(join(tmpdir(), "weir-ledger-"));
+  const sinkUrl = `sqlite:${join(dir, "out.db")}`;
+  const t = Date.UTC(2026, 0, 1);
+  const pay = (event_id: string, amount: number, currency: string, dt: number): { subject: string; value: Payment } => ({
+    subject: "payments.acct-1",
+    value: { event_id, account_id: "acct-1", amount, currency, event_time: t + dt },
+  });
+  await ensureAppStreams(await jetstreamManager(c.nc), ledgerApp);
+  await publishAll(c.js, [pay("p1", 100, "EUR", 0), pay("p2", 50, "USD", 1), pay("p3", 10, "EUR", 2), pay("p2", 50, "EUR", 3)]);
+  const rt = await startRuntime({ app: APP, nats: nats.url, workers: 1, logLevel: "error", sink: sinkUrl });
+  await rt.drained();
+  await rt.stop();
+  const dlq = await readStream(c.nc, appNames("ledger").dlq);
+  expect(dlq.map((m) => [m.headers[DLQ_HEADERS.error], m.headers[DLQ_HEADERS.reason]])).toEqual([
+    ["TerminalError", "account acct-1 is in EUR; payment p2 is in USD"],
+  ]);
+  const sink = openSink(sinkUrl, { scope: "ledger" });
+  await sink.prepare(ledgerApp.tables!);
+  expect((await sink.rows("balances")).map((r) => r.balance)).toEqual([160]);
+  expect((await sink.rows("transactions")).map((r) => [r.event_id, r.currency])).toEqual([
+    ["p1", "EUR"],
+    ["p2", "EUR"],
+    ["p3", "EUR"],
+  ]);
+  await sink.close();
+});
 
 describe("payments ledger: 100k payments, 10% duplicates, SIGKILLed 5 times (real nats-server and databases)", () => {
   test("on SQLite: one transactions row per distinct event_id, every balance equals the brute-force sum", async () => {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { dedupOperator, defineActor, defineApp, type DedupState } from "../../actors/mod.ts";
+import { dedupOperator, defineActor, defineApp, TerminalError, type DedupState } from "../../actors/mod.ts";
 
 export const DEDUP_MS = 10 * 60_000;
 
@@ -38,7 +38,10 @@ export const ledger = defineActor({
   handle(acct, p, ctx) {
     if (dedup.seen(acct.dedup, p.event_id, ctx)) return acct;
     if (acct.currency && p.currency !== acct.currency) {
-      throw new Error(`account ${p.account_id} is in ${acct.currency}; payment ${p.event_id} is in ${p.currency}`);
+      // No retry can fix it: the payment goes to the dead-letter subject at once. The dedup above
+      // recorded its id first; the failed attempt leaves no trace, so a corrected payment with the
+      // same id still counts.
+      throw new TerminalError(`account ${p.account_id} is in ${acct.currency}; payment ${p.event_id} is in ${p.currency}`);
     }
     acct.balance += p.amount;
     acct.currency = p.currency;

@@ -4,9 +4,8 @@
 import { parseArgs } from "node:util";
 import { cpus } from "node:os";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import { appNames, kvSnapshotStore, produce, startEmbeddedNats, startRuntime } from "../../runtime/mod.ts";
-import { compact, progressLine } from "../../cli/progress.ts";
+import { compact, progressLine } from "../../cli/mod.ts";
+import { appNames, connectNats, kvSnapshotStore, produce, startEmbeddedNats, startRuntime } from "../../runtime/mod.ts";
 import type { Purchase, Totals } from "./main.ts";
 
 const HELP = `Usage: npm run demo -- [--seconds S] [--rate R] [--users U] [--workers W]
@@ -50,7 +49,7 @@ const say = (s: string) => process.stdout.write(`${s}\n`);
 say("weir demo: per-user running totals of purchases, deduplicated by event_id\n");
 const nats = await startEmbeddedNats(".weir/demo");
 say(`nats-server  ${nats.reused ? "reused" : "started"} at ${nats.url} (data in .weir/demo)`);
-const nc = await connect({ servers: nats.url, noAsyncTraces: true });
+const nc = await connectNats(nats.url, "weir-demo");
 const js = jetstream(nc);
 const jsm = await jetstreamManager(nc);
 // Each demo starts from nothing: drop what an earlier demo left in the app's streams and bucket.

@@ -3,8 +3,6 @@
  * app loaded from disk by the compiled binary works even though it brings its own copy of zod.
  */
 import type { z } from "zod";
-import type { WatermarkPolicy } from "../route/watermark.ts";
-import type { Row, TableSpec } from "../sinks/sink.ts";
 
 /** Where an actor's key comes from. */
 export type KeySpec<E> =
@@ -28,6 +26,8 @@ export interface Timer {
   /** Distinguishes timers of one key at the same time (e.g. the window they close). */
   readonly tag: string;
 }
+
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
 export interface Logger {
   debug(msg: string, data?: unknown): void;
@@ -161,3 +161,24 @@ export interface RetryPolicy {
   deadlineMs?: number;
 }
 
+/** How the runtime derives watermarks from event times (see `AppDefinition.watermark`). */
+export interface WatermarkPolicy {
+  /** Events may arrive this much (ms of event time) behind the newest one seen. Default 0. */
+  outOfOrdernessMs?: number;
+  /**
+   * A partition whose newest event is this far (ms of event time) behind the newest event of the
+   * stream stops holding the watermark back. Default 60 000.
+   */
+  idleMs?: number;
+}
+
+/** Column types a table may declare; each sink maps them to its own SQL types. */
+export type ColumnType = "text" | "integer" | "real" | "boolean";
+
+/** A table an app writes to: its columns and the key columns rows are upserted on. */
+export interface TableSpec {
+  readonly columns: Readonly<Record<string, ColumnType>>;
+  readonly key: readonly string[];
+}
+
+export type Row = Record<string, string | number | boolean | null>;

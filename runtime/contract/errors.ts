@@ -1,13 +1,55 @@
+/** Marks weir's errors across copies of this module (an app loaded from disk brings its own). */
+const WEIR_ERROR = Symbol.for("weir.error");
+
 /**
  * One error class per condition. `retryable` decides what the runtime does with an event whose
  * processing failed: terminal errors send the event to the dead-letter subject at once, retryable
- * ones may be tried again (see DESIGN.md, habit 4).
+ * ones are tried again (the app's `retry` policy) before it goes there.
  */
 export abstract class WeirError extends Error {
   abstract readonly retryable: boolean;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
+  }
+  get [WEIR_ERROR](): true {
+    return true;
+  }
+}
+
+/**
+ * True for weir's errors, whichever copy of this module made them: the compiled binary and an app
+ * it loads from disk each have their own classes, so `instanceof` cannot tell.
+ */
+export function isWeirError(err: unknown): err is WeirError {
+  return typeof err === "object" && err !== null && (err as { [WEIR_ERROR]?: unknown })[WEIR_ERROR] === true;
+}
+
+/**
+ * Thrown by a handler when its event can never succeed (invalid business data, a rule it breaks):
+ * the event goes to the dead-letter subject at once, with this message as the reason, untried again.
+ *
+ * @example
+ * if (p.currency !== acct.currency) throw new TerminalError(`account is in ${acct.currency}`);
+ */
+export class TerminalError extends WeirError {
+  readonly retryable = false;
+}
+
+/**
+ * Thrown by a handler when trying again may succeed (a service it calls is away): the event is
+ * tried again after `delayMs` (else the retry policy's backoff), up to the policy's attempts.
+ *
+ * @example
+ * if (res.status === 503) throw new RetryableError("pricing service unavailable", { delayMs: 1_000 });
+ */
+export class RetryableError extends WeirError {
+  readonly retryable = true;
+  /** Wait this long before the next attempt, instead of the policy's backoff. */
+  readonly delayMs: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; delayMs?: number }) {
+    super(message, options);
+    this.delayMs = options?.delayMs;
   }
 }
 
@@ -31,7 +73,7 @@ export class ValidationError extends WeirError {
   readonly retryable = false;
 }
 
-/** The user's handler threw. Retryable: the failure may be transient (a later issue adds retries). */
+/** The user's handler threw something other than weir's errors. Retryable: the failure may be transient. */
 export class HandlerError extends WeirError {
   readonly retryable = true;
 }

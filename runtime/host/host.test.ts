@@ -1,59 +1,96 @@
 import { describe, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { createActorHost, type RoutedEvent } from "./host.ts";
-import { loadApp } from "../contract/load-app.ts";
-import { manualClock } from "../contract/clock.ts";
-import { SnapshotError } from "../contract/errors.ts";
-import { consoleLogger } from "../observe/log.ts";
-import { startNats } from "../nats/server.ts";
-import { DLQ_HEADERS, pipelinedPublisher } from "../output/publisher.ts";
-import { kvSnapshotStore, SNAPSHOT_VERSION } from "../state/snapshot-store.ts";
-import { appNames, ensureAppStreams } from "../nats/streams.ts";
-import { client, readStream } from "../testing/helpers.ts";
-import { partitionOf } from "../route/partition.ts";
+import { loadApp, SnapshotError, type AppDefinition, type RoutedEvent } from "../contract/mod.ts";
+import { appNames, ensureAppStreams } from "../nats/mod.ts";
+import { consoleLogger } from "../observe/mod.ts";
+import { DLQ_HEADERS, memoryPublisher, pipelinedPublisher, type Publisher } from "../output/mod.ts";
+import { decodePayload, partitionOf } from "../route/mod.ts";
+import { kvSnapshotStore, memorySnapshotStore, SNAPSHOT_VERSION, type SnapshotStore } from "../state/mod.ts";
+import { client, manualScheduler, readStream, startNats, type ManualScheduler, type StoredMessage } from "../testing/mod.ts";
+import { attempts } from "../testdata/retry-app.ts";
+import { createActorHost, type ActorHost } from "./mod.ts";
 
 const HOST_APP = new URL("../testdata/host-app.ts", import.meta.url).pathname;
+const TIMER_APP = new URL("../testdata/timer-app.ts", import.meta.url).pathname;
 const PARTS = [0, 1, 2, 3];
 
-type StoreWrites = "kv.put" | "pipelined";
-
-async function setup(url: string, writes: StoreWrites) {
-  const c = await client(url);
-  const app = await loadApp(HOST_APP);
-  const streams = await ensureAppStreams(await jetstreamManager(c.nc), app);
-  const store = await kvSnapshotStore(c.nc, {
-    bucket: streams.bucket,
-    ...(writes === "pipelined" ? { publisher: pipelinedPublisher(c.nc) } : {}),
-  });
-  const clock = manualClock(1_000);
-  const newHost = () =>
-    createActorHost({
-      app,
-      partitions: PARTS,
-      store,
-      publisher: pipelinedPublisher(c.nc),
-      dlqSubject: streams.dlqSubject,
-      clock,
-      log: consoleLogger("silent"),
-    });
-  return { c, app, store, clock, newHost };
+/** A host's surroundings: where its state and its effects go, and how a test reads them back. */
+interface HostEnv extends AsyncDisposable {
+  store: SnapshotStore;
+  clock: ManualScheduler;
+  newHost(): ActorHost;
+  outputs(): Promise<StoredMessage[]>;
+  deadLetters(): Promise<StoredMessage[]>;
 }
 
+type OpenEnv = (appPath: string, startMs: number) => Promise<HostEnv>;
+
+const host = (app: AppDefinition, store: SnapshotStore, publisher: Publisher, dlqSubject: string, clock: ManualScheduler) => () =>
+  createActorHost({ app, partitions: PARTS, store, publisher, dlqSubject, scheduler: clock, log: consoleLogger("silent") });
+
+/** A real nats-server: KV snapshot store (writing records by `kv.put` or through the pipelined publisher), JetStream outputs. */
+const natsEnv =
+  (writes: "kv.put" | "pipelined"): OpenEnv =>
+  async (appPath, startMs) => {
+    const nats = await startNats();
+    const c = await client(nats.url);
+    const app = await loadApp(appPath);
+    const streams = await ensureAppStreams(await jetstreamManager(c.nc), app);
+    const store = await kvSnapshotStore(c.nc, { bucket: streams.bucket, ...(writes === "pipelined" ? { publisher: pipelinedPublisher(c.nc) } : {}) });
+    const clock = manualScheduler(startMs);
+    return {
+      store,
+      clock,
+      newHost: host(app, store, pipelinedPublisher(c.nc), streams.dlqSubject, clock),
+      outputs: () => readStream(c.nc, appNames(app.name).output),
+      deadLetters: () => readStream(c.nc, appNames(app.name).dlq),
+      async [Symbol.asyncDispose]() {
+        await c[Symbol.asyncDispose]();
+        await nats[Symbol.asyncDispose]();
+      },
+    };
+  };
+
+/** No broker at all: the in-memory snapshot store and publisher, in virtual time. */
+const memoryEnv: OpenEnv = async (appPath, startMs) => {
+  const app = await loadApp(appPath);
+  const names = appNames(app.name);
+  const outputs = [...new Set(app.actors.flatMap((a) => a.outputs))];
+  const publisher = memoryPublisher({ streams: [{ subjects: outputs }, { subjects: [names.dlqSubject] }] });
+  const store = memorySnapshotStore();
+  const clock = manualScheduler(startMs);
+  const read = (pattern: string) =>
+    publisher.messages(pattern).map((m) => ({ subject: m.subject, seq: m.seq, headers: m.headers, value: decodePayload(m.data, m.headers["Content-Type"]) }));
+  return {
+    store,
+    clock,
+    newHost: host(app, store, publisher, names.dlqSubject, clock),
+    outputs: async () => read(">").filter((m) => m.subject !== names.dlqSubject),
+    deadLetters: async () => read(names.dlqSubject),
+    async [Symbol.asyncDispose]() {},
+  };
+};
+
+const BACKENDS: [string, OpenEnv][] = [
+  ["a real KV store, writes via kv.put", natsEnv("kv.put")],
+  ["a real KV store, writes via pipelined", natsEnv("pipelined")],
+  ["the in-memory store and publisher", memoryEnv],
+];
+
 const ev = (seq: number, k: string, op: string, n: number): RoutedEvent => [seq, seq * 1000, "h.in", 0, k, partitionOf(k, 4), { k, op, n }];
-const stateOf = async (store: Awaited<ReturnType<typeof kvSnapshotStore>>, k: string) =>
+const stateOf = async (store: SnapshotStore, k: string) =>
   (await store.loadActor("counter", k))?.state as { sum: number; blob: string } | undefined;
 
-// The same suite for both ways the snapshot store writes actor records.
-describe.each(["kv.put", "pipelined"] as const)("actor host on a real KV store (writes via %s)", (writes) => {
+// One suite, run on each backend: the KV store (both ways it writes records) and the in-memory one.
+describe.each(BACKENDS)("actor host on %s", (_name, open) => {
   test("idle actors are evicted after a snapshot and reloaded from it on their next event", async () => {
-    await using nats = await startNats();
-    const { c, store, clock, newHost } = await setup(nats.url, writes);
-    await using _ = c;
+    await using env = await open(HOST_APP, 1_000);
+    const { store, clock, newHost } = env;
     const host = newHost();
     await host.init();
     await host.process({ id: 1, through: 2, events: [ev(1, "a", "add", 5), ev(2, "b", "add", 1)] });
     expect(host.size()).toBe(2);
-    clock.advance(10);
+    await clock.advance(10);
     await host.snapshot();
     expect(host.size()).toBe(0);
     await host.process({ id: 2, through: 3, events: [ev(3, "a", "add", 7)] });
@@ -63,9 +100,8 @@ describe.each(["kv.put", "pipelined"] as const)("actor host on a real KV store (
   });
 
   test("after a restart, events already reflected in stored state are skipped (partition and per-key)", async () => {
-    await using nats = await startNats();
-    const { c, store, newHost } = await setup(nats.url, writes);
-    await using _ = c;
+    await using env = await open(HOST_APP, 1_000);
+    const { store, newHost } = env;
     const first = newHost();
     await first.init();
     await first.process({ id: 1, through: 2, events: [ev(1, "a", "add", 1), ev(2, "a", "add", 2)] });
@@ -87,20 +123,19 @@ describe.each(["kv.put", "pipelined"] as const)("actor host on a real KV store (
   });
 
   test("a failing handler or an undeclared output dead-letters that event and the key moves on", async () => {
-    await using nats = await startNats();
-    const { c, store, newHost } = await setup(nats.url, writes);
-    await using _ = c;
+    await using env = await open(HOST_APP, 1_000);
+    const { store, clock, newHost } = env;
     const host = newHost();
     await host.init();
-    const r = await host.process({
+    const r = await clock.until(host.process({
       id: 1,
       through: 4,
       events: [ev(1, "a", "add", 1), ev(2, "a", "fail", 2), ev(3, "a", "stray", 3), ev(4, "a", "add", 4)],
-    });
+    }));
     expect(r).toMatchObject({ processed: 2, dlq: 2, emitted: 2 });
     await host.snapshot();
     expect((await stateOf(store, "a"))?.sum).toBe(5);
-    const dlq = await readStream(c.nc, appNames("host").dlq);
+    const dlq = await env.deadLetters();
     expect(dlq.map((m) => [m.headers[DLQ_HEADERS.error], m.headers[DLQ_HEADERS.seq]])).toEqual([
       ["HandlerError", "2"],
       ["UndeclaredOutputError", "3"],
@@ -108,34 +143,33 @@ describe.each(["kv.put", "pipelined"] as const)("actor host on a real KV store (
     expect(dlq[0]!.headers[DLQ_HEADERS.reason]).toContain("refusing 2");
     expect(dlq[1]!.headers[DLQ_HEADERS.reason]).toContain('"elsewhere"');
     expect(dlq[0]!.value).toEqual({ k: "a", op: "fail", n: 2 });
-    const out = await readStream(c.nc, appNames("host").output);
+    const out = await env.outputs();
     expect(out.map((m) => m.value)).toEqual([{ sum: 1 }, { sum: 5 }]);
   });
 
   test("a handler that changes its state in place and then throws leaves no trace: each attempt starts from the state before the event", async () => {
-    await using nats = await startNats();
-    const { c, store, clock, newHost } = await setup(nats.url, writes);
-    await using _ = c;
+    await using env = await open(HOST_APP, 1_000);
+    const { store, clock, newHost } = env;
     const host = newHost();
     await host.init();
     // "a" is new in this run (restored from its initial state and the events since); "b" is
     // stored and reloaded (restored from the store and the events since).
     await host.process({ id: 1, through: 2, events: [ev(1, "b", "add", 10), ev(2, "b", "add", 1)] });
-    clock.advance(10);
+    await clock.advance(10);
     await host.snapshot();
     expect(host.size()).toBe(0);
-    const r = await host.process({
+    const r = await clock.until(host.process({
       id: 2,
       through: 7,
       events: [ev(3, "a", "add", 5), ev(4, "a", "spoil", 100), ev(5, "a", "add", 1), ev(6, "b", "add", 2), ev(7, "b", "spoil", 1000)],
-    });
+    }));
     expect(r).toMatchObject({ processed: 3, dlq: 2 });
-    const r2 = await host.process({ id: 3, through: 9, events: [ev(8, "a", "spoil", 7), ev(9, "b", "add", 4)] });
+    const r2 = await clock.until(host.process({ id: 3, through: 9, events: [ev(8, "a", "spoil", 7), ev(9, "b", "add", 4)] }));
     expect(r2).toMatchObject({ processed: 1, dlq: 1 });
     await host.snapshot();
     expect(await stateOf(store, "a")).toEqual({ sum: 6, blob: "" });
     expect(await stateOf(store, "b")).toEqual({ sum: 17, blob: "" });
-    const reasons = (await readStream(c.nc, appNames("host").dlq)).map((m) => m.headers[DLQ_HEADERS.reason]);
+    const reasons = (await env.deadLetters()).map((m) => m.headers[DLQ_HEADERS.reason]);
     // Every attempt (three each) saw the state from before its event.
     expect(reasons).toEqual([
       expect.stringContaining("spoiled a state whose sum was 5 (after 3 attempts)"),
@@ -145,14 +179,13 @@ describe.each(["kv.put", "pipelined"] as const)("actor host on a real KV store (
   });
 
   test("a state larger than the server's max payload goes to the object store and comes back", async () => {
-    await using nats = await startNats();
-    const { c, store, clock, newHost } = await setup(nats.url, writes);
-    await using _ = c;
+    await using env = await open(HOST_APP, 1_000);
+    const { store, clock, newHost } = env;
     const size = 3 * 1024 * 1024;
     const host = newHost();
     await host.init();
     await host.process({ id: 1, through: 1, events: [ev(1, "big", "grow", size)] });
-    clock.advance(1);
+    await clock.advance(1);
     await host.snapshot();
     expect(host.size()).toBe(0);
     await host.process({ id: 2, through: 2, events: [ev(2, "big", "add", 1)] });
@@ -163,37 +196,28 @@ describe.each(["kv.put", "pipelined"] as const)("actor host on a real KV store (
   });
 
   test("a snapshot written in an unknown format version is refused, not misread", async () => {
-    await using nats = await startNats();
-    const { c, store, newHost } = await setup(nats.url, writes);
-    await using _ = c;
+    await using env = await open(HOST_APP, 1_000);
+    const { store, newHost } = env;
     await store.saveMeta(0, { v: 99, lastSeq: 1, savedAt: 0 });
     await expect(newHost().init()).rejects.toThrow(SnapshotError);
   });
 });
 
-describe("timers in the actor host (real KV store)", () => {
-  const TIMER_APP = new URL("../testdata/timer-app.ts", import.meta.url).pathname;
+describe.each(BACKENDS)("timers in the actor host on %s", (_name, open) => {
   // [seq, jsTime, subject, actor, key, partition, value, eventTime, watermarkBefore]
   const tev = (seq: number, k: string, t: number, n: number, wm: number, op = "add"): RoutedEvent => [
     seq, seq, "tm.in", 0, k, partitionOf(k, 4), { k, t, n, op }, t, wm,
   ];
 
-  async function timerSetup(url: string) {
-    const c = await client(url);
-    const app = await loadApp(TIMER_APP);
-    const streams = await ensureAppStreams(await jetstreamManager(c.nc), app);
-    const store = await kvSnapshotStore(c.nc, { bucket: streams.bucket });
-    const clock = manualClock(1_000_000);
-    const newHost = () =>
-      createActorHost({ app, partitions: PARTS, store, publisher: pipelinedPublisher(c.nc), dlqSubject: streams.dlqSubject, clock, log: consoleLogger("silent") });
-    const outputs = async () => (await readStream(c.nc, appNames("timers").output)).map((m) => [m.subject, m.value]);
-    return { c, store, clock, newHost, outputs };
+  async function timerSetup() {
+    const env = await open(TIMER_APP, 1_000_000);
+    const stored = env.outputs;
+    return { ...env, [Symbol.asyncDispose]: () => env[Symbol.asyncDispose](), outputs: async () => (await stored()).map((m) => [m.subject, m.value]) };
   }
 
   test("event-time timers fire when the watermark passes them, before the key's next event, and survive a restart", async () => {
-    await using nats = await startNats();
-    const { c, store, newHost, outputs } = await timerSetup(nats.url);
-    await using _ = c;
+    await using env = await timerSetup();
+    const { store, newHost, outputs } = env;
     const first = newHost();
     await first.init();
     // Buckets [0, 10s) for a and b; the round's watermark (5 s) closes nothing.
@@ -225,19 +249,18 @@ describe("timers in the actor host (real KV store)", () => {
   });
 
   test("a failed handler or onTimer that spoiled its state in place leaves no trace; the failed timer does not fire again", async () => {
-    await using nats = await startNats();
-    const { c, store, newHost, outputs } = await timerSetup(nats.url);
-    await using _ = c;
+    await using env = await timerSetup();
+    const { store, clock, newHost, outputs } = env;
     const host = newHost();
     await host.init();
-    const r1 = await host.process({
+    const r1 = await clock.until(host.process({
       id: 1,
       through: 3,
       watermark: 3_000,
       events: [tev(1, "x", 1_000, 5, -Infinity), tev(2, "x", 2_000, 0, 0, "spoil"), tev(3, "y", 3_000, 13, 0)],
-    });
+    }));
     expect(r1).toMatchObject({ processed: 2, dlq: 1 });
-    const r2 = await host.process({ id: 2, through: 4, watermark: 11_000, events: [] });
+    const r2 = await clock.until(host.process({ id: 2, through: 4, watermark: 11_000, events: [] }));
     expect(r2).toMatchObject({ fired: 1, dlq: 1 });
     await host.process({ id: 3, through: 5, watermark: 30_000, events: [] });
     await host.snapshot();
@@ -246,7 +269,7 @@ describe("timers in the actor host (real KV store)", () => {
     const y = await store.loadActor("tally", "y");
     expect(y?.state).toEqual({ buckets: { "0": 13 }, late: 0 });
     expect(y?.timers).toBeUndefined();
-    const dlq = await readStream(c.nc, appNames("timers").dlq);
+    const dlq = await env.deadLetters();
     expect(dlq.map((m) => [m.headers[DLQ_HEADERS.key], m.headers[DLQ_HEADERS.reason]])).toEqual([
       ["x", expect.stringContaining("spoiled (after 3 attempts)")],
       ["y", expect.stringContaining("unlucky bucket (after 3 attempts)")],
@@ -254,9 +277,8 @@ describe("timers in the actor host (real KV store)", () => {
   });
 
   test("state TTL: a key is forgotten once the watermark passes its newest event by ttlMs, and starts over after", async () => {
-    await using nats = await startNats();
-    const { c, store, newHost } = await timerSetup(nats.url);
-    await using _ = c;
+    await using env = await timerSetup();
+    const { store, newHost } = env;
     const idle = (seq: number, t: number, wm: number): RoutedEvent => [seq, seq, "tm.ttl", 1, "x", partitionOf("x", 4), { k: "x", t }, t, wm];
     const host = newHost();
     await host.init();
@@ -276,9 +298,8 @@ describe("timers in the actor host (real KV store)", () => {
   });
 
   test("processing-time timers fire on the clock; clear() deletes the key's stored state", async () => {
-    await using nats = await startNats();
-    const { c, store, clock, newHost, outputs } = await timerSetup(nats.url);
-    await using _ = c;
+    await using env = await timerSetup();
+    const { store, clock, newHost, outputs } = env;
     const host = newHost();
     await host.init();
     await host.process({ id: 1, through: 2, events: [tev(1, "p", 1_000, 0, -Infinity, "ping"), tev(2, "q", 1_000, 7, 0)] });
@@ -286,11 +307,46 @@ describe("timers in the actor host (real KV store)", () => {
     expect((await store.loadActor("tally", "q"))?.state).toEqual({ buckets: { "0": 7 }, late: 0 });
     await host.tick();
     expect(await outputs()).toEqual([]);
-    clock.advance(5_000);
+    await clock.advance(5_000);
     await host.tick();
     await host.process({ id: 2, through: 3, events: [tev(3, "q", 2_000, 0, 1_000, "bye")] });
     await host.snapshot();
     expect(await outputs()).toEqual([["tm.out.ping.p", { at: 1_005_000 }]]);
     expect(await store.loadActor("tally", "q")).toBeNull();
+  });
+});
+
+describe("actor host in virtual time (in-memory stores, manual scheduler)", () => {
+  const RETRY_APP = new URL("../testdata/retry-app.ts", import.meta.url).pathname;
+  const rev = (seq: number, k: string, op: string, id: string): RoutedEvent => [seq, seq, "r.in", 0, k, partitionOf(k, 4), { k, op, id }];
+
+  test("retries wait on the scheduler: a RetryableError's own delay, backoff for other errors, a deadline for a hung handler; a TerminalError is dead-lettered at once", async () => {
+    await using env = await memoryEnv(RETRY_APP, 0);
+    const { clock, store, newHost } = env;
+    const h = newHost();
+    await h.init();
+    let t0 = clock.now();
+    const r1 = await clock.until(h.process({ id: 1, through: 1, events: [rev(1, "a", "transient", "t1")] }));
+    // Two failures, each asking for a minute: exactly two minutes of virtual time, no wall time.
+    expect({ r1, waited: clock.now() - t0, tries: attempts.get("t1") }).toEqual({ r1: { id: 1, processed: 1, skipped: 0, emitted: 0, dlq: 0 }, waited: 120_000, tries: 3 });
+    t0 = clock.now();
+    const r2 = await clock.until(
+      h.process({ id: 2, through: 4, events: [rev(2, "a", "terminal", "x1"), rev(3, "a", "boom", "b1"), rev(4, "a", "hang", "h1")] }),
+    );
+    expect(r2).toMatchObject({ processed: 0, dlq: 3 });
+    expect(attempts.get("x1")).toBe(1);
+    expect(attempts.get("b1")).toBe(3);
+    expect(attempts.get("h1")).toBe(3);
+    // Three deadlines of 10 s, and four backoffs (two after "boom", two after "hang") of 25..100 ms.
+    expect(clock.now() - t0).toBeGreaterThanOrEqual(30_000 + 2 * (25 + 50));
+    expect(clock.now() - t0).toBeLessThanOrEqual(30_000 + 2 * (50 + 100));
+    await h.snapshot();
+    expect((await store.loadActor("flaky", "a"))?.state).toEqual({ done: ["t1"] });
+    const dlq = (await env.deadLetters()).map((m) => [m.headers[DLQ_HEADERS.error], m.headers[DLQ_HEADERS.reason]]);
+    expect(dlq).toEqual([
+      ["TerminalError", "not a valid order: x1"],
+      ["HandlerError", "handler of flaky failed: boom b1 (after 3 attempts)"],
+      ["HandlerError", "handler of flaky did not finish within 10000 ms (after 3 attempts)"],
+    ]);
   });
 });

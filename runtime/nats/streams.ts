@@ -1,11 +1,7 @@
 import type { JetStreamClient, JetStreamManager, OrderedConsumerOptions, StreamInfo } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
-import type { AppDefinition } from "../contract/app.ts";
-import { ConfigError } from "../contract/errors.ts";
-import { safeName, subjectCovers } from "../contract/subjects.ts";
-
-/** How long the server remembers message ids of outputs (replays within it are dropped). */
-export const DEFAULT_DEDUP_WINDOW_MS = 10 * 60_000;
+import { ConfigError, DEFAULTS, subjectCovers, type AppDefinition } from "../contract/mod.ts";
+import { appNames } from "./names.ts";
 
 export interface AppStreams {
   /** Stream holding the app's input subjects. */
@@ -22,38 +18,6 @@ export interface AppStreams {
   shared: boolean;
   dlqSubject: string;
   bucket: string;
-}
-
-/**
- * Replay namespaces: a letter, then letters, digits or `_` (they become part of subjects, stream,
- * bucket and table names). `live` names the live app's own outputs.
- */
-export const NAMESPACE_PATTERN = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
-
-/**
- * Names derived from the app name (streams, buckets, dead-letter subject, prefix of output
- * subjects); a replay namespace gets its own set, the live app's is without one.
- *
- * @example
- * appNames("ledger").bucket // => "weir_ledger_state"
- * appNames("ledger", "fix1").outputPrefix // => "fix1."
- */
-export function appNames(appName: string, namespace?: string) {
-  const app = safeName(appName);
-  const n = namespace ? `${app}__${namespace}` : app;
-  return {
-    input: `weir_${n}_in`,
-    output: `weir_${n}_out`,
-    dlq: `weir_${n}_dlq`,
-    dlqSubject: namespace ? `weir.dlq.${app}.${namespace}` : `weir.dlq.${app}`,
-    bucket: `weir_${n}_state`,
-    views: `weir_${n}_views`,
-    /** Prepended to every output subject the app's actors emit to. */
-    outputPrefix: namespace ? `${namespace}.` : "",
-    /** SQL sink: whose offsets (`weir_offsets.scope`) and the prefix of every table name. */
-    sinkScope: namespace ? `${appName}/${namespace}` : appName,
-    tablePrefix: namespace ? `${namespace}_` : "",
-  };
 }
 
 /**
@@ -133,10 +97,10 @@ export async function ensureAppStreams(
   const outputs = [...new Set(app.actors.flatMap((a) => a.outputs.map((o) => names.outputPrefix + o)))];
   const unbound: string[] = [];
   for (const s of outputs) if (!(await findStream(jsm, s))) unbound.push(s);
-  if (unbound.length > 0) await createStream(jsm, names.output, unbound, opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);
+  if (unbound.length > 0) await createStream(jsm, names.output, unbound, opts.dedupWindowMs ?? DEFAULTS.dedupWindowMs);
 
   if (!(await findStream(jsm, names.dlqSubject))) {
-    await createStream(jsm, names.dlq, [names.dlqSubject], opts.dedupWindowMs ?? DEFAULT_DEDUP_WINDOW_MS);
+    await createStream(jsm, names.dlq, [names.dlqSubject], opts.dedupWindowMs ?? DEFAULTS.dedupWindowMs);
   }
   const foreign = held.some((h) => !inputs.some((i) => subjectCovers(i, h)));
   const literal = inputs.length === 1 && !/(^|\.)[*>](\.|$)/.test(inputs[0]!);

@@ -1,6 +1,7 @@
-import type { Logger } from "../contract/app.ts";
+import type { Logger, LogLevel } from "../contract/mod.ts";
 
-export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+export type { LogLevel };
+
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
 /**

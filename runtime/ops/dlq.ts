@@ -1,10 +1,10 @@
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/nats-core";
 import { Kvm } from "@nats-io/kv";
-import { CONTENT_TYPE_HEADER, decodePayload } from "../contract/codec.ts";
-import { DLQ_HEADERS } from "../output/publisher.ts";
-import { appNames } from "../nats/streams.ts";
-import { subjectMatches } from "../contract/subjects.ts";
+import { CONTENT_TYPE_HEADER, decodePayload } from "../route/mod.ts";
+import { DLQ_HEADERS } from "../output/mod.ts";
+import { appNames } from "../nats/mod.ts";
+import { subjectMatches } from "../contract/mod.ts";
 
 /** One dead letter as stored: where it came from, why, and its original bytes. */
 export interface DeadLetter {
@@ -87,7 +87,7 @@ export function describePayload(d: DeadLetter): string {
  * message id `redrive.<app>.<dlq seq>` so a repeat inside the stream's dedup window is dropped.
  */
 export async function redrive(nc: NatsConnection, app: string, letters: readonly DeadLetter[]): Promise<{ redriven: number; already: number; skipped: number }> {
-  const kv = await new Kvm(nc).create(`weir_${app.replace(/[^A-Za-z0-9_-]/g, "_")}_redrive`, { history: 1 });
+  const kv = await new Kvm(nc).create(appNames(app).redrive, { history: 1 });
   const js = jetstream(nc);
   let redriven = 0;
   let already = 0;

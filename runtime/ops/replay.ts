@@ -1,8 +1,8 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { ConfigError } from "../contract/errors.ts";
-import { kvSnapshotStore, type AppConfigRecord } from "../state/snapshot-store.ts";
-import { appNames, NAMESPACE_PATTERN, peekSeq } from "../nats/streams.ts";
+import { ConfigError } from "../contract/mod.ts";
+import { kvSnapshotStore, type AppConfigRecord } from "../state/mod.ts";
+import { appNames, NAMESPACE_PATTERN, peekSeq } from "../nats/mod.ts";
 
 /** The namespace that names the live app's own outputs, tables and views. */
 export const LIVE = "live";

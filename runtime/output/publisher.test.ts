@@ -1,9 +1,44 @@
 import { expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { PublishError } from "../contract/errors.ts";
-import { startNats } from "../nats/server.ts";
+import { PublishError } from "../contract/mod.ts";
+import { client, readStream, startNats } from "../testing/mod.ts";
+import { memoryPublisher } from "./memory-publisher.ts";
+import { publisherContract } from "./publisher.contract.ts";
 import { pipelinedPublisher } from "./publisher.ts";
-import { client, readStream } from "../testing/helpers.ts";
+
+publisherContract("pipelined, real nats-server", async (maxMessageBytes) => {
+  const nats = await startNats();
+  const c = await client(nats.url);
+  const jsm = await jetstreamManager(c.nc);
+  await jsm.streams.add({ name: "small", subjects: ["out.small.>"], max_msg_size: maxMessageBytes });
+  await jsm.streams.add({ name: "out", subjects: ["out.*"] });
+  const publisher = pipelinedPublisher(c.nc);
+  return {
+    publisher,
+    async stored(subject) {
+      const stream = subject.startsWith("out.small.") ? "small" : "out";
+      const out = [];
+      for (let seq = 1; seq <= (await jsm.streams.info(stream)).state.last_seq; seq++) {
+        const m = await jsm.streams.getMessage(stream, { seq });
+        if (!m || m.subject !== subject) continue;
+        const headers: Record<string, string> = {};
+        for (const k of m.header?.keys() ?? []) headers[k] = m.header!.get(k);
+        out.push({ subject: m.subject, data: m.data, headers });
+      }
+      return out;
+    },
+    async [Symbol.asyncDispose]() {
+      publisher.close();
+      await c[Symbol.asyncDispose]();
+      await nats[Symbol.asyncDispose]();
+    },
+  };
+});
+
+publisherContract("memory", async (maxMessageBytes) => {
+  const publisher = memoryPublisher({ streams: [{ subjects: ["out.small.>"], maxMessageBytes }, { subjects: ["out.*"] }] });
+  return { publisher, stored: async (subject) => publisher.messages(subject), async [Symbol.asyncDispose]() {} };
+});
 
 test("pipelined publisher: stores each message id once, refuses subjects without a stream, resends after a broker restart", async () => {
   await using nats = await startNats();

@@ -1,6 +1,5 @@
 import { createInbox, headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
-import { CONTENT_TYPE_HEADER } from "../contract/codec.ts";
-import { PublishError, RefusedMessageError, type WeirError } from "../contract/errors.ts";
+import { DEFAULTS, every, PublishError, RefusedMessageError, systemScheduler, type Scheduler } from "../contract/mod.ts";
 
 export interface PublishOptions {
   /** Deterministic id: the server drops a second message with the same id within its dedup window. */
@@ -16,10 +15,11 @@ export interface Publisher {
 }
 
 export interface PipelinedPublisherOptions {
-  /** Resend a message whose ack has not come back after this long, ms. Default 5000. */
+  /** Resend a message whose ack has not come back after this long, ms. Default `DEFAULTS.publishTimeoutMs`. */
   timeoutMs?: number;
-  /** Resends before giving up (the message id makes resends safe). Default 5. */
+  /** Resends before giving up (the message id makes resends safe). Default `DEFAULTS.publishResends`. */
   retries?: number;
+  scheduler?: Scheduler;
 }
 
 interface InFlight {
@@ -43,15 +43,16 @@ interface InFlight {
  * await pub.publish("totals.u1", bytes, { msgID: "app.actor.3.1042.0" });
  */
 export function pipelinedPublisher(nc: NatsConnection, opts: PipelinedPublisherOptions = {}): Publisher & { close(): void } {
-  const timeoutMs = opts.timeoutMs ?? 5_000;
-  const retries = opts.retries ?? 5;
+  const timeoutMs = opts.timeoutMs ?? DEFAULTS.publishTimeoutMs;
+  const retries = opts.retries ?? DEFAULTS.publishResends;
+  const scheduler = opts.scheduler ?? systemScheduler;
   const prefix = createInbox();
   const inFlight = new Map<number, InFlight>();
   const dec = new TextDecoder();
   let next = 0;
 
   const send = (id: number, f: InFlight) => {
-    f.sentAt = Date.now();
+    f.sentAt = scheduler.now();
     f.attempts++;
     nc.publish(f.subject, f.data, f.headers ? { reply: `${prefix}.${id}`, headers: f.headers } : { reply: `${prefix}.${id}` });
   };
@@ -90,8 +91,9 @@ export function pipelinedPublisher(nc: NatsConnection, opts: PipelinedPublisherO
     },
   });
 
-  const sweep = setInterval(() => {
-    const now = Date.now();
+  // Pending publishes keep their callers waiting; the sweep alone does not keep a process alive.
+  const stopSweep = every(scheduler, Math.max(100, Math.floor(timeoutMs / 4)), () => {
+    const now = scheduler.now();
     for (const [id, f] of inFlight) {
       if (now - f.sentAt < timeoutMs) continue;
       if (f.attempts > retries) {
@@ -101,9 +103,7 @@ export function pipelinedPublisher(nc: NatsConnection, opts: PipelinedPublisherO
         send(id, f);
       }
     }
-  }, Math.max(100, Math.floor(timeoutMs / 4)));
-  // Pending publishes keep their callers waiting; the sweep alone must not keep a process alive.
-  sweep.unref?.();
+  });
 
   return {
     get maxPayload() {
@@ -130,65 +130,10 @@ export function pipelinedPublisher(nc: NatsConnection, opts: PipelinedPublisherO
       });
     },
     close() {
-      clearInterval(sweep);
+      stopSweep();
       sub.unsubscribe();
       for (const f of inFlight.values()) f.reject(new PublishError("publisher closed"));
       inFlight.clear();
     },
   };
-}
-
-/** Headers on a dead-lettered message: why, and where it came from. */
-export const DLQ_HEADERS = {
-  reason: "Weir-Reason",
-  error: "Weir-Error",
-  app: "Weir-App",
-  actor: "Weir-Actor",
-  subject: "Weir-Source-Subject",
-  seq: "Weir-Source-Seq",
-  key: "Weir-Key",
-  /** On a row the database refused: its table (the payload is `{ table, row }`, not the event). */
-  table: "Weir-Table",
-  /** On an output the broker refused: its subject (the payload is `{ subject, value }`, not the event). */
-  output: "Weir-Output-Subject",
-} as const;
-
-export interface DlqOrigin {
-  app: string;
-  actor?: string;
-  subject: string;
-  seq: number;
-  key?: string;
-  contentType?: string;
-}
-
-/** Message id of a dead letter: one per (app, actor, input sequence), so a replay stores it once. */
-export function dlqMsgId(app: string, actor: string | undefined, seq: number): string {
-  return `${app}.dlq.${actor ?? "-"}.${seq}`;
-}
-
-/**
- * A header value is one line of text (nats.js refuses CR and LF, and a key may hold anything):
- * control characters are written as escapes, the length is bounded.
- */
-export function headerValue(s: string, max = 4000): string {
-  const line = /[\x00-\x1f\x7f]/.test(s)
-    ? s.replace(/[\x00-\x1f\x7f]/g, (c) => (c === "\r" ? "\\r" : c === "\n" ? "\\n" : c === "\t" ? "\\t" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`))
-    : s;
-  return line.length > max ? `${line.slice(0, max)}…` : line;
-}
-
-export function dlqHeaders(err: WeirError, origin: DlqOrigin): Record<string, string> {
-  const h: Record<string, string> = {
-    // Reasons read as one line of prose.
-    [DLQ_HEADERS.reason]: headerValue(err.message.replace(/[\r\n]+/g, " ")),
-    [DLQ_HEADERS.error]: err.name,
-    [DLQ_HEADERS.app]: origin.app,
-    [DLQ_HEADERS.subject]: origin.subject,
-    [DLQ_HEADERS.seq]: String(origin.seq),
-  };
-  if (origin.actor) h[DLQ_HEADERS.actor] = origin.actor;
-  if (origin.key !== undefined) h[DLQ_HEADERS.key] = headerValue(origin.key, 1024);
-  if (origin.contentType) h[CONTENT_TYPE_HEADER] = origin.contentType;
-  return h;
 }

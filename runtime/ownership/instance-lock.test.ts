@@ -1,10 +1,10 @@
 import { expect, test } from "bun:test";
 import { Kvm } from "@nats-io/kv";
 import { acquireInstanceLock, LOCK_BUCKET, LockHeldError, LockLostError } from "./instance-lock.ts";
-import { startNats } from "../nats/server.ts";
-import { startRuntime } from "../runtime.ts";
-import { appNames } from "../nats/streams.ts";
-import { client, publishAll, spawnWeir, waitFor, weirCli } from "../testing/helpers.ts";
+import { startNats } from "../nats/mod.ts";
+import { startRuntime } from "../mod.ts";
+import { appNames } from "../nats/mod.ts";
+import { client, publishAll, spawnWeir, waitFor, weirCli } from "../testing/mod.ts";
 
 const ORDER_APP = new URL("../testdata/order-app.ts", import.meta.url).pathname;
 

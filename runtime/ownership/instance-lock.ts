@@ -1,16 +1,13 @@
 import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
-import { ConfigError, describeError, WeirError } from "../contract/errors.ts";
+import { ConfigError, DEFAULTS, describeError, systemScheduler, WeirError, type Scheduler } from "../contract/mod.ts";
 
 /** KV bucket of the instance locks: one key per app (or replay namespace) state. */
 export const LOCK_BUCKET = "weir_instances";
 
 /** Written to read the server's clock. */
 const CLOCK_KEY = "clock";
-
-/** A lock not renewed for this long (ms) is taken to belong to a dead instance. */
-export const DEFAULT_LOCK_TTL_MS = 10_000;
 
 /** The instance lock was taken over or could not be renewed in time: this instance must stop. */
 export class LockLostError extends WeirError {
@@ -39,7 +36,9 @@ export interface LockOptions {
   name: string;
   /** Says what runs, for the refusal message: "app ledger". */
   what: string;
+  /** A lock not renewed for this long (ms) belongs to a dead instance. Default `DEFAULTS.lockTtlMs`. */
   ttlMs?: number;
+  scheduler?: Scheduler;
   /** Called when a dead instance's lock was taken over. */
   onTakeOver?: (previous: string) => void;
 }
@@ -64,30 +63,31 @@ const decode = (e: KvEntry): LockRecord => JSON.parse(decoder.decode(e.value)) a
  * lock.lost.catch(stop); ... await lock.release();
  */
 export async function acquireInstanceLock(nc: NatsConnection, opts: LockOptions): Promise<InstanceLock> {
-  const ttlMs = opts.ttlMs ?? DEFAULT_LOCK_TTL_MS;
+  const ttlMs = opts.ttlMs ?? DEFAULTS.lockTtlMs;
+  const scheduler = opts.scheduler ?? systemScheduler;
   const kv: KV = await new Kvm(nc).create(LOCK_BUCKET, { history: 1 });
   const holder = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   const mine = (since: number) => encoder.encode(JSON.stringify({ holder, ttlMs, since } satisfies LockRecord));
-  const since = Date.now();
+  const since = scheduler.now();
 
-  let revision = await take(kv, opts, mine(since));
-  let renewedAt = Date.now();
+  let revision = await take(kv, opts, mine(since), scheduler);
+  let renewedAt = scheduler.now();
   let released = false;
   let reject!: (err: Error) => void;
   const lost = new Promise<never>((_, rej) => (reject = rej));
   lost.catch(() => {});
   // One renewal at a time: two in flight would race each other's compare-and-set.
   let renewing: Promise<void> = Promise.resolve();
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel = () => {};
   const renew = async () => {
     try {
       revision = await kv.update(opts.name, mine(since), revision);
-      renewedAt = Date.now();
+      renewedAt = scheduler.now();
     } catch (err) {
       if (released) return;
       const taken = lostRace(err);
       // A broker that is briefly away is tried again, while the TTL lasts.
-      if (taken || Date.now() - renewedAt > ttlMs) {
+      if (taken || scheduler.now() - renewedAt > ttlMs) {
         reject(
           new LockLostError(
             taken
@@ -101,7 +101,7 @@ export async function acquireInstanceLock(nc: NatsConnection, opts: LockOptions)
     schedule();
   };
   const schedule = () => {
-    if (!released) timer = setTimeout(() => (renewing = renew()), Math.max(50, Math.floor(ttlMs / 3)));
+    if (!released) cancel = scheduler.schedule(() => (renewing = renew()), Math.max(50, Math.floor(ttlMs / 3)));
   };
   schedule();
   return {
@@ -109,7 +109,7 @@ export async function acquireInstanceLock(nc: NatsConnection, opts: LockOptions)
     lost,
     async release() {
       released = true;
-      clearTimeout(timer);
+      cancel();
       await renewing;
       await kv.delete(opts.name, { previousSeq: revision }).catch(() => {});
     },
@@ -117,7 +117,7 @@ export async function acquireInstanceLock(nc: NatsConnection, opts: LockOptions)
 }
 
 /** Creates the lock entry, or waits out a dead holder's TTL and takes it over; refuses a live holder. */
-async function take(kv: KV, opts: LockOptions, value: Uint8Array): Promise<number> {
+async function take(kv: KV, opts: LockOptions, value: Uint8Array, scheduler: Scheduler): Promise<number> {
   for (;;) {
     try {
       return await kv.create(opts.name, value);
@@ -130,11 +130,11 @@ async function take(kv: KV, opts: LockOptions, value: Uint8Array): Promise<numbe
     // Watch for a renewal until the holder's TTL has passed since its last one, measured on the
     // server's clock (the entry's time against a probe written now), so local clocks do not matter.
     await kv.put(CLOCK_KEY, new Uint8Array(0));
-    const serverNow = (await kv.get(CLOCK_KEY))?.created.getTime() ?? Date.now();
-    const deadline = Date.now() + Math.max(0, seen.created.getTime() + held.ttlMs - serverNow);
+    const serverNow = (await kv.get(CLOCK_KEY))?.created.getTime() ?? scheduler.now();
+    const deadline = scheduler.now() + Math.max(0, seen.created.getTime() + held.ttlMs - serverNow);
     let current: KvEntry | null = seen;
-    while (Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, Math.min(250, held.ttlMs / 6)));
+    while (scheduler.now() < deadline) {
+      await scheduler.sleep(Math.min(250, held.ttlMs / 6));
       current = await kv.get(opts.name);
       if (!current || current.operation !== "PUT" || current.revision !== seen.revision) break;
     }

@@ -1,8 +1,8 @@
 import type { JsMsg } from "@nats-io/jetstream";
-import type { AppDefinition } from "../contract/app.ts";
-import { SchemaRejectedError, SchemaValidationError, UnknownSchemaError, type WeirError } from "../contract/errors.ts";
-import { retrying } from "../contract/retry.ts";
-import { subjectMatches } from "../contract/subjects.ts";
+import type { AppDefinition } from "../contract/mod.ts";
+import { SchemaRejectedError, SchemaValidationError, UnknownSchemaError, type WeirError } from "../contract/mod.ts";
+import { retrying } from "../contract/mod.ts";
+import { subjectMatches } from "../contract/mod.ts";
 
 /** Header naming the registered schema an event was produced with. */
 export const SCHEMA_ID_HEADER = "Weir-Schema-Id";
@@ -35,8 +35,7 @@ export const valueSubject = (subject: string) => `${subject}-value`;
  * @example
  * await registerInputSchemas(port, app);
  */
-export async function registerInputSchemas(port: SchemaRegistryPort, app: AppDefinition): Promise<Map<string, number>> {
-  const ids = new Map<string, number>();
+export async function registerInputSchemas(port: SchemaRegistryPort, app: AppDefinition): Promise<void> {
   for (const actor of app.actors) {
     if (actor.eventJsonSchema === undefined) continue;
     for (const input of actor.input) {
@@ -45,10 +44,8 @@ export async function registerInputSchemas(port: SchemaRegistryPort, app: AppDef
       if ("refused" in r) {
         throw new SchemaRejectedError(`the schema registry refused actor ${actor.name}'s input schema for ${subject}: ${r.refused}`);
       }
-      ids.set(subject, r.id);
     }
   }
-  return ids;
 }
 
 /** The schema id a message names, NaN for a malformed header, undefined without one. */

@@ -1,13 +1,4 @@
-/** How the runtime derives watermarks from event times (see `AppDefinition.watermark`). */
-export interface WatermarkPolicy {
-  /** Events may arrive this much (ms of event time) behind the newest one seen. Default 0. */
-  outOfOrdernessMs?: number;
-  /**
-   * A partition whose newest event is this far (ms of event time) behind the newest event of the
-   * stream stops holding the watermark back. Default 60 000.
-   */
-  idleMs?: number;
-}
+import { DEFAULTS, type WatermarkPolicy } from "../contract/mod.ts";
 
 /** Tracker state as stored with each partition's snapshot meta: `[watermark, ...maxEventTime per partition]`. */
 export type WatermarkState = number[];
@@ -37,8 +28,8 @@ const NONE = Number.NEGATIVE_INFINITY;
  * wm.observe(0, 10_000); wm.current(); // 8000
  */
 export function createWatermarks(partitions: number, policy: WatermarkPolicy = {}, from?: WatermarkState): Watermarks {
-  const ooo = policy.outOfOrdernessMs ?? 0;
-  const idle = policy.idleMs ?? 60_000;
+  const ooo = policy.outOfOrdernessMs ?? DEFAULTS.watermark.outOfOrdernessMs;
+  const idle = policy.idleMs ?? DEFAULTS.watermark.idleMs;
   const newest = new Float64Array(partitions).fill(NONE);
   let mark = NONE;
   let streamNewest = NONE;

@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSink, RowsRejectedError, TableMismatchError, type SqlSink, type TableSpec } from "./mod.ts";
-import { scratchSchema } from "../testing/pg.ts";
+import { scratchSchema } from "../testing/mod.ts";
 
 const ledger: Record<string, TableSpec> = {
   balances: { columns: { account_id: "text", balance: "integer", frozen: "boolean", rate: "real" }, key: ["account_id"] },

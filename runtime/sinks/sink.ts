@@ -1,15 +1,7 @@
-import { WeirError } from "../contract/errors.ts";
+import { WeirError } from "../contract/mod.ts";
+import type { ColumnType, Row, TableSpec } from "../contract/mod.ts";
 
-/** Column types a table may declare; each sink maps them to its own SQL types. */
-export type ColumnType = "text" | "integer" | "real" | "boolean";
-
-/** A table an app writes to: its columns and the key columns rows are upserted on. */
-export interface TableSpec {
-  readonly columns: Readonly<Record<string, ColumnType>>;
-  readonly key: readonly string[];
-}
-
-export type Row = Record<string, string | number | boolean | null>;
+export type { ColumnType, Row, TableSpec };
 
 /** Rows of one flush, and how far each partition's events are reflected in them. */
 export interface SinkBatch {
@@ -40,7 +32,7 @@ export interface SqlSink {
   close(): Promise<void>;
 }
 
-/** The database refused a write or a table does not match its declaration. */
+/** A write failed for another reason than the rows' content (the connection, a timeout): try again. */
 export class SinkError extends WeirError {
   readonly retryable = true;
 }

@@ -1,13 +1,13 @@
 import { expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { loadApp } from "../contract/load-app.ts";
-import { msgpackCodec } from "../contract/codec.ts";
-import { startNats } from "../nats/server.ts";
-import { startRuntime } from "../runtime.ts";
-import { kvSnapshotStore } from "../state/snapshot-store.ts";
-import { appNames, ensureAppStreams } from "../nats/streams.ts";
-import { client, KILLED_LOCK_TTL, spawnWeir, waitFor } from "../testing/helpers.ts";
+import { loadApp } from "../contract/mod.ts";
+import { msgpackCodec } from "../route/mod.ts";
+import { startNats } from "../nats/mod.ts";
+import { startRuntime } from "../mod.ts";
+import { kvSnapshotStore } from "../state/mod.ts";
+import { appNames, ensureAppStreams } from "../nats/mod.ts";
+import { client, KILLED_LOCK_TTL, spawnWeir, waitFor } from "../testing/mod.ts";
 
 // Restarts in the middle of a stream spread over very many subjects (one per key). nats-server 2.9
 // answers a consumer created with a wildcard filter at a mid-stream start sequence only after

@@ -1,12 +1,13 @@
 import { DeliverPolicy, type Consumer, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { Observable } from "rxjs";
+import { backoffMs, DEFAULTS, every, systemScheduler, type Scheduler } from "../contract/mod.ts";
 import type { Credit } from "./credit.ts";
 
 export interface SourceOptions {
   stream: string;
   /** First stream sequence to read. */
   startSeq: number;
-  /** A single filter subject (nats-server 2.9 takes one); all of the stream when absent. */
+  /** A literal subject to read through (see `AppStreams.filter` for why never a wildcard); all of the stream when absent. */
   filter?: string;
   credit: Credit;
   /** Largest pull request, in messages. */
@@ -19,8 +20,9 @@ export interface SourceOptions {
   onPending?: (pending: number) => void;
   /** Called when reading failed and the source will recreate its consumer and try again. */
   onRetry?: (err: unknown) => void;
-  /** Keep retrying for this long (ms) before failing. Default 120 000. */
+  /** Keep retrying for this long (ms) before failing. Default `DEFAULTS.sourceGiveUpMs`. */
   giveUpMs?: number;
+  scheduler?: Scheduler;
   /**
    * Last sequence to hand on (a bounded replay): the source completes once it has handed on every
    * message up to it. Every message up to it must already be in the stream.
@@ -28,22 +30,23 @@ export interface SourceOptions {
   stopSeq?: number;
 }
 
+/** Retries of a failing read back off up to this. */
+const READ_BACKOFF = { baseMs: 200, maxMs: 2_000 };
+
 /**
- * The partition source: an ordered pull consumer that only asks JetStream for as many messages as
- * it holds credit for. Emits chunks in stream order; each message holds one credit until released
+ * The source: an ordered pull consumer that only asks JetStream for as many messages as it holds
+ * credit for. Emits chunks in stream order; each message holds one credit until released
  * downstream. Position is owned by the caller (snapshots), so the consumer needs no acks.
  *
  * @example
  * pullSource(js, { stream: "weir_clicks_in", startSeq: 1, credit }).subscribe((msgs) => route(msgs));
  */
-/** How long past its expiry a silent pull is given before it is abandoned. */
-const STALL_GRACE_MS = 5_000;
-
 export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable<JsMsg[]> {
-  const maxFetch = opts.maxFetch ?? 512;
-  const chunkSize = opts.chunk ?? 1024;
-  const expires = opts.expiresMs ?? 2000;
-  const giveUpMs = opts.giveUpMs ?? 120_000;
+  const maxFetch = opts.maxFetch ?? DEFAULTS.maxFetch;
+  const chunkSize = opts.chunk ?? DEFAULTS.pullChunk;
+  const expires = opts.expiresMs ?? DEFAULTS.pullExpiresMs;
+  const giveUpMs = opts.giveUpMs ?? DEFAULTS.sourceGiveUpMs;
+  const scheduler = opts.scheduler ?? systemScheduler;
   return new Observable<JsMsg[]>((sub) => {
     let stopped = false;
     let current: { stop(): void } | undefined;
@@ -53,6 +56,7 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
       let nextSeq = Math.max(1, opts.startSeq);
       let consumer: Consumer | undefined;
       let failingSince = 0;
+      let failures = 0;
       let reachedEnd = false;
       while (!stopped && !reachedEnd) {
         // Wait for a worthwhile amount of credit rather than trickling one message at a time.
@@ -62,7 +66,7 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
           break;
         }
         let got = 0;
-        let watchdog: ReturnType<typeof setInterval> | undefined;
+        let stopWatchdog = () => {};
         let chunk: JsMsg[] = [];
         const flush = () => {
           if (chunk.length === 0) return;
@@ -83,16 +87,16 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
           // and the consumer recreated from our own position. Each wait races a timer, because
           // stopping the stalled iterator does not always end it.
           let stalled = false;
-          let heard = Date.now();
+          let heard = scheduler.now();
           const silence = new Promise<"stalled">((resolve) => {
-            watchdog = setInterval(() => {
-              if (Date.now() - heard > expires + STALL_GRACE_MS) resolve("stalled");
-            }, 500);
+            stopWatchdog = every(scheduler, 500, () => {
+              if (scheduler.now() - heard > expires + DEFAULTS.pullStallGraceMs) resolve("stalled");
+            });
           });
           const messages = iter[Symbol.asyncIterator]();
           for (;;) {
             const next = await Promise.race([messages.next(), silence]);
-            heard = Date.now();
+            heard = scheduler.now();
             if (next === "stalled") {
               stalled = true;
               iter.stop();
@@ -133,15 +137,16 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
             opts.onRetry?.(new Error(`a pull from ${opts.stream} went silent; reading again from sequence ${nextSeq}`));
           }
           failingSince = 0;
+          failures = 0;
         } catch (err) {
           consumer = undefined;
-          const now = Date.now();
+          const now = scheduler.now();
           failingSince ||= now;
           if (now - failingSince > giveUpMs) throw err;
           opts.onRetry?.(err);
-          await new Promise((r) => setTimeout(r, Math.min(2000, 100 + (now - failingSince) / 4)));
+          await scheduler.sleep(backoffMs(++failures, READ_BACKOFF));
         } finally {
-          clearInterval(watchdog);
+          stopWatchdog();
           flush();
           current = undefined;
           if (granted > got) opts.credit.release(granted - got);

@@ -1,11 +1,4 @@
-import type { NatsConnection } from "@nats-io/nats-core";
-import { jetstream, type JetStreamManager } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
-import { Objm, type ObjectStore } from "@nats-io/obj";
-import { msgpackCodec } from "../contract/codec.ts";
-import { SnapshotError } from "../contract/errors.ts";
-import type { Publisher } from "../output/publisher.ts";
-import { retrying } from "../contract/retry.ts";
+import { SnapshotError } from "../contract/mod.ts";
 
 /** Version of the snapshot records written by this runtime. Readers refuse versions they do not know. */
 export const SNAPSHOT_VERSION = 1;
@@ -58,126 +51,10 @@ export interface SnapshotStore {
   listActors(): AsyncIterable<{ actor: string; key: string; record: ActorRecord }>;
 }
 
-const b64 = {
-  encode: (s: string) => Buffer.from(s, "utf8").toString("base64url"),
-  decode: (s: string) => Buffer.from(s, "base64url").toString("utf8"),
-};
-
-function actorKey(actor: string, key: string): string {
-  return `a.${actor}.${b64.encode(key)}`;
-}
-
-function checkVersion<T extends { v: number }>(what: string, rec: T): T {
+/** A record as stored, refused when this runtime cannot read its format version. */
+export function checkVersion<T extends { v: number }>(what: string, rec: T): T {
   if (rec.v !== SNAPSHOT_VERSION) {
     throw new SnapshotError(`${what} has snapshot format v${rec.v}; this weir reads v${SNAPSHOT_VERSION}`);
   }
   return rec;
-}
-
-/** Object store of a snapshot bucket, for states too large for one KV entry. */
-const blobsOf = (bucket: string) => `${bucket}-blobs`;
-
-/** Deletes a snapshot store (its KV bucket and object store), if it exists. */
-export async function deleteSnapshotStore(jsm: JetStreamManager, bucket: string): Promise<void> {
-  for (const stream of [`KV_${bucket}`, `OBJ_${blobsOf(bucket)}`]) await jsm.streams.delete(stream).catch(() => false);
-}
-
-export interface KvSnapshotStoreOptions {
-  /** KV bucket name; its object store (for large states) is `<bucket>-blobs`. */
-  bucket: string;
-  /** Concurrent writes in flight during a snapshot. */
-  writeConcurrency?: number;
-  /**
-   * Writes actor records through this publisher (to the bucket's `$KV.<bucket>.<key>` subjects)
-   * instead of one `kv.put` request each; the pipelined publisher is much cheaper per write.
-   */
-  publisher?: Publisher;
-}
-
-/**
- * Snapshot store on a JetStream KV bucket (one entry per actor, one per partition). A state whose
- * encoding would not fit the server's max payload goes to an Object Store, with a pointer in KV.
- *
- * @example
- * const store = await kvSnapshotStore(nc, { bucket: "weir_clicks_state" });
- */
-export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreOptions): Promise<SnapshotStore> {
-  const js = jetstream(nc);
-  const kv: KV = await new Kvm(js).create(opts.bucket, { history: 1 });
-  const concurrency = opts.writeConcurrency ?? (opts.publisher ? 4096 : 256);
-  // Leave room for headers and the record envelope.
-  const maxInline = Math.max(1024, nc.info!.max_payload - 4096);
-  let objects: ObjectStore | undefined;
-  const blobs = async () => (objects ??= await new Objm(js).create(blobsOf(opts.bucket)));
-
-  const getRecord = async <T>(key: string): Promise<T | null> => {
-    const e = await retrying(() => kv.get(key));
-    if (!e || e.operation !== "PUT" || e.value.length === 0) return null;
-    return msgpackCodec.decode(e.value) as T;
-  };
-  const put = async (key: string, value: unknown) => {
-    const bytes = msgpackCodec.encode(value);
-    await retrying(() => kv.put(key, bytes));
-  };
-
-  const writeActor = async (w: ActorWrite) => {
-    const key = actorKey(w.actor, w.key);
-    const bytes = msgpackCodec.encode(w.record);
-    if (bytes.length <= maxInline) {
-      if (opts.publisher) await opts.publisher.publish(`$KV.${opts.bucket}.${key}`, bytes, {});
-      else await retrying(() => kv.put(key, bytes));
-      return;
-    }
-    const os = await retrying(blobs);
-    await retrying(() => os.putBlob({ name: key }, bytes));
-    await put(key, { v: w.record.v, seq: w.record.seq, blob: true });
-  };
-
-  const readActor = async (key: string, what: string): Promise<ActorRecord | null> => {
-    const rec = await getRecord<ActorRecord & { blob?: boolean }>(key);
-    if (!rec) return null;
-    checkVersion(what, rec);
-    if (!rec.blob) return rec;
-    const os = await retrying(blobs);
-    const bytes = await retrying(() => os.getBlob(key));
-    if (!bytes) throw new SnapshotError(`${what}: state blob is missing from the object store`);
-    return checkVersion(what, msgpackCodec.decode(bytes) as ActorRecord);
-  };
-
-  return {
-    loadConfig: async () => {
-      const c = await getRecord<AppConfigRecord>("config");
-      return c && checkVersion("app config", c);
-    },
-    saveConfig: (c) => put("config", c),
-    loadMeta: async (p) => {
-      const m = await getRecord<PartitionMeta>(`p.${p}`);
-      return m && checkVersion(`partition ${p}`, m);
-    },
-    saveMeta: (p, m) => put(`p.${p}`, m),
-    loadActor: (actor, key) => readActor(actorKey(actor, key), `actor ${actor}/${key}`),
-    saveActors: async (writes) => {
-      for (let i = 0; i < writes.length; i += concurrency) {
-        await Promise.all(writes.slice(i, i + concurrency).map(writeActor));
-      }
-    },
-    deleteActors: async (ids) => {
-      for (let i = 0; i < ids.length; i += concurrency) {
-        await Promise.all(ids.slice(i, i + concurrency).map(({ actor, key }) => retrying(() => kv.purge(actorKey(actor, key)))));
-      }
-    },
-    async *listActors() {
-      const keys: string[] = [];
-      for await (const k of await kv.keys("a.>")) keys.push(k);
-      for (let i = 0; i < keys.length; i += concurrency) {
-        const chunk = keys.slice(i, i + concurrency);
-        const records = await Promise.all(chunk.map((k) => readActor(k, k)));
-        for (let j = 0; j < chunk.length; j++) {
-          const [, actor, enc] = chunk[j]!.split(".");
-          const record = records[j];
-          if (record && actor && enc !== undefined) yield { actor, key: b64.decode(enc), record };
-        }
-      }
-    },
-  };
 }

@@ -2,12 +2,14 @@ import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jets
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { spawn, type Subprocess } from "bun";
-import { decodePayload } from "../contract/codec.ts";
-import { produce } from "../ops/producer.ts";
-import { kvSnapshotStore, type ActorRecord } from "../state/snapshot-store.ts";
+import { connectOptions } from "../nats/mod.ts";
+import { produce } from "../ops/mod.ts";
+import { decodePayload } from "../route/mod.ts";
+import { kvSnapshotStore, type ActorRecord } from "../state/mod.ts";
 
+/** A test's own connection (and JetStream client), closed when disposed. */
 export async function client(url: string): Promise<{ nc: NatsConnection; js: JetStreamClient } & AsyncDisposable> {
-  const nc = await connect({ servers: url, noAsyncTraces: true });
+  const nc = await connect(connectOptions(url, "weir-test"));
   return { nc, js: jetstream(nc), [Symbol.asyncDispose]: () => nc.close() };
 }
 

@@ -1,6 +1,5 @@
-import type { RoundResult } from "../host/host.ts";
-import type { RoutedBatch } from "../route/router.ts";
-import type { LogLevel } from "../observe/log.ts";
+import type { HostConfig, LogLevel, RoundResult } from "../contract/mod.ts";
+import type { RoutedBatch } from "../route/mod.ts";
 import type { EffectTarget, FromWorker, ToWorker } from "./protocol.ts";
 
 export interface WorkerPoolOptions {
@@ -14,6 +13,7 @@ export interface WorkerPoolOptions {
   sinkUrl?: string;
   viewBucket?: string;
   effects: EffectTarget;
+  config: HostConfig;
   /** A worker snapshotted: how long it took, and dead letters it sent outside rounds. */
   onSnapshot?: (ms: number, dlq: number) => void;
 }
@@ -117,6 +117,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
           ...(opts.sinkUrl ? { sinkUrl: opts.sinkUrl } : {}),
           ...(opts.viewBucket ? { viewBucket: opts.viewBucket } : {}),
           effects: opts.effects,
+          config: opts.config,
           logLevel: opts.logLevel,
         };
         w.postMessage(init);

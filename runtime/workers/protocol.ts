@@ -1,5 +1,4 @@
-import type { Round, RoundResult } from "../host/host.ts";
-import type { LogLevel } from "../observe/log.ts";
+import type { HostConfig, LogLevel, Round, RoundResult } from "../contract/mod.ts";
 
 export interface WorkerInit {
   type: "init";
@@ -15,6 +14,8 @@ export interface WorkerInit {
   /** KV bucket of the app's views (when it declares views). */
   viewBucket?: string;
   effects: EffectTarget;
+  /** The host's settings, resolved on the main thread (options and flags included). */
+  config: HostConfig;
 }
 
 /** Where a worker's effects go: the live app's subjects and tables, or a replay namespace's. */

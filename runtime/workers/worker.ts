@@ -1,21 +1,19 @@
 /// <reference lib="dom" />
-import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { concatMap, Subject } from "rxjs";
 import { fileURLToPath } from "node:url";
-import { createActorHost, type ActorHost } from "../host/host.ts";
-import { loadApp } from "../contract/load-app.ts";
-import { systemClock } from "../contract/clock.ts";
-import { describeError } from "../contract/errors.ts";
-import { consoleLogger } from "../observe/log.ts";
-import { pipelinedPublisher } from "../output/publisher.ts";
-import { kvSnapshotStore } from "../state/snapshot-store.ts";
+import { describeError, every, loadApp, systemScheduler } from "../contract/mod.ts";
+import { createActorHost, type ActorHost } from "../host/mod.ts";
+import { connectNats } from "../nats/mod.ts";
+import { consoleLogger } from "../observe/mod.ts";
+import { pipelinedPublisher } from "../output/mod.ts";
 import { openSink, type SqlSink } from "../sinks/mod.ts";
-import { kvViews } from "../state/views.ts";
+import { kvSnapshotStore, kvViews } from "../state/mod.ts";
 import type { FromWorker, ToWorker, WorkerInit } from "./protocol.ts";
 
-// Worker entry: hosts the actors of the partitions it is given. Messages are handled strictly one
-// after another (concatMap), so the actors of a key never run concurrently and see stream order.
+// Worker entry, the composition root of its thread: picks the stores, the sink and the publisher
+// for the actor host of the partitions it is given. Messages are handled strictly one after another
+// (concatMap), so the actors of a key never run concurrently and see stream order.
 
 declare const self: Worker;
 const post = (m: FromWorker) => self.postMessage(m);
@@ -24,14 +22,14 @@ let host: ActorHost | undefined;
 let nc: NatsConnection | undefined;
 let closePublisher: (() => void) | undefined;
 let sink: SqlSink | undefined;
-let tick: ReturnType<typeof setInterval> | undefined;
+let stopTicks: (() => void) | undefined;
 const inbox = new Subject<ToWorker | { type: "tick" }>();
 
 async function init(msg: WorkerInit): Promise<void> {
   const log = consoleLogger(msg.logLevel, `weir worker ${msg.index}`);
   const app = await loadApp(fileURLToPath(msg.appUrl));
-  nc = await connect({ servers: msg.natsUrl, noAsyncTraces: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, name: `weir-worker-${msg.index}` });
-  const publisher = pipelinedPublisher(nc);
+  nc = await connectNats(msg.natsUrl, `weir-worker-${msg.index}`);
+  const publisher = pipelinedPublisher(nc, { scheduler: systemScheduler });
   closePublisher = publisher.close;
   const store = await kvSnapshotStore(nc, { bucket: msg.bucket, publisher });
   // Each worker has its own database connection; the sink is picked from its URL here, at the edge.
@@ -43,16 +41,18 @@ async function init(msg: WorkerInit): Promise<void> {
     store,
     publisher,
     dlqSubject: msg.dlqSubject,
-    clock: systemClock,
+    scheduler: systemScheduler,
     log,
+    config: msg.config,
     ...(sink ? { sink } : {}),
     ...(msg.viewBucket ? { views: await kvViews(nc, msg.viewBucket) } : {}),
     outputPrefix: effects.outputPrefix,
     ...(effects.fence ? { fence: new Map(effects.fence) } : {}),
   });
   await host.init();
-  const period = Math.max(50, Math.min(1000, Math.floor((app.snapshot?.everyMs ?? 1000) / 2)));
-  tick = setInterval(() => inbox.next({ type: "tick" }), period);
+  // Processing-time timers and time-based snapshots are checked between rounds, twice per snapshot period.
+  const period = Math.max(50, Math.min(1000, Math.floor(msg.config.snapshot.everyMs / 2)));
+  stopTicks = every(systemScheduler, period, () => inbox.next({ type: "tick" }));
   post({ type: "ready" });
 }
 
@@ -71,7 +71,7 @@ async function handle(msg: ToWorker | { type: "tick" }): Promise<void> {
       if (host?.snapshotDue()) await snapshot();
       return;
     case "stop":
-      if (tick) clearInterval(tick);
+      stopTicks?.();
       if (host) await snapshot();
       closePublisher?.();
       await sink?.close();

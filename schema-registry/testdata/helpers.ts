@@ -1,6 +1,6 @@
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { startNats, type NatsServer } from "../../runtime/mod.ts";
+import { startNats, type NatsServer } from "../../runtime/testing/mod.ts";
 import { createRegistry, kvRegistryStore, serveRegistry, type RegistryApiOptions, type RegistryServer } from "../mod.ts";
 
 export interface Answer {

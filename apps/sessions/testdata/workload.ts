@@ -1,5 +1,5 @@
-import { generate, type Generated } from "../generator.ts";
-import { LATENESS_MS, OUT_OF_ORDERNESS_MS, type Activity } from "./main.ts";
+import { generate, type Generated } from "../../testing/mod.ts";
+import { LATENESS_MS, OUT_OF_ORDERNESS_MS, type Activity } from "../main.ts";
 
 const GROUP_MS = 20 * 60_000;
 const GROUPS = 12;

@@ -1,5 +1,5 @@
 // Fixed-seed workloads for the seed apps' tests and benchmarks.
-import { rng } from "../runtime/testing/helpers.ts";
+import { rng } from "../../runtime/testing/mod.ts";
 
 export type EventClass = "ontime" | "late" | "toolate" | "dup";
 

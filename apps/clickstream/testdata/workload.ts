@@ -1,5 +1,5 @@
-import { generate, type Generated } from "../generator.ts";
-import { LATENESS_MS, WATERMARK_MS, type Click } from "./main.ts";
+import { generate, type Generated } from "../../testing/mod.ts";
+import { LATENESS_MS, WATERMARK_MS, type Click } from "../main.ts";
 
 const SITES = ["shop", "blog", "docs"];
 

@@ -1,5 +1,5 @@
 import { C1, Packr } from "msgpackr";
-import { DecodeError } from "./errors.ts";
+import { DecodeError } from "../contract/mod.ts";
 
 /** Encodes values to bytes and back. One implementation per wire format. */
 export interface Codec {

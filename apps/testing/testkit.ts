@@ -3,15 +3,11 @@
 // `weir run` child processes SIGKILLed mid-stream).
 import { describe, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { loadApp } from "../runtime/contract/load-app.ts";
-import { startRuntime, type RuntimeMetrics } from "../runtime/mod.ts";
-import { startNats, type NatsServer } from "../runtime/nats/server.ts";
-import { kvSnapshotStore } from "../runtime/state/snapshot-store.ts";
-import { appNames, ensureAppStreams } from "../runtime/nats/streams.ts";
-import { client, KILLED_LOCK_TTL, publishAll, readStream, rng, spawnWeir, waitFor, type StoredMessage } from "../runtime/testing/helpers.ts";
+import { appNames, kvSnapshotStore, startRuntime, type RuntimeMetrics } from "../../runtime/mod.ts";
+import { ensureAppStreams, loadApp } from "../../runtime/internal.ts";
+import { client, KILLED_LOCK_TTL, publishAll, readStream, rng, spawnWeir, startNats, waitFor, type NatsServer, type StoredMessage } from "../../runtime/testing/mod.ts";
 import type { Generated } from "./generator.ts";
 
-export { counted, generate, type EventClass, type Generated, type GeneratorSpec } from "./generator.ts";
 
 export interface AppRun {
   outputs: StoredMessage[];

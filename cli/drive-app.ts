@@ -1,0 +1,85 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { describeError, startRuntime, type Runtime, type RuntimeOptions } from "../runtime/mod.ts";
+import { connectNats } from "../runtime/internal.ts";
+import { createRegistry, kvRegistryStore, type Registry } from "../schema-registry/mod.ts";
+import { natsFor } from "./nats.ts";
+import type { AppValues } from "./options.ts";
+import { progressLine } from "./progress.ts";
+import { registryPort } from "./registry-port.ts";
+import { onSignals } from "./signals.ts";
+
+/**
+ * Starts an app (the embedded nats-server and the registry as asked), shows progress, and returns
+ * the exit code once `until(runtime)` settles and the runtime has stopped. SIGINT/SIGTERM stop it
+ * cleanly (a second one force-quits).
+ */
+export async function driveApp(
+  values: AppValues,
+  options: Omit<RuntimeOptions, "nats" | "registry">,
+  hooks: {
+    /** Once the app is up (e.g. to serve its API); returns what to stop at the end. */
+    started?: (rt: Runtime, registry: Registry | undefined, registryNc: NatsConnection | undefined) => Promise<{ stop(): Promise<void> } | undefined>;
+    /** What the command waits for before stopping (default: the runtime stopping). */
+    until?: (rt: Runtime) => Promise<void>;
+    /** Last words on stdout after a clean stop. */
+    summary?: (rt: Runtime) => string;
+  } = {},
+): Promise<number> {
+  const { url, embedded } = await natsFor(values);
+  let registryNc: NatsConnection | undefined;
+  let extra: { stop(): Promise<void> } | undefined;
+  const cleanup = async () => {
+    await extra?.stop();
+    await registryNc?.close();
+    await embedded?.stop();
+  };
+  // Signals are handled from here on: one that arrives while the app is still starting stops it as
+  // soon as it is up, instead of killing the process mid-start.
+  let rt: Runtime | undefined;
+  let stopAsked = false;
+  onSignals((sig) => {
+    process.stderr.write(`\nweir: ${sig}: finishing in-flight work and snapshotting (again to force quit)\n`);
+    stopAsked = true;
+    rt?.stop().catch(() => {});
+  });
+  try {
+    let registry: Registry | undefined;
+    if (values.registry) {
+      registryNc = await connectNats(url, "weir-registry");
+      registry = createRegistry({ store: await kvRegistryStore(registryNc) });
+    }
+    rt = await startRuntime({ ...options, nats: url, ...(registry ? { registry: registryPort(registry) } : {}) });
+    // Started once the app is up, so a start-up failure stays a one-line error.
+    extra = await hooks.started?.(rt, registry, registryNc);
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  const runtime = rt;
+  if (stopAsked) runtime.stop().catch(() => {});
+
+  const showProgress = (values.progress as boolean | undefined) ?? Boolean(process.stderr.isTTY);
+  const line = progressLine();
+  const timer = showProgress
+    ? setInterval(() => process.stderr.write(`\r\x1b[2K${line(runtime.metrics())}`), 1000)
+    : undefined;
+
+  try {
+    if (hooks.until) {
+      await Promise.race([hooks.until(runtime), runtime.done]);
+      await runtime.stop();
+    }
+    await runtime.done;
+    if (showProgress) process.stderr.write(`\r\x1b[2K${line(runtime.metrics())}\n`);
+    if (hooks.summary && !stopAsked) process.stdout.write(hooks.summary(runtime));
+    return stopAsked && hooks.until ? 130 : 0;
+  } catch (err) {
+    if (showProgress) process.stderr.write(`\r\x1b[2K${line(runtime.metrics())}\n`);
+    process.stderr.write(`weir: ${describeError(err)}\n`);
+    return 1;
+  } finally {
+    if (timer) clearInterval(timer);
+    await cleanup();
+  }
+}
+

@@ -1,0 +1,95 @@
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { DEFAULTS, describeError, WeirError, type LogLevel } from "../runtime/mod.ts";
+
+/** A command line that cannot be run as given: one line on stderr, exit code 2. */
+export class UsageError extends WeirError {
+  readonly retryable = false;
+}
+
+type Options = NonNullable<Parameters<typeof parseArgs>[0]>["options"];
+
+/** Parses a command's arguments (`--help` included); an unknown or malformed option is a UsageError naming the command. */
+export function parse<T extends Options>(args: string[], options: T, command: string) {
+  try {
+    return parseArgs({ args, allowPositionals: true, allowNegative: true, options: { ...options, help: { type: "boolean", short: "h" } } });
+  } catch (err) {
+    throw new UsageError(`${describeError(err)} (try weir ${command} --help)`);
+  }
+}
+
+export function positiveInt(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+/** `host:port` (or `:port`, or a bare port) for --http. */
+export function listenAddress(raw: string): { hostname: string; port: number } {
+  const m = /^(?:(.*):)?(\d+)$/.exec(raw);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--http must be host:port (e.g. 127.0.0.1:8081), got "${raw}"`);
+  return { hostname: m[1] || "127.0.0.1", port };
+}
+
+/** An ISO time or ms since the epoch. */
+export function timeArg(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (Number.isNaN(t)) throw new UsageError(`--${name} must be an ISO time or ms since the epoch, got "${v}"`);
+  return t;
+}
+
+/** Where the commands that talk to NATS find it. */
+export const NATS_OPTIONS = {
+  nats: { type: "string" },
+  "data-dir": { type: "string", default: DEFAULTS.dataDir },
+} as const;
+
+export type NatsValues = { nats?: string | undefined; "data-dir"?: string | undefined };
+
+const LEVELS = ["debug", "info", "warn", "error"] as const;
+
+/** Options of the commands that run an app (`run`, `replay`). */
+export const APP_OPTIONS = {
+  ...NATS_OPTIONS,
+  workers: { type: "string" },
+  partitions: { type: "string" },
+  "max-in-flight": { type: "string" },
+  "log-level": { type: "string", default: DEFAULTS.logLevel },
+  progress: { type: "boolean" },
+  registry: { type: "boolean", default: true },
+  sink: { type: "string" },
+  "lock-ttl": { type: "string" },
+} as const;
+
+export type AppValues = ReturnType<typeof parse<typeof APP_OPTIONS>>["values"];
+
+/** The app module and the runtime options every app-running command shares, checked. */
+export function appArgs(values: AppValues, positionals: string[], command: string) {
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? `${command} needs an app module, e.g. weir ${command} ./apps/user-totals/main.ts`
+        : `${command} takes one app module, got ${positionals.length}`,
+    );
+  }
+  const level = values["log-level"] as LogLevel;
+  if (!(LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(`--log-level must be one of ${LEVELS.join(", ")}, got "${level}"`);
+  }
+  const workers = positiveInt("workers", values.workers as string | undefined);
+  const partitions = positiveInt("partitions", values.partitions as string | undefined);
+  const maxInFlight = positiveInt("max-in-flight", values["max-in-flight"] as string | undefined);
+  const lockTtlMs = positiveInt("lock-ttl", values["lock-ttl"] as string | undefined);
+  return {
+    app: positionals[0]!,
+    logLevel: level,
+    ...(workers ? { workers } : {}),
+    ...(partitions ? { partitions } : {}),
+    ...(maxInFlight ? { maxInFlight } : {}),
+    ...(lockTtlMs ? { lockTtlMs } : {}),
+    sink: (values.sink as string | undefined) ?? `sqlite:${join(String(values["data-dir"]), "out.db")}`,
+  };
+}

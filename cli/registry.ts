@@ -1,0 +1,61 @@
+import { DEFAULTS } from "../runtime/mod.ts";
+import { createRegistry, kvRegistryStore, registryApi } from "../schema-registry/mod.ts";
+import { serveHttp, type HttpServer } from "./http.ts";
+import { withNats } from "./nats.ts";
+import { listenAddress, NATS_OPTIONS, parse, positiveInt, UsageError } from "./options.ts";
+import { onSignals } from "./signals.ts";
+
+export const REGISTRY_HELP = `Usage: weir registry [options]
+
+Serves the schema registry (Confluent Schema Registry REST API: JSON Schema, compatibility
+levels, modes) until SIGINT/SIGTERM. Schemas live in the JetStream KV bucket weir_registry, so
+every registry process (and every weir run) on the same NATS shares them.
+
+Options:
+  --nats <url>           NATS server URL (default: the embedded nats-server in --data-dir)
+  --data-dir <dir>       data directory of the embedded nats-server (default ./.weir)
+  --http <host:port>     listen address (default 127.0.0.1:8081; port 0 picks a free one)
+  --token <t>            bearer token required for writes (or WEIR_REGISTRY_TOKEN)
+  --protect-reads        require the token for reads too
+  --max-body <bytes>     largest request body (default 1048576); larger ones get 413
+  -h, --help             this text
+`;
+
+export async function registryCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      ...NATS_OPTIONS,
+      http: { type: "string", default: DEFAULTS.http },
+      token: { type: "string" },
+      "protect-reads": { type: "boolean", default: false },
+      "max-body": { type: "string" },
+    },
+    "registry",
+  );
+  if (values.help) {
+    process.stdout.write(REGISTRY_HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`registry takes no arguments, got "${positionals[0]}" (try weir registry --help)`);
+  const listen = listenAddress(String(values.http));
+  const maxBodyBytes = positiveInt("max-body", values["max-body"] as string | undefined);
+  const token = (values.token as string | undefined) ?? process.env.WEIR_REGISTRY_TOKEN;
+  if (values["protect-reads"] && !token) throw new UsageError("--protect-reads needs --token (or WEIR_REGISTRY_TOKEN)");
+
+  return withNats(values, "weir-registry", async (nc) => {
+    let api: HttpServer | undefined;
+    try {
+      const registry = createRegistry({ store: await kvRegistryStore(nc) });
+      const options = { ...(token ? { token } : {}), protectReads: Boolean(values["protect-reads"]), maxBodyBytes: maxBodyBytes ?? DEFAULTS.registryMaxBodyBytes };
+      api = serveHttp({ registry: registryApi(registry, options) }, listen, true);
+      // Tools that start a registry on port 0 read the address from this line.
+      process.stdout.write(`${api!.url}\n`);
+      await new Promise<void>((resolve) => onSignals(() => resolve()));
+      return 0;
+    } finally {
+      await api?.stop();
+    }
+  });
+}
+

@@ -1,0 +1,67 @@
+import { appNames, DEFAULTS, kvViews } from "../runtime/internal.ts";
+import { registryApi } from "../schema-registry/mod.ts";
+import { driveApp } from "./drive-app.ts";
+import { serveHttp } from "./http.ts";
+import { APP_OPTIONS, appArgs, listenAddress, parse } from "./options.ts";
+import { viewsApi } from "./views-api.ts";
+
+export const RUN_HELP = `Usage: weir run <app-module.ts> [options]
+
+Runs the app's actors on its input stream until SIGINT/SIGTERM, then snapshots and exits.
+State is snapshotted while it runs; after a crash (even kill -9), run it again: it resumes exactly.
+
+Options:
+  --nats <url>           NATS server URL. Without it weir starts its own nats-server
+                         (JetStream, data in --data-dir) or reuses the one it left running.
+  --data-dir <dir>       data directory of the embedded nats-server (default ./.weir)
+  --workers <n>          worker threads (default: number of cores)
+  --partitions <n>       partition count (default: the app's, else 32; fixed once state exists)
+  --max-in-flight <n>    most messages between the source and the workers (default 8192)
+  --log-level <level>    debug | info | warn | error (default info)
+  --progress             live counter line on stderr (default when stderr is a terminal)
+  --no-progress          no counter line
+  --http <host:port>     where the schema registry API is served (default 127.0.0.1:8081;
+                         if the port is taken, e.g. by another weir on this host, run goes on
+                         without it: the registry lives in NATS and the other process serves it)
+  --no-http              do not serve the registry API
+  --registry-token <t>   bearer token required for registry writes (or WEIR_REGISTRY_TOKEN)
+  --no-registry          do not register input schemas nor validate Weir-Schema-Id headers
+  --sink <url>           SQL sink for apps that declare tables: sqlite:<path> (default
+                         sqlite:<data-dir>/out.db) or postgres://host/db[?schema=name]
+  --lock-ttl <ms>        one instance at a time runs an app: a second start is refused while
+                         the first renews its lock; a killed instance's lock is taken over
+                         this long after its last renewal (default 10000)
+  -h, --help             this text
+
+Schemas: each actor's input schema (from its zod event schema) is registered under
+<input-subject>-value before anything is consumed; if the registry refuses it as incompatible,
+run exits 1 with the registry's reasons. Events with a Weir-Schema-Id header that do not match
+that schema go to the dead-letter subject with the validation error as their reason.
+`;
+
+export async function runCommand(argv: string[]): Promise<number> {
+  // parseArgs negates only boolean options; --http is a string, so --no-http is taken out by hand.
+  const noHttp = argv.includes("--no-http");
+  const { values, positionals } = parse(
+    argv.filter((a) => a !== "--no-http"),
+    { ...APP_OPTIONS, http: { type: "string", default: DEFAULTS.http }, "registry-token": { type: "string" } },
+    "run",
+  );
+  if (values.help) {
+    process.stdout.write(RUN_HELP);
+    return 0;
+  }
+  const options = appArgs(values, positionals, "run");
+  const http = noHttp ? undefined : listenAddress(String(values.http));
+  const token = (values["registry-token"] as string | undefined) ?? process.env.WEIR_REGISTRY_TOKEN;
+  return driveApp(values, options, {
+    async started(rt, registry, registryNc) {
+      if (!registry || !http) return undefined;
+      // The app's views are served beside the registry, read from the same NATS.
+      const names = rt.app.views ?? [];
+      const views = names.length ? viewsApi(await kvViews(registryNc!, appNames(rt.app.name).views), names) : undefined;
+      return serveHttp({ registry: registryApi(registry, token ? { token } : {}), ...(views ? { views } : {}) }, http, false);
+    },
+  });
+}
+

@@ -1,0 +1,20 @@
+// Tools around a running app: replays and backfills, dead-letter triage, producers.
+export {
+  checkNamespace,
+  LIVE,
+  livePositions,
+  namespaceRange,
+  resolveRange,
+  type ReplayOptions,
+  type ReplayRange,
+} from "./replay.ts";
+export {
+  deadLetterStats,
+  describePayload,
+  readDeadLetters,
+  reasonShape,
+  redrive,
+  type DeadLetter,
+  type DeadLetterFilter,
+} from "./dlq.ts";
+export { produce, schemaProducer, type ProduceOptions, type SchemaProducer } from "./producer.ts";

@@ -1,0 +1,3 @@
+// The source stage: an ordered pull consumer that only asks JetStream for what it holds credit for.
+export { createCredit, type Credit } from "./credit.ts";
+export { pullSource, type SourceOptions } from "./source.ts";
