@@ -3,10 +3,8 @@
 import { cpus } from "node:os";
 import { benchArgs } from "./args.ts";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import { loadApp } from "../runtime/contract/mod.ts";
-import { appNames, ensureAppStreams } from "../runtime/nats/mod.ts";
-import { msgpackCodec, produce, startRuntime } from "../runtime/mod.ts";
+import { connectNats, ensureAppStreams, loadApp } from "../runtime/internal.ts";
+import { appNames, msgpackCodec, produce, startRuntime } from "../runtime/mod.ts";
 import { startNats } from "../runtime/testing/mod.ts";
 
 const HELP = `Usage: npm run bench -- [--events N] [--repeats R] [--users U]
@@ -25,7 +23,7 @@ const APP = new URL("../apps/user-totals/main.ts", import.meta.url).pathname;
 const app = await loadApp(APP);
 const names = appNames(app.name);
 await using nats = await startNats();
-const nc = await connect({ servers: nats.url, noAsyncTraces: true });
+const nc = await connectNats(nats.url, "weir-bench");
 const js = jetstream(nc);
 const jsm = await jetstreamManager(nc);
 const streams = await ensureAppStreams(jsm, app);

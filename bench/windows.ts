@@ -4,10 +4,8 @@
 import { cpus } from "node:os";
 import { benchArgs } from "./args.ts";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import { loadApp } from "../runtime/contract/mod.ts";
-import { appNames, ensureAppStreams } from "../runtime/nats/mod.ts";
-import { produce, startRuntime } from "../runtime/mod.ts";
+import { connectNats, ensureAppStreams, loadApp } from "../runtime/internal.ts";
+import { appNames, produce, startRuntime } from "../runtime/mod.ts";
 import { startNats } from "../runtime/testing/mod.ts";
 import type { Generated } from "../apps/testing/mod.ts";
 import { workload as clicks } from "../apps/clickstream/testdata/workload.ts";
@@ -28,7 +26,7 @@ const status = (s: string) => process.stderr.write(`\r\x1b[2K${s}`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 await using nats = await startNats();
-const nc = await connect({ servers: nats.url, noAsyncTraces: true });
+const nc = await connectNats(nats.url, "weir-bench");
 const js = jetstream(nc);
 const jsm = await jetstreamManager(nc);
 

@@ -4,9 +4,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
-import { startNats } from "../runtime/nats/mod.ts";
+import { startNats, appNames } from "../runtime/nats/mod.ts";
 import { kvSnapshotStore } from "../runtime/state/mod.ts";
-import { appNames } from "../runtime/nats/mod.ts";
 import { client, KILLED_LOCK_TTL, publishAll, storedStates, waitFor } from "../runtime/testing/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;

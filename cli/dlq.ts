@@ -1,18 +1,17 @@
 import { appNames, ConfigError, deadLetterStats, describeError, describePayload, loadApp, NAMESPACE_PATTERN, readDeadLetters, redrive } from "../runtime/internal.ts";
 import { withNats } from "./nats.ts";
-import { NATS_OPTIONS, parse, positiveInt, timeArg, UsageError } from "./options.ts";
+import { NATS_HELP, NATS_OPTIONS, parse, positiveInt, timeArg, UsageError } from "./options.ts";
 
 export const DLQ_HELP = `Usage: weir dlq <stats|show|redrive> <app> [options]
 
   stats     counts of dead letters by error class and reason, and by source subject
   show      dead letters with their headers and decoded payloads
   redrive   publishes the selected dead letters to their original subjects again (after a fix);
-            each one at most once, however often redrive runs (failed timers and rows the
-            database refused are not events: they are skipped)
+            each one at most once, however often redrive runs (failed timers, and rows and
+            outputs the database or the broker refused, are not events: they are skipped)
 
 <app> is the app's name or its module path. Options:
-  --nats <url>           NATS server URL (default: the embedded nats-server in --data-dir)
-  --data-dir <dir>       data directory of the embedded nats-server (default ./.weir)
+${NATS_HELP}
   --since <time>         only dead letters stored at or after this ISO time (or ms since the epoch)
   --until <time>         ... and at or before this one
   --error <class>        only this error class (e.g. HandlerError, ValidationError)
@@ -84,7 +83,7 @@ export async function dlqCommand(args: string[]): Promise<number> {
     }
     if (limit) letters = letters.slice(0, limit);
     const r = await redrive(nc, app, letters);
-    process.stdout.write(`${r.redriven} redriven, ${r.already} already redriven before, ${r.skipped} not events (failed timers, refused rows)\n`);
+    process.stdout.write(`${r.redriven} redriven, ${r.already} already redriven before, ${r.skipped} not events (failed timers, refused rows and outputs)\n`);
     return 0;
   });
 }

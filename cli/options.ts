@@ -49,6 +49,10 @@ export const NATS_OPTIONS = {
 
 export type NatsValues = { nats?: string | undefined; "data-dir"?: string | undefined };
 
+/** The help lines of {@link NATS_OPTIONS}. */
+export const NATS_HELP = `  --nats <url>           NATS server URL (default: the embedded nats-server in --data-dir)
+  --data-dir <dir>       data directory of the embedded nats-server (default ${DEFAULTS.dataDir})`;
+
 const LEVELS = ["debug", "info", "warn", "error"] as const;
 
 /** Options of the commands that run an app (`run`, `replay`). */

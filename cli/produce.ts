@@ -4,7 +4,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { describeError, schemaProducer } from "../runtime/mod.ts";
 import { createRegistry, kvRegistryStore } from "../schema-registry/mod.ts";
 import { withNats } from "./nats.ts";
-import { NATS_OPTIONS, parse, UsageError } from "./options.ts";
+import { NATS_HELP, NATS_OPTIONS, parse, UsageError } from "./options.ts";
 import { registryPort } from "./registry-port.ts";
 
 export const PRODUCE_HELP = `Usage: weir produce <subject> [options]
@@ -15,8 +15,7 @@ and publishes the valid ones with a Weir-Schema-Id header. Invalid lines are rep
 stderr with their line number and not published; the exit code is 1 if any line was invalid.
 
 Options:
-  --nats <url>           NATS server URL (default: the embedded nats-server in --data-dir)
-  --data-dir <dir>       data directory of the embedded nats-server (default ./.weir)
+${NATS_HELP}
   --file <path>          read events from this file instead of stdin
   --format <f>           msgpack (default) | json: the wire format
   --msg-id <field>       use this event field as Nats-Msg-Id (server-side dedup)

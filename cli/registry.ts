@@ -2,7 +2,7 @@ import { DEFAULTS } from "../runtime/mod.ts";
 import { createRegistry, kvRegistryStore, registryApi } from "../schema-registry/mod.ts";
 import { serveHttp, type HttpServer } from "./http.ts";
 import { withNats } from "./nats.ts";
-import { listenAddress, NATS_OPTIONS, parse, positiveInt, UsageError } from "./options.ts";
+import { listenAddress, NATS_HELP, NATS_OPTIONS, parse, positiveInt, UsageError } from "./options.ts";
 import { onSignals } from "./signals.ts";
 
 export const REGISTRY_HELP = `Usage: weir registry [options]
@@ -12,12 +12,11 @@ levels, modes) until SIGINT/SIGTERM. Schemas live in the JetStream KV bucket wei
 every registry process (and every weir run) on the same NATS shares them.
 
 Options:
-  --nats <url>           NATS server URL (default: the embedded nats-server in --data-dir)
-  --data-dir <dir>       data directory of the embedded nats-server (default ./.weir)
-  --http <host:port>     listen address (default 127.0.0.1:8081; port 0 picks a free one)
+${NATS_HELP}
+  --http <host:port>     listen address (default ${DEFAULTS.http}; port 0 picks a free one)
   --token <t>            bearer token required for writes (or WEIR_REGISTRY_TOKEN)
   --protect-reads        require the token for reads too
-  --max-body <bytes>     largest request body (default 1048576); larger ones get 413
+  --max-body <bytes>     largest request body (default ${DEFAULTS.registryMaxBodyBytes}); larger ones get 413
   -h, --help             this text
 `;
 

@@ -1,6 +1,6 @@
-import { appNames, LIVE, NAMESPACE_PATTERN } from "../runtime/internal.ts";
+import { appNames, DEFAULTS, LIVE, NAMESPACE_PATTERN } from "../runtime/internal.ts";
 import { driveApp } from "./drive-app.ts";
-import { APP_OPTIONS, appArgs, parse, UsageError } from "./options.ts";
+import { APP_OPTIONS, appArgs, NATS_HELP, parse, UsageError } from "./options.ts";
 
 export const REPLAY_HELP = `Usage: weir replay <app-module.ts> --from <seq|time> [--to <seq|time>] --into <namespace> [options]
 
@@ -28,13 +28,12 @@ outputs (same message ids and contents), rows and views. Interrupted, it resumes
                          need --from 1.
 
 Options:
-  --nats <url>           NATS server URL (default: the embedded nats-server in --data-dir)
-  --data-dir <dir>       data directory of the embedded nats-server (default ./.weir)
+${NATS_HELP}
   --sink <url>           SQL sink (default sqlite:<data-dir>/out.db), as for weir run
   --workers <n>          worker threads (default: number of cores)
   --partitions <n>       partition count (default: the app's)
-  --max-in-flight <n>    most messages between the source and the workers (default 8192)
-  --log-level <level>    debug | info | warn | error (default info)
+  --max-in-flight <n>    most messages between the source and the workers (default ${DEFAULTS.maxInFlight})
+  --log-level <level>    debug | info | warn | error (default ${DEFAULTS.logLevel})
   --progress             live counter line on stderr (default when stderr is a terminal)
   --no-registry          do not validate Weir-Schema-Id headers
   --lock-ttl <ms>        as for weir run (a replay into live is refused while the live app runs)

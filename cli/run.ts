@@ -13,14 +13,14 @@ State is snapshotted while it runs; after a crash (even kill -9), run it again: 
 Options:
   --nats <url>           NATS server URL. Without it weir starts its own nats-server
                          (JetStream, data in --data-dir) or reuses the one it left running.
-  --data-dir <dir>       data directory of the embedded nats-server (default ./.weir)
+  --data-dir <dir>       data directory of the embedded nats-server (default ${DEFAULTS.dataDir})
   --workers <n>          worker threads (default: number of cores)
-  --partitions <n>       partition count (default: the app's, else 32; fixed once state exists)
-  --max-in-flight <n>    most messages between the source and the workers (default 8192)
-  --log-level <level>    debug | info | warn | error (default info)
+  --partitions <n>       partition count (default: the app's, else ${DEFAULTS.partitions}; fixed once state exists)
+  --max-in-flight <n>    most messages between the source and the workers (default ${DEFAULTS.maxInFlight})
+  --log-level <level>    debug | info | warn | error (default ${DEFAULTS.logLevel})
   --progress             live counter line on stderr (default when stderr is a terminal)
   --no-progress          no counter line
-  --http <host:port>     where the schema registry API is served (default 127.0.0.1:8081;
+  --http <host:port>     where the schema registry API is served (default ${DEFAULTS.http};
                          if the port is taken, e.g. by another weir on this host, run goes on
                          without it: the registry lives in NATS and the other process serves it)
   --no-http              do not serve the registry API
@@ -30,7 +30,7 @@ Options:
                          sqlite:<data-dir>/out.db) or postgres://host/db[?schema=name]
   --lock-ttl <ms>        one instance at a time runs an app: a second start is refused while
                          the first renews its lock; a killed instance's lock is taken over
-                         this long after its last renewal (default 10000)
+                         this long after its last renewal (default ${DEFAULTS.lockTtlMs})
   -h, --help             this text
 
 Schemas: each actor's input schema (from its zod event schema) is registered under

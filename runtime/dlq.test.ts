@@ -1,9 +1,8 @@
 import { expect, test } from "bun:test";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { startNats } from "./nats/mod.ts";
+import { startNats, appNames } from "./nats/mod.ts";
 import { startRuntime } from "./runtime.ts";
 import { produce } from "./ops/mod.ts";
-import { appNames } from "./nats/mod.ts";
 import { DLQ_HEADERS } from "./output/mod.ts";
 import { client, readStream, storedStates } from "./testing/mod.ts";
 

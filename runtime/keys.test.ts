@@ -1,12 +1,10 @@
 import { expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { loadApp } from "./contract/mod.ts";
-import { startNats } from "./nats/mod.ts";
+import { loadApp, fromSubjectToken, MAX_KEY_BYTES, subjectToken } from "./contract/mod.ts";
+import { startNats, appNames, ensureAppStreams } from "./nats/mod.ts";
 import { DLQ_HEADERS } from "./output/mod.ts";
 import { startRuntime } from "./runtime.ts";
 import { kvSnapshotStore } from "./state/mod.ts";
-import { appNames, ensureAppStreams } from "./nats/mod.ts";
-import { fromSubjectToken, MAX_KEY_BYTES, subjectToken } from "./contract/mod.ts";
 import { client, publishAll, readStream, weirCli } from "./testing/mod.ts";
 
 const APP = new URL("./testdata/keys-app.ts", import.meta.url).pathname;

@@ -1,7 +1,6 @@
 import { expect, test } from "bun:test";
-import { startNats } from "./nats/mod.ts";
+import { startNats, appNames, ensureAppStreams } from "./nats/mod.ts";
 import { kvSnapshotStore } from "./state/mod.ts";
-import { appNames, ensureAppStreams } from "./nats/mod.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { loadApp } from "./contract/mod.ts";
 import { client, KILLED_LOCK_TTL, publishAll, readStream, orderWorkload, spawnWeir, storedStates, waitFor } from "./testing/mod.ts";

@@ -1,7 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { startNats } from "./nats/mod.ts";
+import { startNats, appNames } from "./nats/mod.ts";
 import { startRuntime } from "./runtime.ts";
-import { appNames } from "./nats/mod.ts";
 import { client, publishAll, readStream, orderWorkload, storedStates } from "./testing/mod.ts";
 
 const ORDER_APP = new URL("./testdata/order-app.ts", import.meta.url).pathname;

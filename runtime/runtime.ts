@@ -8,10 +8,10 @@ import {
   loadApp,
   resolveConfig,
   retrying,
+  type ConfigOverrides,
   systemScheduler,
   type AppDefinition,
   type Logger,
-  type LogLevel,
   type RoundResult,
   type RuntimeConfig,
   type Scheduler,
@@ -27,20 +27,12 @@ import { createCredit, pullSource } from "./source/mod.ts";
 import { deleteSnapshotStore, kvSnapshotStore, SNAPSHOT_VERSION } from "./state/mod.ts";
 import { startWorkerPool } from "./workers/mod.ts";
 
-export interface RuntimeOptions {
+/** What to run, where, and the options and flags over the app's own settings. */
+export interface RuntimeOptions extends ConfigOverrides {
   /** Path of the app module (exports default `defineApp(...)`). */
   app: string;
   /** NATS server URL. */
   nats: string;
-  /** Worker threads; default: one per core (at most one per partition). */
-  workers?: number;
-  /** Override of the app's partition count (must match stored state). */
-  partitions?: number;
-  /** Messages in flight between the source and the workers, at most. Default `DEFAULTS.maxInFlight`. */
-  maxInFlight?: number;
-  /** Largest single pull from JetStream. Default `DEFAULTS.maxFetch`. */
-  maxFetch?: number;
-  logLevel?: LogLevel;
   /**
    * Schema registry: actors' input schemas are registered at start (a refusal stops the start) and
    * events carrying a `Weir-Schema-Id` header are validated against that schema.
@@ -53,8 +45,6 @@ export interface RuntimeOptions {
    * (`ended` resolves). See {@link ReplayOptions}.
    */
   replay?: ReplayOptions;
-  /** How long (ms) the instance lock of a killed instance blocks a new start. Default `DEFAULTS.lockTtlMs`. */
-  lockTtlMs?: number;
   /** The main thread's time: the source's watchdog, lock renewals, waits. Default: the system's. */
   scheduler?: Scheduler;
 }
@@ -122,22 +112,17 @@ export interface Runtime {
  */
 export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const app = await loadApp(opts.app);
-  const config = resolveConfig(app, {
-    ...(opts.partitions !== undefined ? { partitions: opts.partitions } : {}),
-    ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
-    ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
-    ...(opts.maxFetch !== undefined ? { maxFetch: opts.maxFetch } : {}),
-    ...(opts.lockTtlMs !== undefined ? { lockTtlMs: opts.lockTtlMs } : {}),
-    ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel } : {}),
-  });
+  const config = resolveConfig(app, opts);
   const log: Logger = consoleLogger(config.logLevel);
   const scheduler = opts.scheduler ?? systemScheduler;
   if (opts.replay) checkNamespace(opts.replay.into);
   const nc = await connectNats(opts.nats, `weir-${app.name}`);
+  // A replay into a namespace has its own names for everything; one into live writes to the live
+  // app's subjects, tables and views, but keeps its own state.
+  const ns = opts.replay && opts.replay.into !== LIVE ? opts.replay.into : undefined;
   let lock: InstanceLock | undefined;
   try {
     // One instance at a time runs an app's state; a replay into live excludes the live app too.
-    const ns = opts.replay && opts.replay.into !== LIVE ? opts.replay.into : undefined;
     lock = await acquireInstanceLock(nc, {
       name: appNames(app.name, ns).bucket,
       what: ns ? `the replay of app ${app.name} into ${ns}` : `app ${app.name}`,
@@ -145,7 +130,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       scheduler,
       onTakeOver: (previous) => log.warn(`took over the instance lock of ${previous}, which stopped renewing it (killed?)`),
     });
-    return await start(app, config, nc, opts, log, scheduler, lock);
+    return await start(app, config, ns, nc, opts, log, scheduler, lock);
   } catch (err) {
     await lock?.release();
     await nc.close();
@@ -156,6 +141,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
 async function start(
   app: AppDefinition,
   config: RuntimeConfig,
+  ns: string | undefined,
   nc: NatsConnection,
   opts: RuntimeOptions,
   log: Logger,
@@ -165,9 +151,6 @@ async function start(
   const { partitions, workers: workerCount } = config;
   const replay = opts.replay;
   const intoLive = replay?.into === LIVE;
-  // A replay into a namespace has its own names for everything; one into live writes to the live
-  // app's subjects, tables and views, but keeps its own state.
-  const ns = replay && !intoLive ? replay.into : undefined;
   const names = appNames(app.name, ns);
   if (opts.registry) await registerInputSchemas(opts.registry, app);
   if (app.tables) {

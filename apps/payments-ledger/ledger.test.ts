@@ -3,7 +3,6 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { appNames, DLQ_HEADERS, startRuntime } from "../../runtime/mod.ts";
 import { ensureAppStreams, kvViews, openSink } from "../../runtime/internal.ts";
 import { client, publishAll, readStream, scratchSchema, startNats } from "../../runtime/testing/mod.ts";
@@ -59,11 +58,10 @@ async function ledgerWithCrashes(sinkUrl: string, seed: number) {
   await sink.close();
 
   // The KV view agrees.
-  const nc = await connect({ servers: nats.url });
-  const view = await (await kvViews(nc, appNames("ledger").views)).list("balances");
+  await using c = await client(nats.url);
+  const view = await (await kvViews(c.nc, appNames("ledger").views)).list("balances");
   expect(view.length).toBe(balances.size);
   for (const { key, value } of view) expect({ key, balance: (value as { balance: number }).balance }).toEqual({ key, balance: balances.get(key)! });
-  await nc.close();
 }
 
 test("a payment in the wrong currency is a dead letter at once (TerminalError), and leaves no trace: its corrected resend counts", async () => {

@@ -49,9 +49,10 @@ export interface Context {
   /** The subject the input message was published to. */
   readonly subject: string;
   /**
-   * Publishes `value` to `subject` (which must match one of the actor's declared `outputs`). The
-   * message id is derived from the partition, the input sequence and this emit's index, so a replay
-   * after a crash is dropped by the server as a duplicate.
+   * Publishes `value` to `subject`, which must match one of the actor's declared `outputs` and be a
+   * subject NATS can take (put a key into it with `subjectToken(key)`; otherwise the event fails).
+   * The message id is derived from the partition, the input sequence and this emit's index, so a
+   * replay after a crash is dropped by the server as a duplicate.
    */
   emit(subject: string, value: unknown): void;
   readonly log: Logger;
@@ -88,6 +89,13 @@ export interface Context {
   view(name: string, key: string, value: unknown): void;
 }
 
+/**
+ * Applies an event to a key's state and returns the new state (the old one may be changed in
+ * place). A throw fails the event: a `TerminalError` goes to the dead-letter subject at once, any
+ * other error is tried again per the app's retry policy first (a `RetryableError` may say how long
+ * to wait). A failed attempt leaves no trace: the next attempt, and the dead letter, see the state
+ * from before the event.
+ */
 export type Handler<S, E> = (state: S, event: E, ctx: Context) => S | Promise<S>;
 
 /** An actor as a plain value. Build it with {@link defineActor} so its types are inferred. */

@@ -74,10 +74,15 @@ export const MAX_PARTITIONS = 4096;
 
 /** What options and flags may set over the app's own settings. */
 export interface ConfigOverrides {
+  /** Override of the app's partition count (must match stored state). */
   partitions?: number;
+  /** Worker threads; default: one per core (at most one per partition). */
   workers?: number;
+  /** Messages in flight between the source and the workers, at most. Default `DEFAULTS.maxInFlight`. */
   maxInFlight?: number;
+  /** Largest single pull from JetStream. Default `DEFAULTS.maxFetch`. */
   maxFetch?: number;
+  /** How long (ms) the instance lock of a killed instance blocks a new start. Default `DEFAULTS.lockTtlMs`. */
   lockTtlMs?: number;
   logLevel?: LogLevel;
 }

@@ -1,3 +1,4 @@
+import { DEFAULTS } from "./config.ts";
 import { isWeirError } from "./errors.ts";
 import { systemScheduler, type Scheduler } from "./scheduler.ts";
 
@@ -24,7 +25,7 @@ export function backoffMs(attempt: number, b: Backoff, random: () => number = Ma
 export const BROKER_BACKOFF: Backoff = { baseMs: 100, maxMs: 2_000 };
 
 export interface RetryOptions {
-  /** Keep trying for this long (ms) before rethrowing the last error. Default 60 000. */
+  /** Keep trying for this long (ms) before rethrowing the last error. Default `DEFAULTS.brokerGiveUpMs`. */
   giveUpMs?: number;
   onRetry?: (err: unknown, attempt: number) => void;
   scheduler?: Scheduler;
@@ -41,7 +42,7 @@ export interface RetryOptions {
  */
 export async function retrying<T>(fn: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
   const scheduler = opts.scheduler ?? systemScheduler;
-  const giveUpMs = opts.giveUpMs ?? 60_000;
+  const giveUpMs = opts.giveUpMs ?? DEFAULTS.brokerGiveUpMs;
   const start = scheduler.now();
   for (let attempt = 1; ; attempt++) {
     try {

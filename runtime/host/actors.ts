@@ -41,6 +41,8 @@ export interface Invocation {
   now: number;
   /** Output message ids are `<idBase()>.<index>` (built only when there are outputs). */
   idBase: () => string;
+  /** State TTL: a successful invocation moves the key's expiry to this event time, if later. */
+  expireAt?: number;
 }
 
 /** Stored states load this many at a time. */

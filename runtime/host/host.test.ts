@@ -297,6 +297,25 @@ describe.each(BACKENDS)("timers in the actor host on %s", (_name, open) => {
     expect((await store.loadActor("idle", "x"))?.state).toEqual({ n: 1 });
   });
 
+  test("a failed event's restore keeps the key's TTL where the events before it moved it", async () => {
+    await using env = await timerSetup();
+    const { store, clock, newHost } = env;
+    const idle = (seq: number, t: number, wm: number, spoil = false): RoutedEvent => [seq, seq, "tm.ttl", 1, "x", partitionOf("x", 4), { k: "x", t, spoil }, t, wm];
+    const host = newHost();
+    await host.init();
+    await host.process({ id: 1, through: 1, watermark: 0, events: [idle(1, 0, -Infinity)] });
+    await host.snapshot();
+    // 600 moves the expiry to 1600; the failed event at 700 is restored from the snapshot (expiry 1000) and the event at 600.
+    const r = await clock.until(host.process({ id: 2, through: 3, watermark: 500, events: [idle(2, 600, 0), idle(3, 700, 500, true)] }));
+    expect(r).toMatchObject({ processed: 1, dlq: 1 });
+    await host.process({ id: 3, through: 4, watermark: 1_599, events: [] });
+    await host.snapshot();
+    expect((await store.loadActor("idle", "x"))?.state).toEqual({ n: 2 });
+    await host.process({ id: 4, through: 5, watermark: 1_600, events: [] });
+    await host.snapshot();
+    expect(await store.loadActor("idle", "x")).toBeNull();
+  });
+
   test("processing-time timers fire on the clock; clear() deletes the key's stored state", async () => {
     await using env = await timerSetup();
     const { store, clock, newHost, outputs } = env;

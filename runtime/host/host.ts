@@ -259,6 +259,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
           watermark: before,
           now,
           idBase: () => `${app.name}.${def.name}.${partition}.${seq}`,
+          expireAt: def.ttlMs !== undefined ? (ev[7] ?? time) + def.ttlMs : undefined,
         };
         let r = invoke(a, at);
         if (r instanceof Promise) r = await r;
@@ -272,7 +273,6 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         }
         result.emitted += r.emitted;
         result.processed++;
-        if (def.ttlMs !== undefined && cache.has(a)) timers.expireLater(a, (ev[7] ?? time) + def.ttlMs);
       }
       for (const p of parts.values()) if (round.through > p.through) p.through = round.through;
       if (round.marks) marks = round.marks;

@@ -62,6 +62,7 @@ export function createInvoker(env: {
         if (add) timers.set(a, t);
         else timers.remove(a, t);
       }
+      if (at.expireAt !== undefined && !ctx.cleared) timers.expireLater(a, at.expireAt);
       if (replaying) return { emitted: 0 };
       (a.log ??= []).push(at);
       if (ctx.cleared) cache.clear(a);
@@ -141,5 +142,3 @@ export function createInvoker(env: {
 
   return { invoke, invokeWithRetries };
 }
-
-export type Invoker = ReturnType<typeof createInvoker>;

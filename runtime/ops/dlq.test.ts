@@ -2,9 +2,8 @@ import { expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { DLQ_HEADERS } from "../output/mod.ts";
 import { flakyFlag } from "../testdata/flaky-app.ts";
-import { startNats } from "../nats/mod.ts";
+import { startNats, appNames } from "../nats/mod.ts";
 import { startRuntime } from "../mod.ts";
-import { appNames } from "../nats/mod.ts";
 import { client, publishAll, readStream, storedStates, weirCli } from "../testing/mod.ts";
 
 const FLAKY_APP = new URL("../testdata/flaky-app.ts", import.meta.url).pathname;

@@ -1,8 +1,7 @@
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { CONTENT_TYPE_HEADER, jsonCodec, msgpackCodec } from "../route/mod.ts";
+import { CONTENT_TYPE_HEADER, jsonCodec, msgpackCodec, governingSubject, SCHEMA_ID_HEADER, type SchemaRegistryPort, type SchemaValidate } from "../route/mod.ts";
 import { ConfigError, SchemaValidationError } from "../contract/mod.ts";
-import { governingSubject, SCHEMA_ID_HEADER, type SchemaRegistryPort, type SchemaValidate } from "../route/mod.ts";
 
 export interface ProduceOptions {
   /** Id for server-side dedup of retried publishes (`Nats-Msg-Id`). */

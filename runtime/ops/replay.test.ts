@@ -5,15 +5,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadApp } from "../contract/mod.ts";
-import { startNats, type NatsServer } from "../nats/mod.ts";
+import { startNats, appNames, ensureAppStreams, type NatsServer } from "../nats/mod.ts";
 import { startRuntime } from "../mod.ts";
 import { openSink } from "../sinks/mod.ts";
-import { appNames, ensureAppStreams } from "../nats/mod.ts";
-import { kvViews } from "../state/mod.ts";
+import { kvViews, kvSnapshotStore } from "../state/mod.ts";
 import { spawn } from "bun";
-import { kvSnapshotStore } from "../state/mod.ts";
-import { client, KILLED_LOCK_TTL, MAIN, publishAll, readStream, rng, waitFor, weirCli, type StoredMessage } from "../testing/mod.ts";
-import { scratchSchema } from "../testing/mod.ts";
+import { client, KILLED_LOCK_TTL, MAIN, publishAll, readStream, rng, waitFor, weirCli, scratchSchema, type StoredMessage } from "../testing/mod.ts";
 
 const APP = new URL("../testdata/replay-app.ts", import.meta.url).pathname;
 const FIRST_BATCH = 2_000;

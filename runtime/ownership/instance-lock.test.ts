@@ -1,9 +1,8 @@
 import { expect, test } from "bun:test";
 import { Kvm } from "@nats-io/kv";
 import { acquireInstanceLock, LOCK_BUCKET, LockHeldError, LockLostError } from "./instance-lock.ts";
-import { startNats } from "../nats/mod.ts";
+import { startNats, appNames } from "../nats/mod.ts";
 import { startRuntime } from "../mod.ts";
-import { appNames } from "../nats/mod.ts";
 import { client, publishAll, spawnWeir, waitFor, weirCli } from "../testing/mod.ts";
 
 const ORDER_APP = new URL("../testdata/order-app.ts", import.meta.url).pathname;

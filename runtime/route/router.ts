@@ -1,12 +1,9 @@
 import type { JsMsg } from "@nats-io/jetstream";
-import type { AppDefinition } from "../contract/mod.ts";
-import type { RoutedEvent } from "../contract/mod.ts";
+import { DecodeError, EventTimeError, InvalidKeyError, MissingKeyError, MAX_KEY_BYTES, subjectMatches, type AppDefinition, type RoutedEvent, type WeirError } from "../contract/mod.ts";
 import { eventTimeReader, keyReader } from "./readers.ts";
 import { CONTENT_TYPE_HEADER, decodePayload } from "./codec.ts";
-import { DecodeError, EventTimeError, InvalidKeyError, MissingKeyError, type WeirError } from "../contract/mod.ts";
 import { partitionOf } from "./partition.ts";
 import type { SchemaChecks } from "./schemas.ts";
-import { MAX_KEY_BYTES, subjectMatches } from "../contract/mod.ts";
 import { createWatermarks, type Watermarks } from "./watermark.ts";
 
 /** A message that cannot reach any actor, with the reason. */

@@ -6,12 +6,11 @@ import { headers as natsHeaders } from "@nats-io/nats-core";
 import { createRegistry, kvRegistryStore } from "../../schema-registry/mod.ts";
 import { registryPort } from "../../cli/mod.ts";
 import { msgpackCodec } from "./codec.ts";
-import { startNats } from "../nats/mod.ts";
+import { startNats, appNames } from "../nats/mod.ts";
 import { produce, schemaProducer } from "../ops/mod.ts";
 import { DLQ_HEADERS } from "../output/mod.ts";
 import { startRuntime } from "../mod.ts";
 import { SCHEMA_ID_HEADER } from "./schemas.ts";
-import { appNames } from "../nats/mod.ts";
 import { client, readStream, storedStates, weirCli } from "../testing/mod.ts";
 
 const ORDER_APP = new URL("../testdata/order-app.ts", import.meta.url).pathname;

@@ -1,8 +1,5 @@
 import type { JsMsg } from "@nats-io/jetstream";
-import type { AppDefinition } from "../contract/mod.ts";
-import { SchemaRejectedError, SchemaValidationError, UnknownSchemaError, type WeirError } from "../contract/mod.ts";
-import { retrying } from "../contract/mod.ts";
-import { subjectMatches } from "../contract/mod.ts";
+import { SchemaRejectedError, SchemaValidationError, UnknownSchemaError, retrying, subjectMatches, type AppDefinition, type WeirError } from "../contract/mod.ts";
 
 /** Header naming the registered schema an event was produced with. */
 export const SCHEMA_ID_HEADER = "Weir-Schema-Id";

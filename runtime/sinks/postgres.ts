@@ -1,4 +1,5 @@
 import { SQL } from "bun";
+import { DEFAULTS } from "../contract/mod.ts";
 import {
   checkTables,
   lastPerKey,
@@ -14,8 +15,6 @@ import {
 import type { SinkOptions } from "./sqlite.ts";
 
 const TYPES: Record<ColumnType, string> = { text: "text", integer: "bigint", real: "double precision", boolean: "boolean" };
-/** A write taking longer than this is abandoned (and retried on a new connection). */
-const WRITE_TIMEOUT_MS = 20_000;
 /** Bind parameters per statement stay well under PostgreSQL's 65 535. */
 const MAX_PARAMS = 30_000;
 
@@ -147,7 +146,7 @@ export function postgresSink(url: string, opts: SinkOptions): SqlSink {
       // let the caller retry the batch on a new one. The batch is idempotent (upserts + offsets).
       let timer: ReturnType<typeof setTimeout> | undefined;
       const stalled = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new SinkError(`postgres ${u.host}/${schema}: a write did not finish within ${WRITE_TIMEOUT_MS} ms`)), WRITE_TIMEOUT_MS);
+        timer = setTimeout(() => reject(new SinkError(`postgres ${u.host}/${schema}: a write did not finish within ${DEFAULTS.sinkWriteTimeoutMs} ms`)), DEFAULTS.sinkWriteTimeoutMs);
       });
       try {
         await Promise.race([

@@ -9,12 +9,10 @@ import ledgerApp, { type Payment } from "../../apps/payments-ledger/main.ts";
 import { loadApp } from "../contract/mod.ts";
 import { msgpackCodec } from "../route/mod.ts";
 import { readDeadLetters, redrive } from "../ops/mod.ts";
-import { startNats } from "../nats/mod.ts";
+import { startNats, ensureAppStreams } from "../nats/mod.ts";
 import { DLQ_HEADERS } from "../output/mod.ts";
 import { startRuntime } from "../mod.ts";
-import { ensureAppStreams } from "../nats/mod.ts";
-import { client, publishAll, rng } from "../testing/mod.ts";
-import { PG_URL, scratchSchema } from "../testing/mod.ts";
+import { client, publishAll, rng, PG_URL, scratchSchema } from "../testing/mod.ts";
 import { openSink } from "./mod.ts";
 
 const LEDGER = new URL("../../apps/payments-ledger/main.ts", import.meta.url).pathname;

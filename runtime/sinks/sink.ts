@@ -1,5 +1,4 @@
-import { WeirError } from "../contract/mod.ts";
-import type { ColumnType, Row, TableSpec } from "../contract/mod.ts";
+import { WeirError, type ColumnType, type Row, type TableSpec } from "../contract/mod.ts";
 
 export type { ColumnType, Row, TableSpec };
 

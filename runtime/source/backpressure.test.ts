@@ -1,9 +1,8 @@
 import { expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { loadApp } from "../contract/mod.ts";
-import { startNats } from "../nats/mod.ts";
+import { startNats, appNames, ensureAppStreams } from "../nats/mod.ts";
 import { startRuntime } from "../mod.ts";
-import { appNames, ensureAppStreams } from "../nats/mod.ts";
 import { client, publishAll, storedStates, waitFor } from "../testing/mod.ts";
 
 const SLOW_APP = new URL("../testdata/slow-app.ts", import.meta.url).pathname;

@@ -3,10 +3,9 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { loadApp } from "../contract/mod.ts";
 import { msgpackCodec } from "../route/mod.ts";
-import { startNats } from "../nats/mod.ts";
+import { startNats, appNames, ensureAppStreams } from "../nats/mod.ts";
 import { startRuntime } from "../mod.ts";
 import { kvSnapshotStore } from "../state/mod.ts";
-import { appNames, ensureAppStreams } from "../nats/mod.ts";
 import { client, KILLED_LOCK_TTL, spawnWeir, waitFor } from "../testing/mod.ts";
 
 // Restarts in the middle of a stream spread over very many subjects (one per key). nats-server 2.9

@@ -63,11 +63,17 @@ export default defineApp({
       name: "idle",
       input: "tm.ttl",
       key: { field: "k" },
-      event: z.object({ k: z.string(), t: z.number() }),
+      event: z.object({ k: z.string(), t: z.number(), spoil: z.boolean().optional() }),
       state: z.object({ n: z.number() }),
       initial: { n: 0 },
       ttlMs: 1_000,
-      handle: (s) => ({ n: s.n + 1 }),
+      handle(s, e) {
+        if (e.spoil) {
+          s.n = -1;
+          throw new Error("spoiled");
+        }
+        return { n: s.n + 1 };
+      },
     }),
   ],
 });

@@ -1,19 +1,11 @@
-import type { HostConfig, LogLevel, RoundResult } from "../contract/mod.ts";
+import type { RoundResult } from "../contract/mod.ts";
 import type { RoutedBatch } from "../route/mod.ts";
-import type { EffectTarget, FromWorker, ToWorker } from "./protocol.ts";
+import type { FromWorker, ToWorker, WorkerInit } from "./protocol.ts";
 
-export interface WorkerPoolOptions {
+/** What every worker is told at start (its own index and partitions aside), and the pool's own settings. */
+export interface WorkerPoolOptions extends Omit<WorkerInit, "type" | "index" | "partitions"> {
   workers: number;
   partitions: number;
-  appUrl: string;
-  natsUrl: string;
-  bucket: string;
-  dlqSubject: string;
-  logLevel: LogLevel;
-  sinkUrl?: string;
-  viewBucket?: string;
-  effects: EffectTarget;
-  config: HostConfig;
   /** A worker snapshotted: how long it took, and dead letters it sent outside rounds. */
   onSnapshot?: (ms: number, dlq: number) => void;
 }
@@ -59,6 +51,8 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
   const stopped: Array<() => void> = [];
   let stopping = false;
 
+  // What every worker is told: the options, without the pool's own.
+  const { workers: _count, partitions: _total, onSnapshot: _onSnapshot, ...shared } = opts;
   const ready = Promise.all(
     Array.from({ length: opts.workers }, (_, i) => {
       return new Promise<void>((resolve, reject) => {
@@ -106,20 +100,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
         w.addEventListener("close", () => {
           if (!stopping) fail(new Error(`worker ${i} exited unexpectedly`));
         });
-        const init: ToWorker = {
-          type: "init",
-          index: i,
-          appUrl: opts.appUrl,
-          natsUrl: opts.natsUrl,
-          partitions: partitionsOfWorker(i, opts.workers, opts.partitions),
-          bucket: opts.bucket,
-          dlqSubject: opts.dlqSubject,
-          ...(opts.sinkUrl ? { sinkUrl: opts.sinkUrl } : {}),
-          ...(opts.viewBucket ? { viewBucket: opts.viewBucket } : {}),
-          effects: opts.effects,
-          config: opts.config,
-          logLevel: opts.logLevel,
-        };
+        const init: ToWorker = { ...shared, type: "init", index: i, partitions: partitionsOfWorker(i, opts.workers, opts.partitions) };
         w.postMessage(init);
       });
     }),
