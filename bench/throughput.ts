@@ -3,6 +3,7 @@
 import { cpus } from "node:os";
 import { benchArgs } from "./args.ts";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { bareConsumeRate } from "./baseline.ts";
 import { connectNats, ensureAppStreams, loadApp } from "../runtime/internal.ts";
 import { appNames, msgpackCodec, produce, startRuntime } from "../runtime/mod.ts";
 import { startNats } from "../runtime/testing/mod.ts";
@@ -46,21 +47,7 @@ const status = (s: string) => process.stderr.write(`\r\x1b[2K${s}`);
   status(`published ${N} events to ${streams.input}\n`);
 }
 
-async function baseline(): Promise<number> {
-  const name = `bench_${Date.now()}`;
-  await jsm.consumers.add(streams.input, { name, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
-  const c = await js.consumers.get(streams.input, name);
-  const t0 = performance.now();
-  const iter = await c.consume({ max_messages: 4096 });
-  let n = 0;
-  for await (const _ of iter) {
-    if (++n >= N) break;
-  }
-  const ms = performance.now() - t0;
-  iter.stop();
-  await jsm.consumers.delete(streams.input, name);
-  return (N / ms) * 1000;
-}
+const baseline = () => bareConsumeRate(js, jsm, streams.input, N);
 
 /**
  * What a hand-rolled consumer doing the same job would write with nats.js: consume (AckNone),

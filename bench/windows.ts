@@ -3,7 +3,8 @@
 // run. Prints ratios, not verdicts.
 import { cpus } from "node:os";
 import { benchArgs } from "./args.ts";
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { bareConsumeRate } from "./baseline.ts";
 import { connectNats, ensureAppStreams, loadApp } from "../runtime/internal.ts";
 import { appNames, produce, startRuntime } from "../runtime/mod.ts";
 import { startNats } from "../runtime/testing/mod.ts";
@@ -46,19 +47,7 @@ async function measure(label: string, appPath: string, events: Generated<unknown
   await Promise.all(pending);
   const total = events.length;
 
-  const baseline = async () => {
-    const name = `bench_${Date.now()}`;
-    await jsm.consumers.add(streams.input, { name, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
-    const c = await js.consumers.get(streams.input, name);
-    const t0 = performance.now();
-    const iter = await c.consume({ max_messages: 4096 });
-    let n = 0;
-    for await (const _ of iter) if (++n >= total) break;
-    const ms = performance.now() - t0;
-    iter.stop();
-    await jsm.consumers.delete(streams.input, name);
-    return (total / ms) * 1000;
-  };
+  const baseline = () => bareConsumeRate(js, jsm, streams.input, total);
   const weir = async () => {
     for (const s of [`KV_${names.bucket}`, names.output, names.dlq]) await jsm.streams.delete(s).catch(() => {});
     const rt = await startRuntime({ app: appPath, nats: nats.url, workers: W, logLevel: "warn" });
