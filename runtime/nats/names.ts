@@ -26,6 +26,11 @@ export function appNames(appName: string, namespace?: string) {
     views: `weir_${n}_views`,
     /** KV bucket of the markers `weir dlq redrive` leaves (each dead letter is sent again once). */
     redrive: `weir_${n}_redrive`,
+    /**
+     * Partitioned input: partition p's events are published to `<inputPrefix>.<p>.<subject>` (the
+     * subject the producer meant), so one partition is read without reading the others.
+     */
+    inputPrefix: namespace ? `weir.in.${app}.${namespace}` : `weir.in.${app}`,
     /** Prepended to every output subject the app's actors emit to. */
     outputPrefix: namespace ? `${namespace}.` : "",
     /** SQL sink: whose offsets (`weir_offsets.scope`) and the prefix of every table name. */

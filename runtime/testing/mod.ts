@@ -19,3 +19,4 @@ export {
   type WeirChild,
 } from "./helpers.ts";
 export { PG_URL, scratchSchema } from "./pg.ts";
+export { startCluster, type NatsCluster } from "./cluster.ts";
