@@ -24,6 +24,8 @@ export function appNames(appName: string, namespace?: string) {
     dlqSubject: namespace ? `weir.dlq.${app}.${namespace}` : `weir.dlq.${app}`,
     bucket: `weir_${n}_state`,
     views: `weir_${n}_views`,
+    /** KV bucket of the instances sharing the app's partitions and of the partitions' leases. */
+    owners: `weir_${n}_owners`,
     /** KV bucket of the markers `weir dlq redrive` leaves (each dead letter is sent again once). */
     redrive: `weir_${n}_redrive`,
     /**
