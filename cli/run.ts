@@ -28,8 +28,8 @@ Options:
   --no-registry          do not register input schemas nor validate Weir-Schema-Id headers
   --sink <url>           SQL sink for apps that declare tables: sqlite:<path> (default
                          sqlite:<data-dir>/out.db) or postgres://host/db[?schema=name]
-  --lock-ttl <ms>        one instance at a time runs an app: a second start is refused while
-                         the first renews its lock; a killed instance's lock is taken over
+  --lock-ttl <ms>        instances of an app share its partitions under leases renewed every
+                         third of this; a killed instance's partitions move to the others
                          this long after its last renewal (default ${DEFAULTS.lockTtlMs})
   -h, --help             this text
 

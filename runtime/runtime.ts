@@ -20,7 +20,7 @@ import { appNames, connectNats, ensureAppStreams, peekSeq } from "./nats/mod.ts"
 import { consoleLogger } from "./observe/mod.ts";
 import { checkNamespace, LIVE, livePositions, namespaceRange, resolveRange, type ReplayOptions, type ReplayRange } from "./ops/mod.ts";
 import { deadLetters, pipelinedPublisher } from "./output/mod.ts";
-import { acquireInstanceLock, type InstanceLock } from "./ownership/mod.ts";
+import { acquireInstanceLock, joinOwnership, liveMembers, lockHolder, LockHeldError, type InstanceLock, type Ownership } from "./ownership/mod.ts";
 import { CONTENT_TYPE_HEADER, createRouter, createWatermarks, registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./route/mod.ts";
 import { openSink } from "./sinks/mod.ts";
 import { createCredit, pullSource } from "./source/mod.ts";
@@ -74,6 +74,8 @@ export interface RuntimeMetrics {
   actors: number;
   workers: number;
   partitions: number;
+  /** Partitions this instance owns now (all of them unless other instances share the app). */
+  owned: number[];
   /** Watermark of the last finished round (event time, ms; -Infinity before any event). */
   watermark: number;
   /** Processing time minus the watermark, ms: how far behind real time the app's event time is. */
@@ -122,14 +124,23 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const ns = opts.replay && opts.replay.into !== LIVE ? opts.replay.into : undefined;
   let lock: InstanceLock | undefined;
   try {
-    // One instance at a time runs an app's state; a replay into live excludes the live app too.
-    lock = await acquireInstanceLock(nc, {
-      name: appNames(app.name, ns).bucket,
-      what: ns ? `the replay of app ${app.name} into ${ns}` : `app ${app.name}`,
-      ttlMs: config.lockTtlMs,
-      scheduler,
-      onTakeOver: (previous) => log.warn(`took over the instance lock of ${previous}, which stopped renewing it (killed?)`),
-    });
+    const live = appNames(app.name);
+    if (opts.replay) {
+      // One replay at a time per namespace; a replay into live runs alone, the live app stopped.
+      lock = await acquireInstanceLock(nc, {
+        name: appNames(app.name, ns).bucket,
+        what: ns ? `the replay of app ${app.name} into ${ns}` : `a replay of app ${app.name} into live`,
+        ttlMs: config.lockTtlMs,
+        scheduler,
+        onTakeOver: (previous) => log.warn(`took over the instance lock of ${previous}, which stopped renewing it (killed?)`),
+      });
+      const running = ns ? 0 : (await liveMembers(nc, live.owners)).length;
+      if (running > 0) throw new LockHeldError(`app ${app.name} is already running (${running} instance${running > 1 ? "s" : ""}); stop it first: a replay into live runs alone`);
+    } else {
+      // Instances of the live app share its partitions; a replay into live holds them all off.
+      const holder = await lockHolder(nc, live.bucket);
+      if (holder) throw new LockHeldError(`a replay of app ${app.name} into live is running (instance ${holder}); wait for it to finish or stop it first`);
+    }
     return await start(app, config, ns, nc, opts, log, scheduler, lock);
   } catch (err) {
     await lock?.release();
@@ -146,7 +157,7 @@ async function start(
   opts: RuntimeOptions,
   log: Logger,
   scheduler: Scheduler,
-  lock: InstanceLock,
+  lock: InstanceLock | undefined,
 ): Promise<Runtime> {
   const { partitions, workers: workerCount } = config;
   const replay = opts.replay;
@@ -163,7 +174,6 @@ async function start(
       await sink.close();
     }
   }
-  const checks = opts.registry ? schemaChecks(opts.registry) : undefined;
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const streams = await ensureAppStreams(jsm, app, { ...(ns ? { namespace: ns } : {}), existingInput: replay !== undefined, dedupWindowMs: config.dedupWindowMs });
@@ -187,9 +197,6 @@ async function start(
   }
   if (ns && range) range = namespaceRange(ns, stored, range, replay?.to !== undefined);
   if (!stored) await store.saveConfig({ v: SNAPSHOT_VERSION, partitions, ...(range ? { replay: range } : {}) });
-  const metas = await Promise.all(Array.from({ length: partitions }, (_, p) => store.loadMeta(p)));
-  const startSeq = Math.max(range?.from ?? 1, Math.min(...metas.map((m) => m?.lastSeq ?? 0)) + 1);
-
   const m: RuntimeMetrics = {
     received: 0,
     processed: 0,
@@ -199,64 +206,21 @@ async function start(
     inFlight: 0,
     peakInFlight: 0,
     lag: 0,
-    doneSeq: startSeq - 1,
-    startSeq,
+    doneSeq: 0,
+    startSeq: 0,
     snapshots: 0,
     lastSnapshotMs: 0,
     actors: 0,
     workers: workerCount,
     partitions,
+    owned: [],
     watermark: Number.NEGATIVE_INFINITY,
     watermarkAgeMs: Number.POSITIVE_INFINITY,
     timersFired: 0,
   };
-
-  const pool = await startWorkerPool({
-    workers: workerCount,
-    partitions,
-    appUrl: appModuleUrl(opts.app),
-    natsUrl: opts.nats,
-    bucket,
-    dlqSubject: streams.dlqSubject,
-    logLevel: config.logLevel,
-    config: { snapshot: config.snapshot, evictAfterMs: config.evictAfterMs, retry: config.retry },
-    // Only apps with tables get a database connection in each worker.
-    ...(opts.sink && app.tables ? { sinkUrl: opts.sink } : {}),
-    ...(app.views?.length ? { viewBucket: names.views } : {}),
-    effects: {
-      outputPrefix: names.outputPrefix,
-      sinkScope: names.sinkScope,
-      tablePrefix: names.tablePrefix,
-      ...(fence ? { fence: [...fence] } : {}),
-    },
-    onSnapshot: (ms, dlq) => {
-      m.snapshots++;
-      m.dlq += dlq;
-      m.lastSnapshotMs = ms;
-    },
-  });
-  log.info(
-    `app ${app.name}: stream ${streams.input}${streams.filter ? ` (${streams.filter})` : streams.shared ? " (with subjects no actor reads: read and skipped)" : ""}, ${partitions} partitions on ${workerCount} workers, ` +
-      (range ? `replaying sequences ${range.from}..${range.to} into ${replay!.into}, from ${startSeq}` : `resuming at sequence ${startSeq}`),
-  );
-
-  const credit = createCredit(config.maxInFlight);
-  // The watermark resumes from the tracker state stored with the partition the run resumes from.
-  const from = metas.find((meta) => (meta?.lastSeq ?? 0) === startSeq - 1)?.marks;
-  const watermarks = createWatermarks(partitions, config.watermark, from);
-  const router = createRouter(app, partitions, workerCount, { ...(checks ? { schemas: checks } : {}), watermarks });
+  const checks = opts.registry ? schemaChecks(opts.registry) : undefined;
   const publisher = pipelinedPublisher(nc, { scheduler });
   const dlq = deadLetters({ app: app.name, subject: streams.dlqSubject, publisher });
-  let outstanding = 0;
-  let finished = 0;
-  let idle: (() => void) | undefined;
-  /** The source has handed on a replay's whole range. */
-  let sourceEnded = false;
-  let resolveEnded!: () => void;
-  const ended = new Promise<void>((res) => (resolveEnded = res));
-  const endIfDone = () => {
-    if (sourceEnded && outstanding === 0) resolveEnded();
-  };
   // Main-thread dead letters (decode, key, schema) of positions the live app has passed were sent by it.
   const dlqFence = livePos ?? 0;
 
@@ -267,96 +231,254 @@ async function start(
     rejectDone = rej;
   });
   done.catch(() => {});
+  let resolveEnded!: () => void;
+  const ended = new Promise<void>((res) => (resolveEnded = res));
 
-  const roundDone = (count: number, through: number, watermark: number) => (results: RoundResult[]) => {
-    for (const r of results) {
-      m.processed += r.processed;
-      m.skipped += r.skipped;
-      m.emitted += r.emitted;
-      m.dlq += r.dlq;
-      m.timersFired += r.fired ?? 0;
-    }
-    if (watermark > m.watermark) m.watermark = watermark;
-    if (through > m.doneSeq) m.doneSeq = through;
-    m.actors = pool.actors();
-    credit.release(count);
-    finished += count;
-    m.inFlight = m.received - finished;
-    if (--outstanding === 0) idle?.();
-    endIfDone();
-  };
-
-  const subscription: Subscription = pullSource(js, {
-    stream: streams.input,
-    startSeq,
-    ...(streams.filter ? { filter: streams.filter } : {}),
-    credit,
-    maxFetch: config.maxFetch,
-    scheduler,
-    ...(range ? { stopSeq: range.to } : {}),
-    onPending: (p) => {
-      m.lag = p;
-    },
-    onRetry: (err) => log.warn(`reading ${streams.input} failed (${describeError(err)}); retrying`),
-  })
-    .pipe(
-      concatMap(async (msgs) => {
-        m.received += msgs.length;
-        m.inFlight = m.received - finished;
-        if (m.inFlight > m.peakInFlight) m.peakInFlight = m.inFlight;
-        if (checks) await checks.prepare(msgs);
-        const batch = router.route(msgs);
-        // Dead letters of the decode/route stage are stored before the round moves partition
-        // progress past them.
-        if (batch.rejected.length > 0) {
-          await Promise.all(
-            batch.rejected.map(async ({ msg, error, actor }) => {
-              if (msg.seq <= dlqFence) return;
-              const contentType = msg.headers?.get(CONTENT_TYPE_HEADER);
-              return dlq.message({ subject: msg.subject, seq: msg.seq, data: msg.data, ...(contentType ? { contentType } : {}) }, error, actor);
-            }),
-          );
-          m.dlq += batch.rejected.length;
-        }
-        return { batch, count: msgs.length };
-      }),
-    )
-    .subscribe({
-      next: ({ batch, count }) => {
-        outstanding++;
-        pool.dispatch(batch, roundDone(count, batch.through, batch.watermark));
+  /**
+   * The data path over the partitions this instance owns: one source from the lowest stored
+   * position among them, the router, the workers. Ownership changes stop it (with a final snapshot,
+   * or without one when a lease was lost) and start another over the new set.
+   */
+  const startPipeline = async (owned: readonly number[]): Promise<Pipeline> => {
+    const metas = await Promise.all(owned.map((p) => store.loadMeta(p)));
+    const startSeq = Math.max(range?.from ?? 1, Math.min(...metas.map((meta) => meta?.lastSeq ?? 0)) + 1);
+    m.startSeq = startSeq;
+    m.doneSeq = startSeq - 1;
+    m.owned = [...owned];
+    const pool = await startWorkerPool({
+      workers: Math.min(workerCount, owned.length),
+      partitions: owned,
+      appUrl: appModuleUrl(opts.app),
+      natsUrl: opts.nats,
+      bucket,
+      dlqSubject: streams.dlqSubject,
+      logLevel: config.logLevel,
+      config: { snapshot: config.snapshot, evictAfterMs: config.evictAfterMs, retry: config.retry },
+      // Only apps with tables get a database connection in each worker.
+      ...(opts.sink && app.tables ? { sinkUrl: opts.sink } : {}),
+      ...(app.views?.length ? { viewBucket: names.views } : {}),
+      effects: {
+        outputPrefix: names.outputPrefix,
+        sinkScope: names.sinkScope,
+        tablePrefix: names.tablePrefix,
+        ...(fence ? { fence: [...fence] } : {}),
       },
-      error: (err) => fail(err),
-      complete: () => {
-        sourceEnded = true;
-        endIfDone();
+      onSnapshot: (ms, dlqCount) => {
+        m.snapshots++;
+        m.dlq += dlqCount;
+        m.lastSnapshotMs = ms;
       },
     });
+    const share = owned.length === partitions ? `${partitions} partitions` : `${owned.length} of ${partitions} partitions (${compactList(owned)})`;
+    log.info(
+      `app ${app.name}: stream ${streams.input}${streams.filter ? ` (${streams.filter})` : streams.shared ? " (with subjects no actor reads: read and skipped)" : ""}, ${share} on ${pool.size} workers, ` +
+        (range ? `replaying sequences ${range.from}..${range.to} into ${replay!.into}, from ${startSeq}` : `resuming at sequence ${startSeq}`),
+    );
 
-  let stopping: Promise<void> | undefined;
-  const shutdown = async () => {
-    subscription.unsubscribe();
-    credit.close();
-    if (outstanding > 0) await new Promise<void>((r) => (idle = r));
-    await pool.stop();
-    publisher.close();
-    await lock.release();
-    await nc.drain();
+    const credit = createCredit(config.maxInFlight);
+    // The watermark resumes from the tracker state stored with the partition the run resumes from.
+    const from = metas.find((meta) => (meta?.lastSeq ?? 0) === startSeq - 1)?.marks;
+    const watermarks = createWatermarks(partitions, config.watermark, from);
+    const router = createRouter(app, partitions, pool.size, { ...(checks ? { schemas: checks } : {}), watermarks, owned });
+    let outstanding = 0;
+    let finished = 0;
+    let received = 0;
+    let idle: (() => void) | undefined;
+    /** The source has handed on a replay's whole range. */
+    let sourceEnded = false;
+    const endIfDone = () => {
+      if (sourceEnded && outstanding === 0) resolveEnded();
+    };
+    let failPipeline!: (err: unknown) => void;
+    const failed = new Promise<never>((_, rej) => (failPipeline = rej));
+    failed.catch(() => {});
+
+    const roundDone = (count: number, through: number, watermark: number) => (results: RoundResult[]) => {
+      for (const r of results) {
+        m.processed += r.processed;
+        m.skipped += r.skipped;
+        m.emitted += r.emitted;
+        m.dlq += r.dlq;
+        m.timersFired += r.fired ?? 0;
+      }
+      if (watermark > m.watermark) m.watermark = watermark;
+      if (through > m.doneSeq) m.doneSeq = through;
+      m.actors = pool.actors();
+      credit.release(count);
+      finished += count;
+      m.inFlight = received - finished;
+      if (--outstanding === 0) idle?.();
+      endIfDone();
+    };
+
+    const subscription: Subscription = pullSource(js, {
+      stream: streams.input,
+      startSeq,
+      ...(streams.filter ? { filter: streams.filter } : {}),
+      credit,
+      maxFetch: config.maxFetch,
+      scheduler,
+      ...(range ? { stopSeq: range.to } : {}),
+      onPending: (pending) => {
+        m.lag = pending;
+      },
+      onRetry: (err) => log.warn(`reading ${streams.input} failed (${describeError(err)}); retrying`),
+    })
+      .pipe(
+        concatMap(async (msgs) => {
+          m.received += msgs.length;
+          received += msgs.length;
+          m.inFlight = received - finished;
+          if (m.inFlight > m.peakInFlight) m.peakInFlight = m.inFlight;
+          if (checks) await checks.prepare(msgs);
+          const batch = router.route(msgs);
+          // Dead letters of the decode/route stage are stored before the round moves partition
+          // progress past them.
+          if (batch.rejected.length > 0) {
+            await Promise.all(
+              batch.rejected.map(async ({ msg, error, actor }) => {
+                if (msg.seq <= dlqFence) return;
+                const contentType = msg.headers?.get(CONTENT_TYPE_HEADER);
+                return dlq.message({ subject: msg.subject, seq: msg.seq, data: msg.data, ...(contentType ? { contentType } : {}) }, error, actor);
+              }),
+            );
+            m.dlq += batch.rejected.length;
+          }
+          return { batch, count: msgs.length };
+        }),
+      )
+      .subscribe({
+        next: ({ batch, count }) => {
+          outstanding++;
+          pool.dispatch(batch, roundDone(count, batch.through, batch.watermark));
+        },
+        error: (err) => failPipeline(err),
+        complete: () => {
+          sourceEnded = true;
+          endIfDone();
+        },
+      });
+    pool.failed.catch(failPipeline);
+
+    return {
+      owned,
+      failed,
+      async stop(final) {
+        subscription.unsubscribe();
+        credit.close();
+        if (!final) {
+          // A lost lease: whatever the workers hold is not ours to store any more.
+          await pool.abort();
+          return;
+        }
+        if (outstanding > 0) await Promise.race([new Promise<void>((r) => (idle = r)), failed]);
+        await pool.stop();
+      },
+    };
   };
+
+  let pipeline: Pipeline | undefined;
+  let stopping: Promise<void> | undefined;
+  /** Failed or stopping: no pipeline starts any more. */
+  let closing = false;
   const fail = (err: unknown) => {
     log.error(`app ${app.name} failed: ${describeError(err)}`);
-    subscription.unsubscribe();
-    credit.close();
-    pool.stop().catch(() => {});
+    closing = true;
+    const p = pipeline;
+    pipeline = undefined;
+    p?.stop(false).catch(() => {});
     publisher.close();
-    lock
-      .release()
-      .catch(() => {})
-      .finally(() => nc.close().catch(() => {}));
+    void Promise.allSettled([lock?.release(), ownership?.stop()]).finally(() => nc.close().catch(() => {}));
     rejectDone(err);
   };
-  pool.failed.catch(fail);
-  lock.lost.catch(fail);
+  /** Partitions being handed back to the group (a rebalance, or this instance stopping). */
+  const giving = new Set<number>();
+  let ownership: Ownership | undefined;
+  const owned = () => (ownership ? [...ownership.owned().keys()].filter((p) => !giving.has(p)).sort((x, y) => x - y) : Array.from({ length: partitions }, (_, p) => p));
+  /**
+   * Brings the pipeline in line with the partitions owned now: stopped (with a final snapshot,
+   * unless a lease was lost) and started over the new set. One change at a time, and a burst of
+   * changes (leases taken one by one) is one restart.
+   */
+  let changes: Promise<void> = Promise.resolve();
+  let queued = false;
+  let lostSome = false;
+  const reconcile = (): Promise<void> => {
+    if (queued) return changes;
+    queued = true;
+    // A failed change does not stop the ones after it (each caller sees its own change fail).
+    changes = changes.catch(() => {}).then(async () => {
+      queued = false;
+      const want = closing ? [] : owned();
+      if (pipeline && same(pipeline.owned, want)) return;
+      const old = pipeline;
+      pipeline = undefined;
+      const final = !lostSome;
+      lostSome = false;
+      await old?.stop(final);
+      if (want.length === 0) {
+        m.owned = [];
+        if (!closing) log.info(`app ${app.name}: owns no partitions now (other instances hold them)`);
+        return;
+      }
+      const current = await startPipeline(want);
+      pipeline = current;
+      current.failed.catch((err) => {
+        if (pipeline === current) fail(err);
+      });
+    });
+    return changes;
+  };
+
+  if (replay) {
+    lock!.lost.catch(fail);
+  } else {
+    let joined = false;
+    ownership = await joinOwnership(nc, {
+      bucket: names.owners,
+      partitions,
+      capacity: workerCount,
+      ttlMs: config.lockTtlMs,
+      scheduler,
+      log,
+      events: {
+        acquired: () => {
+          if (joined) reconcile().catch(fail);
+        },
+        release: async (p) => {
+          giving.add(p);
+          try {
+            await reconcile();
+          } finally {
+            giving.delete(p);
+          }
+        },
+        lost: () => {
+          lostSome = true;
+          reconcile().catch(fail);
+        },
+      },
+    });
+    joined = true;
+  }
+  try {
+    await reconcile();
+  } catch (err) {
+    // Nothing started: hand the partitions straight back rather than let their leases expire.
+    closing = true;
+    await ownership?.stop().catch(() => {});
+    publisher.close();
+    throw err;
+  }
+
+  const shutdown = async () => {
+    closing = true;
+    if (ownership) await ownership.stop();
+    await reconcile();
+    publisher.close();
+    await lock?.release();
+    await nc.drain();
+  };
 
   return {
     app,
@@ -367,7 +489,7 @@ async function start(
     ...(range ? { range } : {}),
     async drained() {
       const target = await retrying(() => lastInputSeq(js, jsm, streams.input, streams.filter), { scheduler });
-      while (m.doneSeq < target) await Promise.race([scheduler.sleep(20), done]);
+      while (!pipeline || m.doneSeq < target) await Promise.race([scheduler.sleep(20), done]);
     },
     stop() {
       stopping ??= shutdown().then(resolveDone, (err) => {
@@ -377,6 +499,29 @@ async function start(
       return stopping;
     },
   };
+}
+
+/** The data path over one set of owned partitions. */
+interface Pipeline {
+  readonly owned: readonly number[];
+  /** Rejects when the source or a worker fails. */
+  readonly failed: Promise<never>;
+  /** Stops reading; `final`: finish what is in flight and snapshot; else drop it (a lost lease). */
+  stop(final: boolean): Promise<void>;
+}
+
+const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** `0-3,7,9-10`: partition lists for log lines. */
+function compactList(ps: readonly number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < ps.length; i++) {
+    let j = i;
+    while (j + 1 < ps.length && ps[j + 1] === ps[j]! + 1) j++;
+    out.push(i === j ? `${ps[i]}` : `${ps[i]}-${ps[j]}`);
+    i = j;
+  }
+  return out.join(",");
 }
 
 /** Sequence of the newest message the app would read: the stream's last, or the filter's last. */

@@ -28,7 +28,10 @@ export const DEFAULTS = {
    * creates: a replay after a crash within it publishes nothing twice.
    */
   dedupWindowMs: 10 * 60_000,
-  /** An instance lock not renewed for this long (ms) belongs to a dead instance and is taken over. */
+  /**
+   * A partition lease (or a replay's instance lock) not renewed for this long (ms) belongs to a dead
+   * instance and is taken over; leases are renewed every third of it.
+   */
   lockTtlMs: 10_000,
   /** A publish whose ack has not come back after this long (ms) is sent again (its id makes that safe). */
   publishTimeoutMs: 5_000,
@@ -82,7 +85,7 @@ export interface ConfigOverrides {
   maxInFlight?: number;
   /** Largest single pull from JetStream. Default `DEFAULTS.maxFetch`. */
   maxFetch?: number;
-  /** How long (ms) the instance lock of a killed instance blocks a new start. Default `DEFAULTS.lockTtlMs`. */
+  /** How long (ms) a killed instance's partition leases (or a replay's lock) hold before others take over. Default `DEFAULTS.lockTtlMs`. */
   lockTtlMs?: number;
   logLevel?: LogLevel;
 }

@@ -116,6 +116,20 @@ export async function acquireInstanceLock(nc: NatsConnection, opts: LockOptions)
   };
 }
 
+/**
+ * Whether an instance holds the lock now (renewed within its TTL, on the server's clock), and who:
+ * for a start that must not run beside it, but does not take the lock itself.
+ */
+export async function lockHolder(nc: NatsConnection, name: string): Promise<string | undefined> {
+  const kv: KV = await new Kvm(nc).create(LOCK_BUCKET, { history: 1 });
+  const seen = await kv.get(name);
+  if (!seen || seen.operation !== "PUT") return undefined;
+  const held = decode(seen);
+  await kv.put(CLOCK_KEY, new Uint8Array(0));
+  const serverNow = (await kv.get(CLOCK_KEY))?.created.getTime() ?? Date.now();
+  return serverNow - seen.created.getTime() <= held.ttlMs ? held.holder : undefined;
+}
+
 /** Creates the lock entry, or waits out a dead holder's TTL and takes it over; refuses a live holder. */
 async function take(kv: KV, opts: LockOptions, value: Uint8Array, scheduler: Scheduler): Promise<number> {
   for (;;) {

@@ -145,10 +145,17 @@ export async function joinOwnership(nc: NatsConnection, opts: OwnershipOptions):
     const keys: string[] = [];
     for await (const k of await kv.keys()) keys.push(k);
     const entries = await Promise.all(keys.map((k) => kv.get(k)));
+    // Heartbeats come every third of the TTL: a member whose last one is older than half the TTL
+    // (on the server's clock: against the newest heartbeat seen) has most likely died, and is left
+    // out of the shares at once, so the others are ready to take its leases the moment they expire.
+    let newest = 0;
+    for (let i = 0; i < keys.length; i++) if (keys[i]!.startsWith("m.") && entries[i]) newest = Math.max(newest, entries[i]!.created.getTime());
     entries.forEach((e, i) => {
       if (!e || e.operation !== "PUT") return;
       const v = JSON.parse(decoder.decode(e.value));
-      if (keys[i]!.startsWith("m.")) members.push(v);
+      if (keys[i]!.startsWith("m.")) {
+        if (newest - e.created.getTime() <= ttlMs / 2) members.push(v);
+      }
       else leases.set(Number(keys[i]!.slice(2)), { owner: v.owner, epoch: v.epoch || e.revision });
     });
     return { members, leases };
@@ -197,6 +204,20 @@ export async function joinOwnership(nc: NatsConnection, opts: OwnershipOptions):
       await kv.delete(memberKey(id)).catch(() => {});
     },
   };
+}
+
+/** The members of an app's ownership group now (none when the bucket does not exist). */
+export async function liveMembers(nc: NatsConnection, bucket: string): Promise<string[]> {
+  let kv: KV;
+  try {
+    kv = await new Kvm(nc).open(bucket);
+    await kv.status();
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for await (const k of await kv.keys("m.>")) out.push(k.slice(2));
+  return out;
 }
 
 /**

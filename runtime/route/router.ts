@@ -32,9 +32,23 @@ export interface Router {
 const SUBJECT_CACHE_LIMIT = 10_000;
 
 /**
+ * The worker of each partition: the i-th of the `owned` partitions goes to worker i mod W; -1 for
+ * a partition another instance owns.
+ */
+export function workerOfPartition(owned: readonly number[], workers: number, partitions: number): Int32Array {
+  const out = new Int32Array(partitions).fill(-1);
+  owned.forEach((p, i) => (out[p] = i % workers));
+  return out;
+}
+
+/**
  * Decode and route stage: decodes each message once, checks it against the registered schema its
  * `Weir-Schema-Id` header names (when `schemas` is given), reads each interested actor's key, and
- * assigns the event to the worker that owns `partitionOf(key, partitions)` (worker = partition mod W).
+ * assigns the event to the worker that owns `partitionOf(key, partitions)` (see
+ * {@link workerOfPartition}). Events of partitions this instance does not own are left out, but
+ * their event times still move the watermark, so every instance sees the watermark one instance
+ * would. A message that reaches no actor is rejected by one instance only: the owner of partition
+ * `seq mod partitions`.
  *
  * @example
  * const router = createRouter(app, 32, 4);
@@ -44,9 +58,12 @@ export function createRouter(
   app: AppDefinition,
   partitions: number,
   workers: number,
-  opts: { schemas?: SchemaChecks; watermarks?: Watermarks } = {},
+  opts: { schemas?: SchemaChecks; watermarks?: Watermarks; owned?: readonly number[] } = {},
 ): Router {
   const { schemas } = opts;
+  const workerOf = workerOfPartition(opts.owned ?? Array.from({ length: partitions }, (_, p) => p), workers, partitions);
+  /** This instance reports the messages no actor can take whose sequence falls in a partition it owns. */
+  const mine = (seq: number) => workerOf[seq % partitions]! >= 0;
   const marks = opts.watermarks ?? createWatermarks(partitions, app.watermark);
   const readers = app.actors.map((a) => keyReader(a.key));
   const timeOf = app.eventTime ? eventTimeReader(app.eventTime) : undefined;
@@ -78,12 +95,12 @@ export function createRouter(
         try {
           value = decodePayload(m.data, m.headers?.get(CONTENT_TYPE_HEADER) || undefined);
         } catch (err) {
-          rejected.push({ msg: m, error: err instanceof DecodeError ? err : new DecodeError(String(err)) });
+          if (mine(seq)) rejected.push({ msg: m, error: err instanceof DecodeError ? err : new DecodeError(String(err)) });
           continue;
         }
         const invalid = schemas?.check(m, value);
         if (invalid) {
-          rejected.push({ msg: m, error: invalid });
+          if (mine(seq)) rejected.push({ msg: m, error: invalid });
           continue;
         }
         const time = Math.floor(m.info.timestampNanos / 1e6);
@@ -91,7 +108,7 @@ export function createRouter(
         if (timeOf) {
           const t = timeOf(value, m.subject);
           if (t === undefined) {
-            rejected.push({ msg: m, error: new EventTimeError(`no event time: ${describeTime(app.eventTime!)} is missing or not a time`) });
+            if (mine(seq)) rejected.push({ msg: m, error: new EventTimeError(`no event time: ${describeTime(app.eventTime!)} is missing or not a time`) });
             continue;
           }
           eventTime = t;
@@ -103,7 +120,7 @@ export function createRouter(
           const key = readers[i]!(value, m.subject);
           const actor = app.actors[i]!;
           if (key === undefined) {
-            rejected.push({
+            if (mine(seq)) rejected.push({
               msg: m,
               actor: actor.name,
               error: new MissingKeyError(`no key for actor ${actor.name}: ${describeKey(actor.key)} is missing or empty`),
@@ -112,7 +129,7 @@ export function createRouter(
           }
           // Three UTF-8 bytes per UTF-16 unit at most: only long keys are measured.
           if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES) {
-            rejected.push({
+            if (mine(seq)) rejected.push({
               msg: m,
               actor: actor.name,
               error: new InvalidKeyError(`key for actor ${actor.name} is ${Buffer.byteLength(key)} bytes long; keys are at most ${MAX_KEY_BYTES} bytes`),
@@ -120,8 +137,9 @@ export function createRouter(
             continue;
           }
           const p = partitionOf(key, partitions);
-          perWorker[p % workers]!.push([seq, time, m.subject, i, key, p, value, eventTime, before]);
           touched.push(p);
+          const w = workerOf[p]!;
+          if (w >= 0) perWorker[w]!.push([seq, time, m.subject, i, key, p, value, eventTime, before]);
         }
         for (const p of touched) marks.observe(p, eventTime);
       }

@@ -5,7 +5,7 @@ import { joinOwnership } from "../ownership/mod.ts";
 
 const [url, bucket, partitions, capacity, ttl, replicas] = process.argv.slice(2);
 const nc = await connectNats(url!, "weir-ownership-member");
-const say = (e: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ ...e, t: Date.now() })}\n`);
+const say = (e: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ ...e, t: Date.now() })}\n`);
 const own = await joinOwnership(nc, {
   bucket: bucket!,
   partitions: Number(partitions),

@@ -5,7 +5,8 @@ import type { FromWorker, ToWorker, WorkerInit } from "./protocol.ts";
 /** What every worker is told at start (its own index and partitions aside), and the pool's own settings. */
 export interface WorkerPoolOptions extends Omit<WorkerInit, "type" | "index" | "partitions"> {
   workers: number;
-  partitions: number;
+  /** The partitions this instance owns, spread over the workers as {@link partitionsOfWorker} says. */
+  partitions: readonly number[];
   /** A worker snapshotted: how long it took, and dead letters it sent outside rounds. */
   onSnapshot?: (ms: number, dlq: number) => void;
 }
@@ -23,13 +24,13 @@ export interface WorkerPool {
   readonly failed: Promise<never>;
   /** Final snapshot in every worker, then terminate. */
   stop(): Promise<void>;
+  /** Terminates every worker at once, without a snapshot (their partitions' leases are lost). */
+  abort(): Promise<void>;
 }
 
-/** Partition p belongs to worker p mod W. */
-export function partitionsOfWorker(worker: number, workers: number, partitions: number): number[] {
-  const out: number[] = [];
-  for (let p = worker; p < partitions; p += workers) out.push(p);
-  return out;
+/** The i-th owned partition belongs to worker i mod W (as the router's `workerOfPartition` says). */
+export function partitionsOfWorker(worker: number, workers: number, owned: readonly number[]): number[] {
+  return owned.filter((_, i) => i % workers === worker);
 }
 
 /**
@@ -124,6 +125,10 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
         const msg: ToWorker = { type: "round", round: { id, through, events: perWorker[i] ?? [], watermark, marks } };
         w.postMessage(msg);
       });
+    },
+    async abort() {
+      stopping = true;
+      await Promise.all(workers.map((w) => w.terminate()));
     },
     async stop() {
       stopping = true;

@@ -1,0 +1,56 @@
+import { expect, test } from "bun:test";
+import { appNames } from "../nats/mod.ts";
+import { client, orderWorkload, publishAll, spawnWeir, startNats, storedStates, waitFor, weirCli } from "../testing/mod.ts";
+import { kvSnapshotStore } from "../state/mod.ts";
+
+const ORDER_APP = new URL("../testdata/order-app.ts", import.meta.url).pathname;
+const PARTITIONS = 16;
+
+test("two weir run of one app share its partitions: each owns half, a kill -9 or a clean stop hands its half to the other, the state is exact", async () => {
+  await using nats = await startNats();
+  await using c = await client(nats.url);
+  const args = [ORDER_APP, "--nats", nats.url, "--workers", "1", "--no-progress", "--no-http", "--lock-ttl", "1500"];
+  const store = await kvSnapshotStore(c.nc, { bucket: appNames("order").bucket });
+  const { events, expected } = orderWorkload(7, 30_000, 500, 9);
+  const progress = async () => Math.min(...(await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => store.loadMeta(p)))).map((m) => m?.lastSeq ?? 0));
+
+  const first = spawnWeir(args);
+  await first.started;
+  const second = spawnWeir(args);
+  await second.started;
+  const half = `${PARTITIONS / 2} of ${PARTITIONS} partitions`;
+  await waitFor(() => first.out.log.includes(half) && second.out.log.includes(half), 20_000, "both instances to own half the partitions");
+
+  // A replay into live does not run beside the live app.
+  const replay = await weirCli("replay", ORDER_APP, "--nats", nats.url, "--from", "1", "--into", "live", "--no-registry");
+  expect(replay.code).toBe(1);
+  expect(replay.err).toContain("app order is already running (");
+
+  const last = await publishAll(c.js, events.slice(0, 15_000));
+  await waitFor(async () => (await progress()) >= last, 30_000, "both instances to process the first half");
+  // kill -9: the survivor takes the killed instance's partitions once their leases expire.
+  const killedAt = performance.now();
+  first.proc.kill("SIGKILL");
+  await waitFor(() => second.out.log.includes(`${PARTITIONS} partitions on`), 20_000, "the survivor to own every partition");
+  process.stderr.write(`  failover after kill -9 (lease TTL 1500 ms): ${Math.round(performance.now() - killedAt)} ms to the survivor's restart over all partitions\n`);
+  const third = spawnWeir(args);
+  await third.started;
+  await waitFor(() => third.out.log.includes(half), 20_000, "the newcomer to get half back");
+  const end = await publishAll(c.js, events.slice(15_000));
+  await waitFor(async () => (await progress()) >= end, 30_000, "both to process the rest");
+  // A clean stop hands its partitions back at once (no lease to expire).
+  third.proc.kill("SIGTERM");
+  expect(await third.proc.exited).toBe(0);
+  await waitFor(() => second.out.log.split(`${PARTITIONS} partitions on`).length > 2, 20_000, "the remaining instance to own every partition again");
+  second.proc.kill("SIGTERM");
+  expect(await second.proc.exited).toBe(0);
+
+  const states = await storedStates(c.nc, appNames("order").bucket);
+  expect(states.size).toBe(expected.size);
+  for (const [k, e] of expected) {
+    const s = states.get(`acc/${k}`)?.state as { sum: number; count: number; seqs: number[] } | undefined;
+    expect({ k, sum: s?.sum, count: s?.count }).toEqual({ k, ...e });
+    // Per-key order held through every hand-over.
+    expect(s!.seqs).toEqual([...s!.seqs].sort((a, b) => a - b));
+  }
+}, 180_000);
