@@ -24,7 +24,10 @@ export function quotas(members: readonly Member[], partitions: number): Map<stri
   }
   // Largest remainders first; ties in id order (the sort is stable).
   rest.sort((a, b) => b[1] - a[1]);
-  for (let i = 0; given < partitions; i++, given++) out.set(rest[i % rest.length]![0], out.get(rest[i % rest.length]![0])! + 1);
+  for (let i = 0; given < partitions; i++, given++) {
+    const id = rest[i % rest.length]![0];
+    out.set(id, out.get(id)! + 1);
+  }
   return out;
 }
 
@@ -36,10 +39,11 @@ export function quotas(members: readonly Member[], partitions: number): Map<stri
  *
  * @example
  * desiredPartitions("b", [{ id: "a", capacity: 2 }, { id: "b", capacity: 2 }], 8, new Map([[0, "a"]]))
- * // => [1, 2, 3, 4]: the first free partitions until b has its 4
+ * // => [4, 5, 6, 7]: b's 4, taken past the 3 free ones a still lacks, so the two do not collide
  */
 export function desiredPartitions(self: string, members: readonly Member[], partitions: number, owners: ReadonlyMap<number, string>): number[] {
-  const quota = quotas(members, partitions).get(self) ?? 0;
+  const q = quotas(members, partitions);
+  const quota = q.get(self) ?? 0;
   const live = new Set(members.map((m) => m.id));
   const mine: number[] = [];
   const free: number[] = [];
@@ -53,12 +57,12 @@ export function desiredPartitions(self: string, members: readonly Member[], part
   // reach for the same ones first: member i of the under-quota list starts at its i-th share.
   const counts = new Map<string, number>();
   for (const [, o] of owners) counts.set(o, (counts.get(o) ?? 0) + 1);
-  const q = quotas(members, partitions);
   const hungry = [...q].filter(([id, n]) => (counts.get(id) ?? 0) < n).map(([id]) => id);
   const at = Math.max(0, hungry.indexOf(self));
   let skip = 0;
   for (let i = 0; i < at; i++) skip += q.get(hungry[i]!)! - (counts.get(hungry[i]!) ?? 0);
   const want = quota - mine.length;
-  const rotated = [...free.slice(skip % Math.max(1, free.length)), ...free.slice(0, skip % Math.max(1, free.length))];
+  const start = free.length > 0 ? skip % free.length : 0;
+  const rotated = [...free.slice(start), ...free.slice(0, start)];
   return [...mine, ...rotated.slice(0, want)].sort((a, b) => a - b);
 }

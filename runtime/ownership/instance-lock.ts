@@ -125,9 +125,13 @@ export async function lockHolder(nc: NatsConnection, name: string): Promise<stri
   const seen = await kv.get(name);
   if (!seen || seen.operation !== "PUT") return undefined;
   const held = decode(seen);
+  return (await serverNow(kv, Date.now())) - seen.created.getTime() <= held.ttlMs ? held.holder : undefined;
+}
+
+/** The server's clock: the time of a probe entry written now (`fallback` if it cannot be read back). */
+async function serverNow(kv: KV, fallback: number): Promise<number> {
   await kv.put(CLOCK_KEY, new Uint8Array(0));
-  const serverNow = (await kv.get(CLOCK_KEY))?.created.getTime() ?? Date.now();
-  return serverNow - seen.created.getTime() <= held.ttlMs ? held.holder : undefined;
+  return (await kv.get(CLOCK_KEY))?.created.getTime() ?? fallback;
 }
 
 /** Creates the lock entry, or waits out a dead holder's TTL and takes it over; refuses a live holder. */
@@ -143,9 +147,7 @@ async function take(kv: KV, opts: LockOptions, value: Uint8Array, scheduler: Sch
     const held = decode(seen);
     // Watch for a renewal until the holder's TTL has passed since its last one, measured on the
     // server's clock (the entry's time against a probe written now), so local clocks do not matter.
-    await kv.put(CLOCK_KEY, new Uint8Array(0));
-    const serverNow = (await kv.get(CLOCK_KEY))?.created.getTime() ?? scheduler.now();
-    const deadline = scheduler.now() + Math.max(0, seen.created.getTime() + held.ttlMs - serverNow);
+    const deadline = scheduler.now() + Math.max(0, seen.created.getTime() + held.ttlMs - (await serverNow(kv, scheduler.now())));
     let current: KvEntry | null = seen;
     while (scheduler.now() < deadline) {
       await scheduler.sleep(Math.min(250, held.ttlMs / 6));

@@ -1,8 +1,7 @@
 import { hostname } from "node:os";
-import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { nanos } from "@nats-io/nats-core";
+import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import { DEFAULTS, describeError, every, systemScheduler, type Logger, type Scheduler } from "../contract/mod.ts";
 import { desiredPartitions, type Member } from "./assignment.ts";
 
@@ -139,27 +138,7 @@ export async function joinOwnership(nc: NatsConnection, opts: OwnershipOptions):
     }
   };
 
-  const view = async (): Promise<OwnershipView> => {
-    const members: OwnershipView["members"] = [];
-    const leases = new Map<number, LeaseRecord>();
-    const keys: string[] = [];
-    for await (const k of await kv.keys()) keys.push(k);
-    const entries = await Promise.all(keys.map((k) => kv.get(k)));
-    // Heartbeats come every third of the TTL: a member whose last one is older than half the TTL
-    // (on the server's clock: against the newest heartbeat seen) has most likely died, and is left
-    // out of the shares at once, so the others are ready to take its leases the moment they expire.
-    let newest = 0;
-    for (let i = 0; i < keys.length; i++) if (keys[i]!.startsWith("m.") && entries[i]) newest = Math.max(newest, entries[i]!.created.getTime());
-    entries.forEach((e, i) => {
-      if (!e || e.operation !== "PUT") return;
-      const v = JSON.parse(decoder.decode(e.value));
-      if (keys[i]!.startsWith("m.")) {
-        if (newest - e.created.getTime() <= ttlMs / 2) members.push(v);
-      }
-      else leases.set(Number(keys[i]!.slice(2)), { owner: v.owner, epoch: v.epoch || e.revision });
-    });
-    return { members, leases };
-  };
+  const view = () => readView(kv, ttlMs);
 
   const tick = async () => {
     if (stopped) return;
@@ -206,18 +185,42 @@ export async function joinOwnership(nc: NatsConnection, opts: OwnershipOptions):
   };
 }
 
-/** The members of an app's ownership group now (none when the bucket does not exist). */
+/**
+ * Members and leases as the owner bucket holds them. Heartbeats come every third of the TTL: a
+ * member whose last one is older than half the TTL (on the server's clock: against the newest
+ * heartbeat seen) has most likely died, and is left out at once, so the others are ready to take
+ * its leases the moment they expire.
+ */
+async function readView(kv: KV, ttlMs: number): Promise<OwnershipView> {
+  const keys: string[] = [];
+  for await (const k of await kv.keys()) keys.push(k);
+  const entries = await Promise.all(keys.map((k) => kv.get(k)));
+  let newest = 0;
+  keys.forEach((k, i) => {
+    if (k.startsWith("m.") && entries[i]) newest = Math.max(newest, entries[i]!.created.getTime());
+  });
+  const members: OwnershipView["members"] = [];
+  const leases = new Map<number, LeaseRecord>();
+  entries.forEach((e, i) => {
+    if (!e || e.operation !== "PUT") return;
+    const v = JSON.parse(decoder.decode(e.value));
+    if (!keys[i]!.startsWith("m.")) leases.set(Number(keys[i]!.slice(2)), { owner: v.owner, epoch: v.epoch || e.revision });
+    else if (newest - e.created.getTime() <= ttlMs / 2) members.push(v);
+  });
+  return { members, leases };
+}
+
+/** The ids of an app's live instances now (none when the owner bucket does not exist). */
 export async function liveMembers(nc: NatsConnection, bucket: string): Promise<string[]> {
   let kv: KV;
+  let ttlMs: number;
   try {
     kv = await new Kvm(nc).open(bucket);
-    await kv.status();
+    ttlMs = (await kv.status()).ttl;
   } catch {
     return [];
   }
-  const out: string[] = [];
-  for await (const k of await kv.keys("m.>")) out.push(k.slice(2));
-  return out;
+  return (await readView(kv, ttlMs)).members.map((m) => m.id);
 }
 
 /**

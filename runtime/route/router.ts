@@ -31,14 +31,19 @@ export interface Router {
 
 const SUBJECT_CACHE_LIMIT = 10_000;
 
-/**
- * The worker of each partition: the i-th of the `owned` partitions goes to worker i mod W; -1 for
- * a partition another instance owns.
- */
-export function workerOfPartition(owned: readonly number[], workers: number, partitions: number): Int32Array {
+/** The i-th of the `owned` partitions belongs to worker i mod W. */
+const workerOfOwned = (i: number, workers: number) => i % workers;
+
+/** The worker of each partition (see {@link partitionsOfWorker}); -1 for a partition another instance owns. */
+function workerOfPartition(owned: readonly number[], workers: number, partitions: number): Int32Array {
   const out = new Int32Array(partitions).fill(-1);
-  owned.forEach((p, i) => (out[p] = i % workers));
+  owned.forEach((p, i) => (out[p] = workerOfOwned(i, workers)));
   return out;
+}
+
+/** The partitions of one worker: the i-th of the `owned` partitions belongs to worker i mod W. */
+export function partitionsOfWorker(worker: number, workers: number, owned: readonly number[]): number[] {
+  return owned.filter((_, i) => workerOfOwned(i, workers) === worker);
 }
 
 /**
@@ -62,8 +67,9 @@ export function createRouter(
 ): Router {
   const { schemas } = opts;
   const workerOf = workerOfPartition(opts.owned ?? Array.from({ length: partitions }, (_, p) => p), workers, partitions);
+  const ownsAll = workerOf.every((w) => w >= 0);
   /** This instance reports the messages no actor can take whose sequence falls in a partition it owns. */
-  const mine = (seq: number) => workerOf[seq % partitions]! >= 0;
+  const mine = (r: Rejected) => workerOf[r.msg.seq % partitions]! >= 0;
   const marks = opts.watermarks ?? createWatermarks(partitions, app.watermark);
   const readers = app.actors.map((a) => keyReader(a.key));
   const timeOf = app.eventTime ? eventTimeReader(app.eventTime) : undefined;
@@ -95,12 +101,12 @@ export function createRouter(
         try {
           value = decodePayload(m.data, m.headers?.get(CONTENT_TYPE_HEADER) || undefined);
         } catch (err) {
-          if (mine(seq)) rejected.push({ msg: m, error: err instanceof DecodeError ? err : new DecodeError(String(err)) });
+          rejected.push({ msg: m, error: err instanceof DecodeError ? err : new DecodeError(String(err)) });
           continue;
         }
         const invalid = schemas?.check(m, value);
         if (invalid) {
-          if (mine(seq)) rejected.push({ msg: m, error: invalid });
+          rejected.push({ msg: m, error: invalid });
           continue;
         }
         const time = Math.floor(m.info.timestampNanos / 1e6);
@@ -108,7 +114,7 @@ export function createRouter(
         if (timeOf) {
           const t = timeOf(value, m.subject);
           if (t === undefined) {
-            if (mine(seq)) rejected.push({ msg: m, error: new EventTimeError(`no event time: ${describeTime(app.eventTime!)} is missing or not a time`) });
+            rejected.push({ msg: m, error: new EventTimeError(`no event time: ${describeTime(app.eventTime!)} is missing or not a time`) });
             continue;
           }
           eventTime = t;
@@ -120,7 +126,7 @@ export function createRouter(
           const key = readers[i]!(value, m.subject);
           const actor = app.actors[i]!;
           if (key === undefined) {
-            if (mine(seq)) rejected.push({
+            rejected.push({
               msg: m,
               actor: actor.name,
               error: new MissingKeyError(`no key for actor ${actor.name}: ${describeKey(actor.key)} is missing or empty`),
@@ -129,7 +135,7 @@ export function createRouter(
           }
           // Three UTF-8 bytes per UTF-16 unit at most: only long keys are measured.
           if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES) {
-            if (mine(seq)) rejected.push({
+            rejected.push({
               msg: m,
               actor: actor.name,
               error: new InvalidKeyError(`key for actor ${actor.name} is ${Buffer.byteLength(key)} bytes long; keys are at most ${MAX_KEY_BYTES} bytes`),
@@ -143,7 +149,7 @@ export function createRouter(
         }
         for (const p of touched) marks.observe(p, eventTime);
       }
-      return { perWorker, rejected, through, watermark: marks.current(), marks: marks.state() };
+      return { perWorker, rejected: ownsAll || rejected.length === 0 ? rejected : rejected.filter(mine), through, watermark: marks.current(), marks: marks.state() };
     },
   };
 }

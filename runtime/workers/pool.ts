@@ -1,5 +1,5 @@
 import type { RoundResult } from "../contract/mod.ts";
-import type { RoutedBatch } from "../route/mod.ts";
+import { partitionsOfWorker, type RoutedBatch } from "../route/mod.ts";
 import type { FromWorker, ToWorker, WorkerInit } from "./protocol.ts";
 
 /** What every worker is told at start (its own index and partitions aside), and the pool's own settings. */
@@ -26,11 +26,6 @@ export interface WorkerPool {
   stop(): Promise<void>;
   /** Terminates every worker at once, without a snapshot (their partitions' leases are lost). */
   abort(): Promise<void>;
-}
-
-/** The i-th owned partition belongs to worker i mod W (as the router's `workerOfPartition` says). */
-export function partitionsOfWorker(worker: number, workers: number, owned: readonly number[]): number[] {
-  return owned.filter((_, i) => i % workers === worker);
 }
 
 /**
