@@ -1,7 +1,8 @@
 import { expect, test } from "bun:test";
 import { spawn, type Subprocess } from "bun";
 import { connectNats } from "../nats/mod.ts";
-import { startCluster, waitFor } from "../testing/mod.ts";
+import { Kvm } from "@nats-io/kv";
+import { startCluster, startNats, waitFor } from "../testing/mod.ts";
 import { joinOwnership, type OwnershipView } from "./partition-leases.ts";
 
 const MEMBER = new URL("../testdata/ownership-member.ts", import.meta.url).pathname;
@@ -139,3 +140,20 @@ test("a paused owner (SIGSTOP past its lease) loses its partitions, learns it on
     await nc.close();
   }
 }, 120_000);
+
+test("a run with another lease TTL than the one the owner bucket was made with resets the bucket's TTL, shorter or longer", async () => {
+  await using nats = await startNats();
+  const nc = await connectNats(nats.url, "weir-test");
+  const events = { acquired() {}, release: async () => {}, lost() {} };
+  const bucket = "weir_ttl_owners";
+  try {
+    for (const ttlMs of [10_000, 1_500, 30_000]) {
+      const own = await joinOwnership(nc, { bucket, partitions: 4, capacity: 1, ttlMs, events });
+      expect(own.owned().size).toBe(4);
+      await own.stop();
+      expect((await (await new Kvm(nc).open(bucket)).status()).ttl).toBe(ttlMs);
+    }
+  } finally {
+    await nc.close();
+  }
+});

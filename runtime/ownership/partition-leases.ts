@@ -233,7 +233,9 @@ async function ownerBucket(nc: NatsConnection, bucket: string, ttlMs: number, re
   if (status.ttl !== ttlMs) {
     const jsm = await jetstreamManager(nc);
     const info = await jsm.streams.info(`KV_${bucket}`);
-    await jsm.streams.update(`KV_${bucket}`, { ...info.config, max_age: nanos(ttlMs) });
+    // The server refuses a dedup window longer than the max age: it shrinks with it (KV buckets
+    // keep it at the TTL, two minutes at most).
+    await jsm.streams.update(`KV_${bucket}`, { ...info.config, max_age: nanos(ttlMs), duplicate_window: nanos(Math.min(ttlMs, 120_000)) });
   }
   return kv;
 }
