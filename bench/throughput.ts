@@ -1,5 +1,6 @@
 // End-to-end throughput of the demo app (user-totals) against a bare nats.js consume loop
 // (AckPolicy.None) over the same events, measured in the same run. Prints ratios, not verdicts.
+import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { benchArgs } from "./args.ts";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -15,7 +16,9 @@ Publishes N demo events (default 300000) once, then, R times each (default 3), m
   hand-rolled  the same loop that also decodes, sums per user and publishes one output per event
   weir W=1   the user-totals app end to end (decode, validate, dedup, emit, snapshot), 1 worker
   weir W=n   the same with one worker per core
-and prints events/s (median) and the ratio to the baseline.
+  weir 2 instances  two runtimes of the app in this process, W=1 each, sharing its partitions
+and prints events/s (median), the ratio to the baseline, and CPU µs per event: this process (all
+its threads: main and workers) and the nats-server.
 `;
 
 const { events: N, repeats: R, users: USERS } = benchArgs(HELP, { events: 300_000, repeats: 3, users: 10_000 });
@@ -47,21 +50,48 @@ const status = (s: string) => process.stderr.write(`\r\x1b[2K${s}`);
   status(`published ${N} events to ${streams.input}\n`);
 }
 
-const baseline = () => bareConsumeRate(js, jsm, streams.input, N);
+/** CPU time used so far, µs: this process (every thread) and the nats-server (from /proc, 100 ticks/s). */
+const cpuNow = () => {
+  const u = process.cpuUsage();
+  const f = readFileSync(`/proc/${nats.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return { self: u.user + u.system, server: (Number(f[11]) + Number(f[12])) * 10_000 };
+};
+interface Sample {
+  rate: number;
+  /** CPU µs per event: this process, the nats-server. */
+  self: number;
+  server: number;
+}
+/** Starts a measurement; the returned function ends it. */
+const measure = () => {
+  const t0 = performance.now();
+  const c0 = cpuNow();
+  return (): Sample => {
+    const ms = performance.now() - t0;
+    const c = cpuNow();
+    return { rate: (N / ms) * 1000, self: (c.self - c0.self) / N, server: (c.server - c0.server) / N };
+  };
+};
+
+async function baseline(): Promise<Sample> {
+  const end = measure();
+  await bareConsumeRate(js, jsm, streams.input, N);
+  return end();
+}
 
 /**
  * What a hand-rolled consumer doing the same job would write with nats.js: consume (AckNone),
  * decode, keep a total per user, publish one output per event with a message id, awaiting the
  * acks every 1000 events. No dedup state, snapshots or recovery.
  */
-async function handRolled(): Promise<number> {
+async function handRolled(): Promise<Sample> {
   const name = `bench_hand_${Date.now()}`;
   const outStream = `bench_hand_out_${Date.now()}`;
   await jsm.streams.add({ name: outStream, subjects: [`hand.${name}.>`] });
   await jsm.consumers.add(streams.input, { name, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
   const c = await js.consumers.get(streams.input, name);
   const totals = new Map<string, number>();
-  const t0 = performance.now();
+  const end = measure();
   const iter = await c.consume({ max_messages: 4096 });
   let n = 0;
   let acks: Promise<unknown>[] = [];
@@ -77,11 +107,11 @@ async function handRolled(): Promise<number> {
     if (++n >= N) break;
   }
   await Promise.all(acks);
-  const ms = performance.now() - t0;
+  const sample = end();
   iter.stop();
   await jsm.consumers.delete(streams.input, name);
   await jsm.streams.delete(outStream);
-  return (N / ms) * 1000;
+  return sample;
 }
 
 async function resetAppState(): Promise<void> {
@@ -90,43 +120,52 @@ async function resetAppState(): Promise<void> {
   }
 }
 
-async function weir(workers: number): Promise<number> {
+/**
+ * `instances` runtimes of the app in this process, `workers` each, from start to every one drained
+ * (with more than one, the partitions are handed out while they run: a short lease TTL keeps that quick).
+ */
+async function weir(workers: number, instances = 1): Promise<Sample> {
   await resetAppState();
-  const rt = await startRuntime({ app: APP, nats: nats.url, workers, logLevel: "warn" });
-  const t0 = performance.now();
-  const timer = setInterval(() => status(`  weir W=${workers}: ${rt.metrics().processed}/${N}`), 500);
-  await rt.drained();
-  const ms = performance.now() - t0;
+  const rts = await Promise.all(
+    Array.from({ length: instances }, () => startRuntime({ app: APP, nats: nats.url, workers, logLevel: "warn", ...(instances > 1 ? { lockTtlMs: 1500 } : {}) })),
+  );
+  const end = measure();
+  const processed = () => rts.reduce((n, rt) => n + rt.metrics().processed, 0);
+  const timer = setInterval(() => status(`  weir ${instances}×W=${workers}: ${processed()}/${N}`), 500);
+  await Promise.all(rts.map((rt) => rt.drained()));
+  const sample = end();
   clearInterval(timer);
-  const m = rt.metrics();
-  await rt.stop();
-  if (m.processed !== N) throw new Error(`weir processed ${m.processed} of ${N}`);
-  return (N / ms) * 1000;
+  const done = processed();
+  await Promise.all(rts.map((rt) => rt.stop()));
+  if (done !== N) throw new Error(`weir processed ${done} of ${N}`);
+  return sample;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const rows: Array<[string, number[]]> = [
-  ["baseline (nats.js consume, AckNone)", []],
-  ["hand-rolled consume + publish/event", []],
-  ["weir W=1", []],
-  [`weir W=${cpus().length}`, []],
+const contenders: Array<[string, () => Promise<Sample>]> = [
+  ["baseline (nats.js consume, AckNone)", baseline],
+  ["hand-rolled consume + publish/event", handRolled],
+  ["weir W=1", () => weir(1)],
+  [`weir W=${cpus().length}`, () => weir(cpus().length)],
+  ["weir 2 instances × W=1", () => weir(1, 2)],
 ];
+const samples: Sample[][] = contenders.map(() => []);
 for (let r = 0; r < R; r++) {
   // Interleave the contenders so drift on a noisy machine hits them alike.
-  status(`round ${r + 1}/${R}: baseline`);
-  rows[0]![1].push(await baseline());
-  status(`round ${r + 1}/${R}: hand-rolled`);
-  rows[1]![1].push(await handRolled());
-  rows[2]![1].push(await weir(1));
-  rows[3]![1].push(await weir(cpus().length));
+  for (const [i, [label, run]] of contenders.entries()) {
+    status(`round ${r + 1}/${R}: ${label}`);
+    samples[i]!.push(await run());
+  }
 }
 status("");
-const base = median(rows[0]![1]);
-process.stdout.write(`\n${N} events, ${USERS} users, ${R} rounds, ${cpus().length} cores (medians)\n`);
-for (const [label, xs] of rows) {
-  const med = median(xs);
+const base = median(samples[0]!.map((x) => x.rate));
+process.stdout.write(`\n${N} events, ${USERS} users, ${R} rounds, ${cpus().length} cores (medians; CPU µs per event: this process, all threads / nats-server)\n`);
+contenders.forEach(([label], i) => {
+  const xs = samples[i]!;
+  const med = median(xs.map((x) => x.rate));
+  const cpu = `${median(xs.map((x) => x.self)).toFixed(1).padStart(5)} / ${median(xs.map((x) => x.server)).toFixed(1).padStart(5)} µs`;
   process.stdout.write(
-    `${label.padEnd(38)} ${Math.round(med).toString().padStart(9)} ev/s   ratio ${(med / base).toFixed(2)}   runs: ${xs.map((x) => Math.round(x)).join(", ")}\n`,
+    `${label.padEnd(38)} ${Math.round(med).toString().padStart(9)} ev/s   ratio ${(med / base).toFixed(2)}   cpu ${cpu}   runs: ${xs.map((x) => Math.round(x.rate)).join(", ")}\n`,
   );
-}
+});
 await nc.close();
