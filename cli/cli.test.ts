@@ -42,6 +42,9 @@ describe("weir CLI (compiled binary)", () => {
     const replayHelp = runSync(["replay", "--help"]);
     expect(replayHelp.code).toBe(0);
     expect(replayHelp.out).toContain("--into <namespace>");
+    const statusHelp = runSync(["status", "--help"]);
+    expect(statusHelp.code).toBe(0);
+    expect(statusHelp.out).toContain("fencing epoch");
   });
 
   test("bad arguments: one line on stderr, non-zero exit", () => {
@@ -52,6 +55,7 @@ describe("weir CLI (compiled binary)", () => {
       [["run", "a.ts", "--workers", "0"], "--workers must be a positive integer"],
       [["run", "a.ts", "--bogus"], "Unknown option '--bogus'"],
       [["run", "a.ts", "--log-level", "loud"], "--log-level must be one of"],
+      [["status"], "status needs an app name or module"],
     ] as const) {
       const r = runSync([...args]);
       expect(r.code).toBe(2);

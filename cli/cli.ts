@@ -5,6 +5,7 @@ import { produceCommand } from "./produce.ts";
 import { registryCommand } from "./registry.ts";
 import { replayCommand } from "./replay.ts";
 import { runCommand } from "./run.ts";
+import { statusCommand } from "./status.ts";
 import { UsageError } from "./options.ts";
 
 const HELP = `weir ${pkg.version} — keyed actors on NATS JetStream
@@ -16,6 +17,7 @@ Usage:
   weir replay <app-module.ts> --from <seq|time> --into <namespace>
                                        reprocess a range of the input into a namespace
   weir dlq stats|show|redrive <app>    dead-letter triage: counts, samples, send again once
+  weir status <app>                    instances, and per partition owner, epoch, stored position
   weir --help                          this text (also: weir run --help)
   weir --version                       print the version
 
@@ -48,5 +50,6 @@ async function dispatch(argv: string[]): Promise<number> {
   if (cmd === "registry") return registryCommand(rest);
   if (cmd === "produce") return produceCommand(rest);
   if (cmd === "dlq") return dlqCommand(rest);
+  if (cmd === "status") return statusCommand(rest);
   throw new UsageError(`unknown command "${cmd}" (try weir --help)`);
 }

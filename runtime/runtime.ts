@@ -5,6 +5,8 @@ import {
   appModuleUrl,
   ConfigError,
   describeError,
+  every,
+  FencedError,
   loadApp,
   resolveConfig,
   retrying,
@@ -25,7 +27,8 @@ import { CONTENT_TYPE_HEADER, createRouter, createWatermarks, registerInputSchem
 import { openSink } from "./sinks/mod.ts";
 import { createCredit, pullSource } from "./source/mod.ts";
 import { deleteSnapshotStore, kvSnapshotStore, SNAPSHOT_VERSION } from "./state/mod.ts";
-import { startWorkerPool } from "./workers/mod.ts";
+import { startWorkerPool, StuckWorkerError } from "./workers/mod.ts";
+import { stuckKey } from "./host/mod.ts";
 
 /** What to run, where, and the options and flags over the app's own settings. */
 export interface RuntimeOptions extends ConfigOverrides {
@@ -245,6 +248,16 @@ async function start(
     m.startSeq = startSeq;
     m.doneSeq = startSeq - 1;
     m.owned = [...owned];
+    // Until when the leases are certainly ours, for the workers to check before they write.
+    const leaseClock = ownership ? new SharedArrayBuffer(8) : undefined;
+    let stopLeaseClock = () => {};
+    if (leaseClock) {
+      // Workers read it on the wall clock; the leases are timed on the scheduler's.
+      const until = new Float64Array(leaseClock);
+      const update = () => void (until[0] = Date.now() + (ownership!.heldUntil() - scheduler.now()));
+      update();
+      stopLeaseClock = every(scheduler, 50, update);
+    }
     const pool = await startWorkerPool({
       workers: Math.min(workerCount, owned.length),
       partitions: owned,
@@ -257,6 +270,9 @@ async function start(
       // Only apps with tables get a database connection in each worker.
       ...(opts.sink && app.tables ? { sinkUrl: opts.sink } : {}),
       ...(app.views?.length ? { viewBucket: names.views } : {}),
+      ...(stuck.size > 0 ? { stuck: [...stuck] } : {}),
+      // Live runs fence every write by the leases' epochs (replays run alone under their lock).
+      ...(ownership ? { epochs: owned.map((p): [number, number] => [p, ownership!.owned().get(p) ?? 0]), leaseClock: leaseClock! } : {}),
       effects: {
         outputPrefix: names.outputPrefix,
         sinkScope: names.sinkScope,
@@ -268,6 +284,9 @@ async function start(
         m.dlq += dlqCount;
         m.lastSnapshotMs = ms;
       },
+    }).catch((err) => {
+      stopLeaseClock();
+      throw err;
     });
     const share = owned.length === partitions ? `${partitions} partitions` : `${owned.length} of ${partitions} partitions (${compactList(owned)})`;
     log.info(
@@ -366,13 +385,23 @@ async function start(
       async stop(final) {
         subscription.unsubscribe();
         credit.close();
-        if (!final) {
-          // A lost lease: whatever the workers hold is not ours to store any more.
-          await pool.abort();
-          return;
+        try {
+          if (!final) {
+            // A lost lease: whatever the workers hold is not ours to store any more.
+            await pool.abort();
+            return;
+          }
+          if (outstanding > 0) {
+            // A worker the watchdog ended never finishes its round: the others still snapshot.
+            await Promise.race([new Promise<void>((r) => (idle = r)), failed]).catch((err) => {
+              if (!(err instanceof StuckWorkerError)) throw err;
+            });
+          }
+          await pool.stop();
+        } finally {
+          // After the final snapshot: its writes wait on this clock too.
+          stopLeaseClock();
         }
-        if (outstanding > 0) await Promise.race([new Promise<void>((r) => (idle = r)), failed]);
-        await pool.stop();
       },
     };
   };
@@ -403,6 +432,10 @@ async function start(
   let changes: Promise<void> = Promise.resolve();
   let queued = false;
   let lostSome = false;
+  /** The pipeline must start again even over the same partitions (a worker was terminated). */
+  let restart = false;
+  /** Events whose handler the watchdog stopped (see `stuckKey`): every new pipeline skips them. */
+  const stuck = new Set<string>();
   const reconcile = (): Promise<void> => {
     if (queued) return changes;
     queued = true;
@@ -410,11 +443,13 @@ async function start(
     changes = changes.catch(() => {}).then(async () => {
       queued = false;
       const want = closing ? [] : owned();
-      if (pipeline && same(pipeline.owned, want)) return;
+      if (pipeline && same(pipeline.owned, want) && !restart) return;
       const old = pipeline;
       pipeline = undefined;
-      const final = !lostSome;
+      // No final snapshot after a lost lease or a terminated worker: the partitions resume from the last one.
+      const final = !lostSome && !restart;
       lostSome = false;
+      restart = false;
       await old?.stop(final);
       if (want.length === 0) {
         m.owned = [];
@@ -424,10 +459,45 @@ async function start(
       const current = await startPipeline(want);
       pipeline = current;
       current.failed.catch((err) => {
-        if (pipeline === current) fail(err);
+        if (pipeline !== current) return;
+        if (err instanceof FencedError && ownership) fenced(ownership, err).catch(fail);
+        else if (err instanceof StuckWorkerError && err.stuck.seq >= 0) unstick(err).catch(fail);
+        else fail(err);
       });
     });
     return changes;
+  };
+
+  /**
+   * The watchdog terminated a worker whose handler never returned: the pipeline starts again from
+   * the snapshots, and that event is dead-lettered (reason: deadline, sync) instead of run again.
+   */
+  const unstick = async (err: StuckWorkerError) => {
+    const { seq, partition, def } = err.stuck;
+    log.error(`${err.message}; event ${seq} of actor ${app.actors[def]?.name} goes to the dead-letter subject and its partitions start again from their snapshots`);
+    stuck.add(stuckKey(partition, seq, def));
+    restart = true;
+    await reconcile();
+  };
+
+  /**
+   * A worker's write was refused: a newer owner holds some of our partitions, and we have not
+   * noticed yet (paused past the lease, cut off from NATS). The renewals find the leases gone, the
+   * pipeline restarts without those partitions (nothing more is stored for them), and this instance
+   * stays in the group.
+   */
+  const fenced = async (group: Ownership, err: FencedError) => {
+    log.warn(`${err.message}; dropping ${err.partitions.length > 1 ? "them" : "it"}`);
+    lostSome = true;
+    await group.tick();
+    const still = err.partitions.filter((p) => group.owned().has(p));
+    if (still.length > 0) {
+      throw new FencedError(
+        `partition ${still[0]} is refused to this instance although its lease is held (epoch ${group.owned().get(still[0]!)}): its state was written under a newer epoch. Was the owner bucket ${names.owners} deleted while the app's state was kept?`,
+        still,
+      );
+    }
+    await reconcile();
   };
 
   if (replay) {

@@ -149,6 +149,23 @@ export class SchemaRejectedError extends WeirError {
   readonly retryable = false;
 }
 
+/**
+ * A write was refused because another owner holds the partition now: the stored epoch (the
+ * partition lease's fencing token) is newer than the writer's. The writer's lease moved while it
+ * was paused or cut off; it must drop the partition, not retry.
+ */
+export class FencedError extends WeirError {
+  readonly retryable = false;
+  constructor(
+    message: string,
+    /** The partitions the refused write covered. */
+    readonly partitions: readonly number[],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** The embedded nats-server could not be started. */
 export class NatsServerError extends WeirError {
   readonly retryable = false;

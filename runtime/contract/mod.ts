@@ -39,6 +39,7 @@ export {
   ConfigError,
   DecodeError,
   EventTimeError,
+  FencedError,
   HandlerError,
   InvalidKeyError,
   InvalidSubjectError,

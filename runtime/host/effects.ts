@@ -41,6 +41,19 @@ export interface EffectsEnv {
    * replay into the live namespace): those of positions at or below it are not sent again.
    */
   fence?: ReadonlyMap<number, number>;
+  /**
+   * `[partition, epoch]` of the partition leases this host holds: the sink refuses batches of an
+   * owner that lost a partition (see `SinkBatch.epochs`). Absent for runs without leases (replays).
+   */
+  epochs?: [number, number][];
+  /**
+   * Throws when a partition has moved to a newer owner (a fenced write of each partition's meta):
+   * called before every flush, so view values (and the actor states written after a flush) of a
+   * lost partition are not stored.
+   */
+  guard?: () => Promise<void>;
+  /** Resolves once the leases are known held (see `ActorHostOptions.leaseHeld`): awaited before each write. */
+  leaseHeld?: () => Promise<void>;
 }
 
 /**
@@ -119,6 +132,8 @@ export function createEffects(env: EffectsEnv) {
       if (app.views?.length && !env.views) throw new Error(`app ${app.name} declares views but the host has no view store`);
       if (sink) {
         await sink.prepare(app.tables!);
+        // The claim: from here on, batches of the partitions' earlier owners are refused.
+        if (env.epochs) await retrying(() => sink.write({ rows: new Map(), offsets: [], epochs: env.epochs! }), { scheduler: env.scheduler });
         for (const [p, seq] of await sink.offsets()) if (partitions.includes(p)) sinkOffsets.set(p, seq);
       }
       if (env.views) for (const [p, seq] of await env.views.offsets()) if (partitions.includes(p)) viewOffsets.set(p, seq);
@@ -184,12 +199,14 @@ export function createEffects(env: EffectsEnv) {
      */
     async flush(through: Iterable<[number, number]>) {
       const positions = [...through];
+      await env.guard?.();
       if (sink) {
         const offsets: [number, number][] = positions.filter(([p, seq]) => seq > (sinkOffsets.get(p) ?? 0));
         if (pendingRowCount > 0 || offsets.length > 0) {
-          const batch = { rows: new Map(pendingRows), offsets };
+          const batch = { rows: new Map(pendingRows), offsets, ...(env.epochs ? { epochs: env.epochs } : {}) };
           for (;;) {
             try {
+              await env.leaseHeld?.();
               await retrying(() => sink.write(batch), { scheduler: env.scheduler, onRetry: (err) => log.warn(`sink write failed (${describeError(err)}); retrying`) });
               break;
             } catch (err) {
@@ -210,6 +227,7 @@ export function createEffects(env: EffectsEnv) {
       if (views) {
         const offsets: [number, number][] = positions.filter(([p, seq]) => seq > (viewOffsets.get(p) ?? 0));
         if (pendingViews.size > 0 || offsets.length > 0) {
+          await env.leaseHeld?.();
           await views.write([...pendingViews.values()], offsets);
           for (const [p, seq] of offsets) viewOffsets.set(p, seq);
         }

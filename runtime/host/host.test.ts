@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { loadApp, SnapshotError, type AppDefinition, type RoutedEvent } from "../contract/mod.ts";
+import { FencedError, loadApp, SnapshotError, type AppDefinition, type RoutedEvent } from "../contract/mod.ts";
 import { appNames, ensureAppStreams } from "../nats/mod.ts";
 import { consoleLogger } from "../observe/mod.ts";
 import { DLQ_HEADERS, memoryPublisher, pipelinedPublisher, type Publisher } from "../output/mod.ts";
@@ -18,15 +18,16 @@ const PARTS = [0, 1, 2, 3];
 interface HostEnv extends AsyncDisposable {
   store: SnapshotStore;
   clock: ManualScheduler;
-  newHost(): ActorHost;
+  /** A host of partitions 0-3; with `epochs`, its writes are fenced by them. */
+  newHost(epochs?: ReadonlyMap<number, number>): ActorHost;
   outputs(): Promise<StoredMessage[]>;
   deadLetters(): Promise<StoredMessage[]>;
 }
 
 type OpenEnv = (appPath: string, startMs: number) => Promise<HostEnv>;
 
-const host = (app: AppDefinition, store: SnapshotStore, publisher: Publisher, dlqSubject: string, clock: ManualScheduler) => () =>
-  createActorHost({ app, partitions: PARTS, store, publisher, dlqSubject, scheduler: clock, log: consoleLogger("silent") });
+const host = (app: AppDefinition, store: SnapshotStore, publisher: Publisher, dlqSubject: string, clock: ManualScheduler) => (epochs?: ReadonlyMap<number, number>) =>
+  createActorHost({ app, partitions: PARTS, store, publisher, dlqSubject, scheduler: clock, log: consoleLogger("silent"), ...(epochs ? { epochs } : {}) });
 
 /** A real nats-server: KV snapshot store (writing records by `kv.put` or through the pipelined publisher), JetStream outputs. */
 const natsEnv =
@@ -97,6 +98,34 @@ describe.each(BACKENDS)("actor host on %s", (_name, open) => {
     await host.snapshot();
     expect((await stateOf(store, "a"))?.sum).toBe(12);
     expect((await stateOf(store, "b"))?.sum).toBe(1);
+  });
+
+  test("fencing: once a newer owner has claimed the partitions, the old host's snapshot stores nothing", async () => {
+    await using env = await open(HOST_APP, 1_000);
+    const { store, newHost } = env;
+    const epochs = (e: number) => new Map(PARTS.map((p) => [p, e]));
+    const old = newHost(epochs(3));
+    await old.init();
+    await old.process({ id: 1, through: 2, events: [ev(1, "a", "add", 5), ev(2, "b", "add", 1)] });
+    await old.snapshot();
+    await old.process({ id: 2, through: 3, events: [ev(3, "a", "add", 7), ev(4, "c", "add", 2)] });
+    // The partitions move while the old host is paused: the new owner claims them at init.
+    const next = newHost(epochs(8));
+    await next.init();
+    const err = await old.snapshot().catch((e) => e);
+    expect(err).toBeInstanceOf(FencedError);
+    expect(err.message).toContain("epoch 8");
+    // Nothing of the old host's late snapshot landed: states and progress are the first snapshot's.
+    expect((await stateOf(store, "a"))?.sum).toBe(5);
+    expect(await stateOf(store, "c")).toBeUndefined();
+    const pa = partitionOf("a", 4);
+    expect(await store.loadMeta(pa)).toMatchObject({ lastSeq: 2, epoch: 8 });
+    // The new owner goes on from there.
+    await next.process({ id: 1, through: 4, events: [ev(3, "a", "add", 7), ev(4, "c", "add", 2)] });
+    await next.snapshot();
+    expect((await stateOf(store, "a"))?.sum).toBe(12);
+    expect((await stateOf(store, "c"))?.sum).toBe(2);
+    expect(await store.loadMeta(pa)).toMatchObject({ lastSeq: 4, epoch: 8 });
   });
 
   test("after a restart, events already reflected in stored state are skipped (partition and per-key)", async () => {

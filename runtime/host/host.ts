@@ -1,6 +1,7 @@
 import {
   base64url,
   hostConfig,
+  HandlerError,
   ValidationError,
   type ActorDefinition,
   type AppDefinition,
@@ -14,11 +15,11 @@ import {
 } from "../contract/mod.ts";
 import { deadLetters, type Publisher } from "../output/mod.ts";
 import type { SqlSink } from "../sinks/mod.ts";
-import { SNAPSHOT_VERSION, type ActorWrite, type SnapshotStore, type ViewStore } from "../state/mod.ts";
+import { SNAPSHOT_VERSION, type ActorWrite, type PartitionMeta, type SnapshotStore, type ViewStore } from "../state/mod.ts";
 import { createActorCache, issuesOf, type Invocation, type LiveActor } from "./actors.ts";
 import { contextEnv } from "./context.ts";
 import { createEffects } from "./effects.ts";
-import { createInvoker } from "./invocation.ts";
+import { createInvoker, type InvocationWatch } from "./invocation.ts";
 import { createTimerIndex, firstDue, TTL_TAG } from "./timers.ts";
 
 export interface ActorHostOptions {
@@ -43,7 +44,32 @@ export interface ActorHostOptions {
    * replay into the live namespace): those of positions at or below it are not sent again.
    */
   fence?: ReadonlyMap<number, number>;
+  /**
+   * The fencing epoch of each partition's lease (live runs): the host claims its partitions at
+   * init, and every meta, view and row write of a partition that has since moved to a newer owner
+   * is refused with a `FencedError`. Absent: writes are not fenced (a replay, alone under its lock).
+   */
+  epochs?: ReadonlyMap<number, number>;
+  /**
+   * Resolves once the partitions' leases are known to be held (see `Ownership.heldUntil`): awaited
+   * before each write to the stores, so a host that was paused past its leases does not write on
+   * them. The storage's own fencing (epochs) catches what lands after this check.
+   */
+  leaseHeld?: () => Promise<void>;
+  /**
+   * Told when a handler starts and ends on an event, so that another thread can see one that never
+   * returns (a synchronous loop blocks this thread, its timers included).
+   */
+  watch?: InvocationWatch;
+  /**
+   * Events whose handler was stopped by the watchdog before (`"<partition>:<seq>:<actor index>"`):
+   * they are dead-lettered (reason: deadline, sync) instead of being run again.
+   */
+  stuck?: ReadonlySet<string>;
 }
+
+/** The key of an event in {@link ActorHostOptions.stuck}. */
+export const stuckKey = (partition: number, seq: number, def: number) => `${partition}:${seq}:${def}`;
 
 /** Hosts the actors of a set of partitions: applies events, publishes effects, snapshots. */
 export interface ActorHost {
@@ -76,7 +102,12 @@ interface PartitionState {
   hasMeta: boolean;
   /** Watermark tracker state as of `lastSeq`. */
   marks?: number[];
+  /** The meta last read or written (a claim writes it again, with this host's epoch). */
+  meta?: PartitionMeta;
 }
+
+/** Actor records written between two checks of the leases. */
+const WRITE_CHUNK = 1024;
 
 /** Timers one key may fire in a row before the host calls it a loop (a timer that re-arms itself at a due time). */
 const MAX_FIRES_IN_A_ROW = 100_000;
@@ -96,6 +127,26 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   const defs = app.actors as readonly ActorDefinition<unknown, unknown>[];
   const parts = new Map<number, PartitionState>();
   const timers = createTimerIndex();
+  const { stuck } = opts;
+  const epochs = opts.epochs;
+  const leaseHeld = opts.leaseHeld ?? (async () => {});
+  /** A meta write of this host's, with the partition's epoch when it holds a lease. */
+  const saveMeta = async (p: number, ps: PartitionState, meta: Omit<PartitionMeta, "v" | "epoch">) => {
+    const epoch = epochs?.get(p);
+    const full: PartitionMeta = { v: SNAPSHOT_VERSION, ...meta, ...(epoch !== undefined ? { epoch } : {}) };
+    await store.saveMeta(p, full);
+    ps.meta = full;
+    ps.hasMeta = true;
+  };
+  /**
+   * Writes every partition's meta again with this host's epoch: the store refuses it (FencedError)
+   * for a partition a newer owner has claimed, which stops this host before it writes anything
+   * else for it.
+   */
+  const claim = async () => {
+    await leaseHeld();
+    await Promise.all([...parts].map(([p, ps]) => saveMeta(p, ps, ps.meta ?? { lastSeq: ps.lastSeq, savedAt: scheduler.now(), ...(ps.marks ? { marks: ps.marks } : {}) })));
+  };
   const cache = createActorCache({ defs, store, scheduler, timers, log, storedAtStart: (p) => parts.get(p)!.storedAtStart });
   const effects = createEffects({
     app,
@@ -108,6 +159,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     ...(opts.views ? { views: opts.views } : {}),
     outputPrefix: opts.outputPrefix ?? "",
     ...(opts.fence ? { fence: opts.fence } : {}),
+    ...(epochs ? { epochs: [...epochs].filter(([p]) => opts.partitions.includes(p)), guard: claim, leaseHeld } : {}),
   });
   const { invoke, invokeWithRetries } = createInvoker({
     contexts: contextEnv(app, log, publisher.maxPayload),
@@ -119,6 +171,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     scheduler,
     log,
     retry: config.retry,
+    ...(opts.watch ? { watch: opts.watch } : {}),
   });
   /** Watermark and tracker state after the last round. */
   let watermark = Number.NEGATIVE_INFINITY;
@@ -191,13 +244,16 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
 
   return {
     async init() {
-      await effects.init(opts.partitions);
       const metas = await Promise.all(opts.partitions.map((p) => store.loadMeta(p)));
       opts.partitions.forEach((p, i) => {
         const m = metas[i];
         const lastSeq = m?.lastSeq ?? 0;
-        parts.set(p, { lastSeq, through: lastSeq, storedAtStart: m !== null, hasMeta: m !== null, ...(m?.marks ? { marks: m.marks } : {}) });
+        parts.set(p, { lastSeq, through: lastSeq, storedAtStart: m !== null, hasMeta: m !== null, ...(m?.marks ? { marks: m.marks } : {}), ...(m ? { meta: m } : {}) });
       });
+      // A new owner claims its partitions before it reads where the sink and views are: writes of
+      // an earlier owner still running somewhere are refused from here on.
+      if (epochs) await claim();
+      await effects.init(opts.partitions);
       cache.setAnyStoredAtStart(metas.some((m) => m !== null));
       // Actors with pending timers come back at once: their timers must fire without waiting for
       // the key's next event.
@@ -249,6 +305,12 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
           continue;
         }
         const a = actor;
+        if (stuck && stuck.size > 0 && stuck.has(stuckKey(partition, seq, defIdx))) {
+          effects.deadEvent(a, seq, subject, value, new HandlerError(`deadline, sync: the handler of ${def.name} ran for more than ${config.retry.deadlineMs} ms without returning; its worker was stopped`));
+          result.dlq++;
+          a.seq = seq;
+          continue;
+        }
         const at: Invocation = {
           call: (ctx: Context) => def.handle(a.state, parsed.data, ctx),
           pos: seq,
@@ -323,14 +385,19 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       const needMarker = new Set<number>();
       for (const a of dirty) if (!parts.get(a.partition)!.hasMeta) needMarker.add(a.partition);
       await Promise.all(
-        [...needMarker].map(async (p) => {
+        [...needMarker].map((p) => {
           const ps = parts.get(p)!;
-          await store.saveMeta(p, { v: SNAPSHOT_VERSION, lastSeq: ps.lastSeq, savedAt, ...(ps.marks ? { marks: ps.marks } : {}) });
-          ps.hasMeta = true;
+          return saveMeta(p, ps, { lastSeq: ps.lastSeq, savedAt, ...(ps.marks ? { marks: ps.marks } : {}) });
         }),
       );
-      await store.saveActors(writes);
-      await store.deleteActors(deletes);
+      for (let i = 0; i < writes.length; i += WRITE_CHUNK) {
+        await leaseHeld();
+        await store.saveActors(writes.slice(i, i + WRITE_CHUNK));
+      }
+      if (deletes.length > 0) {
+        await leaseHeld();
+        await store.deleteActors(deletes);
+      }
       for (const a of dirty) {
         a.dirty = false;
         // What is stored is now what a failed attempt restores from.
@@ -349,16 +416,9 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
           if (ps.through <= ps.lastSeq) return;
           const through = ps.through;
           const owners = timerOwners.get(p);
-          await store.saveMeta(p, {
-            v: SNAPSHOT_VERSION,
-            lastSeq: through,
-            savedAt,
-            ...(marks ? { marks } : {}),
-            ...(owners ? { timers: owners } : {}),
-          });
+          await saveMeta(p, ps, { lastSeq: through, savedAt, ...(marks ? { marks } : {}), ...(owners ? { timers: owners } : {}) });
           ps.lastSeq = through;
           if (marks) ps.marks = marks;
-          ps.hasMeta = true;
         }),
       );
       eventsSinceSnapshot = 0;

@@ -29,6 +29,13 @@ function asFailure(err: unknown, actor: string, handler: boolean): WeirError {
   return new HandlerError(`${handler ? "handler" : "onTimer"} of ${actor} failed: ${describeError(err)}`, { cause: err });
 }
 
+/** Told when each attempt of a handler or `onTimer` starts and ends (see `ActorHostOptions.watch`). */
+export interface InvocationWatch {
+  /** `seq`: the event's stream sequence; -1 for a timer. */
+  begin(seq: number, partition: number, def: number): void;
+  end(): void;
+}
+
 /**
  * Runs handlers and `onTimer`: one invocation with its context and deadline, retries with backoff,
  * and the restore that makes a failed attempt leave no trace.
@@ -43,6 +50,7 @@ export function createInvoker(env: {
   scheduler: Scheduler;
   log: Logger;
   retry: Required<RetryPolicy>;
+  watch?: InvocationWatch;
 }) {
   const { defs, cache, timers, effects, scheduler, log, retry } = env;
 
@@ -70,13 +78,20 @@ export function createInvoker(env: {
       return { emitted: ctx.outputs.length };
     };
     // Synchronous handlers (the common case) finish without a trip through the microtask queue.
+    // The watch spans one attempt (at most the deadline when it is async), not the retries' waits.
+    const watch = env.watch;
+    watch?.begin(at.subject ? at.seq : -1, a.partition, a.def);
     let r: unknown;
     try {
       r = at.call(ctx);
     } catch (err) {
+      watch?.end();
       return failed(err);
     }
-    if (!(r instanceof Promise)) return apply(r);
+    if (!(r instanceof Promise)) {
+      watch?.end();
+      return apply(r);
+    }
     // A handler that hangs past the deadline has failed; if it finishes later, its result is dropped.
     let timedOut = false;
     let cancel = () => {};
@@ -86,7 +101,10 @@ export function createInvoker(env: {
         resolve(new HandlerError(`${at.subject ? "handler" : "onTimer"} of ${def.name} did not finish within ${retry.deadlineMs} ms`));
       }, retry.deadlineMs);
     });
-    return Promise.race([r.then((next) => (timedOut ? failed(new Error("late result after the deadline")) : apply(next)), failed), deadline]).finally(cancel);
+    return Promise.race([r.then((next) => (timedOut ? failed(new Error("late result after the deadline")) : apply(next)), failed), deadline]).finally(() => {
+      cancel();
+      watch?.end();
+    });
   };
 
   /**

@@ -6,3 +6,4 @@ export { appNames, NAMESPACE_PATTERN } from "./names.ts";
 export { findNatsServer, freePort, portOpen, startNats, type NatsServer, type StartNatsOptions } from "./server.ts";
 export { ensureAppStreams, peekSeq, type AppStreams } from "./streams.ts";
 export { mappingConfig, partitionMappings, type SubjectMapping } from "./mapping.ts";
+export { casConflict } from "./kv.ts";

@@ -18,3 +18,4 @@ export {
   type DeadLetterFilter,
 } from "./dlq.ts";
 export { produce, schemaProducer, type ProduceOptions, type SchemaProducer } from "./producer.ts";
+export { appStatus, type AppStatus, type PartitionStatus } from "./status.ts";

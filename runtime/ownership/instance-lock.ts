@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { ConfigError, DEFAULTS, describeError, systemScheduler, WeirError, type Scheduler } from "../contract/mod.ts";
+import { casConflict } from "../nats/mod.ts";
 
 /** KV bucket of the instance locks: one key per app (or replay namespace) state. */
 export const LOCK_BUCKET = "weir_instances";
@@ -43,8 +44,6 @@ export interface LockOptions {
   onTakeOver?: (previous: string) => void;
 }
 
-/** A compare-and-set that lost: the entry's revision is not the one expected (JetStream 10071 / 10164). */
-const lostRace = (err: unknown) => [10071, 10164].includes((err as { code?: unknown }).code as number);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -85,7 +84,7 @@ export async function acquireInstanceLock(nc: NatsConnection, opts: LockOptions)
       renewedAt = scheduler.now();
     } catch (err) {
       if (released) return;
-      const taken = lostRace(err);
+      const taken = casConflict(err);
       // A broker that is briefly away is tried again, while the TTL lasts.
       if (taken || scheduler.now() - renewedAt > ttlMs) {
         reject(
@@ -140,7 +139,7 @@ async function take(kv: KV, opts: LockOptions, value: Uint8Array, scheduler: Sch
     try {
       return await kv.create(opts.name, value);
     } catch (err) {
-      if (!lostRace(err)) throw err;
+      if (!casConflict(err)) throw err;
     }
     const seen = await kv.get(opts.name);
     if (!seen || seen.operation !== "PUT") continue;
@@ -168,7 +167,7 @@ async function take(kv: KV, opts: LockOptions, value: Uint8Array, scheduler: Sch
       return rev;
     } catch (err) {
       // Another start took it over first; look again.
-      if (!lostRace(err)) throw err;
+      if (!casConflict(err)) throw err;
     }
   }
 }

@@ -1,5 +1,5 @@
-// Who may run an app's state: today one instance at a time, under a KV lock with a TTL; and the
-// partition leases with fencing epochs that let several instances share an app's partitions.
+// Who may run an app's state: the partition leases with fencing epochs that let several instances
+// share an app's partitions, and the instance lock a replay runs under.
 export { desiredPartitions, quotas, type Member } from "./assignment.ts";
 export { acquireInstanceLock, lockHolder, LOCK_BUCKET, LockHeldError, LockLostError, type InstanceLock, type LockOptions } from "./instance-lock.ts";
-export { joinOwnership, liveMembers, type LeaseRecord, type Ownership, type OwnershipEvents, type OwnershipOptions, type OwnershipView } from "./partition-leases.ts";
+export { joinOwnership, liveMembers, ownerView, type LeaseRecord, type Ownership, type OwnershipEvents, type OwnershipOptions, type OwnershipView } from "./partition-leases.ts";

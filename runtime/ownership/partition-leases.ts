@@ -4,6 +4,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import { DEFAULTS, describeError, every, systemScheduler, type Logger, type Scheduler } from "../contract/mod.ts";
 import { desiredPartitions, type Member } from "./assignment.ts";
+import { casConflict } from "../nats/mod.ts";
 
 /**
  * What an instance does as partitions come and go. `acquired` starts processing a partition with
@@ -48,6 +49,13 @@ export interface Ownership {
   readonly id: string;
   /** Partitions this instance holds, with their epochs. */
   owned(): ReadonlyMap<number, number>;
+  /**
+   * Until when (scheduler time) every lease held is certainly still this instance's: the oldest
+   * successful renewal's sending time plus the TTL, less a margin for clocks that run at slightly
+   * different rates. Writers wait past it until a renewal moves it on (or the lease is lost), so a
+   * process that was paused or cut off does not write on a lease that may have expired.
+   */
+  heldUntil(): number;
   /** Members and leases as the bucket holds them now. */
   view(): Promise<OwnershipView>;
   /** Runs one round of heartbeat, renewals and rebalancing now (tests; the loop runs every TTL/3). */
@@ -61,8 +69,6 @@ const decoder = new TextDecoder();
 const json = (v: unknown) => encoder.encode(JSON.stringify(v));
 const leaseKey = (p: number) => `p.${p}`;
 const memberKey = (id: string) => `m.${id}`;
-/** A compare-and-set that lost: the entry's revision is not the one expected (JetStream 10071 / 10164). */
-const lostRace = (err: unknown) => [10071, 10164].includes((err as { code?: unknown }).code as number);
 
 /**
  * Joins the instances of an app that share its partitions, on a KV bucket whose TTL is the lease
@@ -100,24 +106,27 @@ export async function joinOwnership(nc: NatsConnection, opts: OwnershipOptions):
 
   const renew = async (p: number) => {
     const h = held.get(p)!;
+    const sent = scheduler.now();
     try {
       h.rev = await kv.update(leaseKey(p), json({ owner: id, epoch: h.epoch } satisfies LeaseRecord), h.rev);
-      h.renewedAt = scheduler.now();
+      // The server's clock for the lease starts after this was sent: from here, it lasts at least a TTL.
+      h.renewedAt = sent;
     } catch (err) {
-      if (lostRace(err)) lose(p, "another instance holds it, or it expired");
+      if (casConflict(err)) lose(p, "another instance holds it, or it expired");
       else if (scheduler.now() - h.renewedAt > ttlMs) lose(p, `not renewed for ${ttlMs} ms: ${describeError(err)}`);
     }
   };
 
   const acquire = async (p: number) => {
     let rev: number;
+    const sent = scheduler.now();
     try {
       rev = await kv.create(leaseKey(p), json({ owner: id, epoch: 0 } satisfies LeaseRecord));
     } catch (err) {
-      if (!lostRace(err)) opts.log?.debug(`partition ${p}: lease not taken (${describeError(err)})`);
+      if (!casConflict(err)) opts.log?.debug(`partition ${p}: lease not taken (${describeError(err)})`);
       return;
     }
-    held.set(p, { epoch: rev, rev, renewedAt: scheduler.now() });
+    held.set(p, { epoch: rev, rev, renewedAt: sent });
     // The epoch goes into the record, so every reader sees it.
     await renew(p);
     if (!held.has(p)) return;
@@ -170,6 +179,12 @@ export async function joinOwnership(nc: NatsConnection, opts: OwnershipOptions):
   return {
     id,
     owned: () => new Map([...held].map(([p, h]) => [p, h.epoch])),
+    heldUntil() {
+      if (held.size === 0) return 0;
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const h of held.values()) if (h.renewedAt < oldest) oldest = h.renewedAt;
+      return oldest + ttlMs - Math.min(ttlMs / 10, 1_000);
+    },
     view,
     tick: serial,
     async stop() {
@@ -192,8 +207,11 @@ export async function joinOwnership(nc: NatsConnection, opts: OwnershipOptions):
  * its leases the moment they expire.
  */
 async function readView(kv: KV, ttlMs: number): Promise<OwnershipView> {
-  const keys: string[] = [];
-  for await (const k of await kv.keys()) keys.push(k);
+  // The key listing follows the bucket while it is written to (heartbeats, renewals), so a key
+  // written during the listing comes back again: each is read once.
+  const seen = new Set<string>();
+  for await (const k of await kv.keys()) seen.add(k);
+  const keys = [...seen];
   const entries = await Promise.all(keys.map((k) => kv.get(k)));
   let newest = 0;
   keys.forEach((k, i) => {
@@ -210,17 +228,22 @@ async function readView(kv: KV, ttlMs: number): Promise<OwnershipView> {
   return { members, leases };
 }
 
-/** The ids of an app's live instances now (none when the owner bucket does not exist). */
-export async function liveMembers(nc: NatsConnection, bucket: string): Promise<string[]> {
+/** Members (live ones only) and leases of an app's owner bucket now; undefined when the bucket does not exist. */
+export async function ownerView(nc: NatsConnection, bucket: string): Promise<OwnershipView | undefined> {
   let kv: KV;
   let ttlMs: number;
   try {
     kv = await new Kvm(nc).open(bucket);
     ttlMs = (await kv.status()).ttl;
   } catch {
-    return [];
+    return undefined;
   }
-  return (await readView(kv, ttlMs)).members.map((m) => m.id);
+  return readView(kv, ttlMs);
+}
+
+/** The ids of an app's live instances now (none when the owner bucket does not exist). */
+export async function liveMembers(nc: NatsConnection, bucket: string): Promise<string[]> {
+  return ((await ownerView(nc, bucket))?.members ?? []).map((m) => m.id);
 }
 
 /**

@@ -1,7 +1,8 @@
 import { expect, test } from "bun:test";
 import { appNames } from "../nats/mod.ts";
-import { client, orderWorkload, publishAll, spawnWeir, startNats, storedStates, waitFor, weirCli } from "../testing/mod.ts";
+import { client, orderWorkload, publishAll, spawnWeir, startNats, storedProgress, storedStates, twoInstances, waitFor, weirCli } from "../testing/mod.ts";
 import { kvSnapshotStore } from "../state/mod.ts";
+import type { AppStatus } from "../ops/mod.ts";
 
 const ORDER_APP = new URL("../testdata/order-app.ts", import.meta.url).pathname;
 const PARTITIONS = 16;
@@ -12,14 +13,25 @@ test("two weir run of one app share its partitions: each owns half, a kill -9 or
   const args = [ORDER_APP, "--nats", nats.url, "--workers", "1", "--no-progress", "--no-http", "--lock-ttl", "1500"];
   const store = await kvSnapshotStore(c.nc, { bucket: appNames("order").bucket });
   const { events, expected } = orderWorkload(7, 30_000, 500, 9);
-  const progress = async () => Math.min(...(await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => store.loadMeta(p)))).map((m) => m?.lastSeq ?? 0));
+  const progress = () => storedProgress(store, PARTITIONS);
 
-  const first = spawnWeir(args);
-  await first.started;
-  const second = spawnWeir(args);
-  await second.started;
+  const [first, second] = await twoInstances(args, PARTITIONS);
   const half = `${PARTITIONS / 2} of ${PARTITIONS} partitions`;
-  await waitFor(() => first.out.log.includes(half) && second.out.log.includes(half), 20_000, "both instances to own half the partitions");
+
+  // weir status: both instances, each owning half, every partition leased with an epoch.
+  const status = await weirCli("status", "order", "--nats", nats.url, "--json");
+  expect(status.code).toBe(0);
+  const st = JSON.parse(status.out) as AppStatus;
+  expect(st.members.length).toBe(2);
+  expect(st.perPartition.length).toBe(PARTITIONS);
+  for (const m of st.members) expect(st.perPartition.filter((p) => p.owner === m.id).length).toBe(PARTITIONS / 2);
+  expect(st.perPartition.every((p) => p.epoch !== undefined && p.epoch > 0 && p.behind !== undefined)).toBe(true);
+  const text = await weirCli("status", ORDER_APP, "--nats", nats.url);
+  expect(text.out).toContain(`app order: ${PARTITIONS} partitions, 2 instances running`);
+  expect(text.out).toContain(`owns ${PARTITIONS / 2}`);
+  const unknown = await weirCli("status", "nosuchapp", "--nats", nats.url);
+  expect(unknown.code).toBe(1);
+  expect(unknown.err).toContain("app nosuchapp has no state on this NATS");
 
   // A replay into live does not run beside the live app.
   const replay = await weirCli("replay", ORDER_APP, "--nats", nats.url, "--from", "1", "--into", "live", "--no-registry");
@@ -44,6 +56,11 @@ test("two weir run of one app share its partitions: each owns half, a kill -9 or
   await waitFor(() => second.out.log.split(`${PARTITIONS} partitions on`).length > 2, 20_000, "the remaining instance to own every partition again");
   second.proc.kill("SIGTERM");
   expect(await second.proc.exited).toBe(0);
+
+  // Nobody runs it now: no instances, no owners, and how far each partition's state reaches.
+  const after = JSON.parse((await weirCli("status", "order", "--nats", nats.url, "--json")).out) as AppStatus;
+  expect(after.members).toEqual([]);
+  expect(after.perPartition.every((p) => p.owner === undefined && p.storedSeq >= end && p.behind === 0)).toBe(true);
 
   const states = await storedStates(c.nc, appNames("order").bucket);
   expect(states.size).toBe(expected.size);

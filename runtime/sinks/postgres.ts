@@ -1,6 +1,7 @@
 import { SQL } from "bun";
-import { DEFAULTS } from "../contract/mod.ts";
+import { DEFAULTS, FencedError } from "../contract/mod.ts";
 import {
+  checkEpochs,
   checkTables,
   lastPerKey,
   rejectedRows,
@@ -50,8 +51,10 @@ export function postgresSink(url: string, opts: SinkOptions): SqlSink {
     (ready ??= (async () => {
       await sql.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
       await sql.unsafe(
-        `CREATE TABLE IF NOT EXISTS "${schema}".weir_offsets (scope text NOT NULL, part integer NOT NULL, seq bigint NOT NULL, PRIMARY KEY (scope, part))`,
+        `CREATE TABLE IF NOT EXISTS "${schema}".weir_offsets (scope text NOT NULL, part integer NOT NULL, seq bigint NOT NULL, epoch bigint NOT NULL DEFAULT 0, PRIMARY KEY (scope, part))`,
       );
+      // Databases written before fencing have no epoch column: every stored epoch is then 0.
+      await sql.unsafe(`ALTER TABLE "${schema}".weir_offsets ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0`);
     })());
 
   /** One upsert statement for some rows of a table: its text and parameters. */
@@ -72,6 +75,18 @@ export function postgresSink(url: string, opts: SinkOptions): SqlSink {
   /** One batch, one transaction: upserts per table (last row per key), then the offsets. */
   const transaction = (batch: SinkBatch) =>
     sql.begin(async (tx) => {
+      if (batch.epochs?.length) {
+        // The rows locked until the commit: a new owner's claim waits for this transaction, or it
+        // went first and this one sees its epoch.
+        const stored = (await tx.unsafe(`SELECT part, epoch FROM "${schema}".weir_offsets WHERE scope = $1 FOR UPDATE`, [opts.scope])) as { part: number; epoch: string }[];
+        checkEpochs(batch.epochs, new Map(stored.map((r) => [Number(r.part), Number(r.epoch)])));
+        const params: unknown[] = [];
+        const values = batch.epochs.map(([p, e]) => `($${params.push(opts.scope)}, $${params.push(p)}, 0, $${params.push(e)})`);
+        await tx.unsafe(
+          `INSERT INTO "${schema}".weir_offsets (scope, part, seq, epoch) VALUES ${values.join(", ")} ON CONFLICT (scope, part) DO UPDATE SET epoch = GREATEST(weir_offsets.epoch, EXCLUDED.epoch)`,
+          params,
+        );
+      }
       for (const [table, all] of batch.rows) {
         const rows = lastPerKey(specOf(table), all);
         const per = Math.max(1, Math.floor(MAX_PARAMS / tables[table]!.cols.length));
@@ -157,7 +172,7 @@ export function postgresSink(url: string, opts: SinkOptions): SqlSink {
           stalled,
         ]);
       } catch (err) {
-        if (err instanceof RowsRejectedError) throw err;
+        if (err instanceof RowsRejectedError || err instanceof FencedError) throw err;
         if (err instanceof SinkError && err.message.includes("did not finish")) {
           const old = sql;
           sql = connectSql();

@@ -1,4 +1,4 @@
-import { WeirError, type ColumnType, type Row, type TableSpec } from "../contract/mod.ts";
+import { FencedError, WeirError, type ColumnType, type Row, type TableSpec } from "../contract/mod.ts";
 
 export type { ColumnType, Row, TableSpec };
 
@@ -8,6 +8,13 @@ export interface SinkBatch {
   rows: Map<string, Row[]>;
   /** `[partition, sequence]`: every event of the partition up to `sequence` is in this batch or before. */
   offsets: [number, number][];
+  /**
+   * `[partition, epoch]`: the writer's fencing epochs (its partition leases'). The transaction is
+   * refused with {@link FencedError} when `weir_offsets` holds a higher epoch for any of them, and
+   * stores them otherwise, so a paused old owner's late batches never land. A batch of epochs
+   * alone is how a new owner claims its partitions.
+   */
+  epochs?: [number, number][];
 }
 
 /**
@@ -29,6 +36,20 @@ export interface SqlSink {
   /** Reads rows back (for tools and tests): all rows of a table, ordered by its key. */
   rows(table: string): Promise<Row[]>;
   close(): Promise<void>;
+}
+
+/**
+ * Inside a sink transaction: refuses the batch if a partition it covers holds a higher epoch than
+ * the writer's (`stored`: partition → epoch in `weir_offsets`).
+ */
+export function checkEpochs(epochs: readonly [number, number][], stored: ReadonlyMap<number, number>): void {
+  const stale = epochs.filter(([p, e]) => (stored.get(p) ?? 0) > e);
+  if (stale.length === 0) return;
+  const [p, e] = stale[0]!;
+  throw new FencedError(
+    `partition${stale.length > 1 ? "s" : ""} ${stale.map(([q]) => q).join(", ")} belong${stale.length > 1 ? "" : "s"} to a newer owner (the database holds epoch ${stored.get(p)} for partition ${p}, this write epoch ${e}): the transaction was rolled back`,
+    stale.map(([q]) => q),
+  );
 }
 
 /** A write failed for another reason than the rows' content (the connection, a timeout): try again. */

@@ -1,7 +1,9 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { FencedError } from "../contract/mod.ts";
 import {
+  checkEpochs,
   checkTables,
   lastPerKey,
   rejectedRows,
@@ -40,12 +42,20 @@ export function sqliteSink(path: string, opts: SinkOptions): SqlSink {
   // The busy timeout first: switching to WAL takes a lock another connection may hold.
   db.exec("PRAGMA busy_timeout = 10000;");
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
-  db.exec("CREATE TABLE IF NOT EXISTS weir_offsets (scope TEXT NOT NULL, part INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (scope, part))");
+  db.exec("CREATE TABLE IF NOT EXISTS weir_offsets (scope TEXT NOT NULL, part INTEGER NOT NULL, seq INTEGER NOT NULL, epoch INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (scope, part))");
+  // Databases written before fencing have no epoch column: every stored epoch is then 0.
+  if (!(db.query("PRAGMA table_info(weir_offsets)").all() as { name: string }[]).some((c) => c.name === "epoch")) {
+    db.exec("ALTER TABLE weir_offsets ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0");
+  }
   const prefix = opts.tablePrefix ?? "";
   let tables: Readonly<Record<string, TableSpec>> = {};
   /** Per table: its upsert statement and a row's values in column order. */
   const writers = new Map<string, (r: Row) => void>();
   const setOffset = db.prepare("INSERT INTO weir_offsets (scope, part, seq) VALUES (?, ?, ?) ON CONFLICT (scope, part) DO UPDATE SET seq = excluded.seq");
+  const getEpochs = db.prepare("SELECT part, epoch FROM weir_offsets WHERE scope = ?");
+  const setEpoch = db.prepare(
+    "INSERT INTO weir_offsets (scope, part, seq, epoch) VALUES (?, ?, 0, ?) ON CONFLICT (scope, part) DO UPDATE SET epoch = max(epoch, excluded.epoch)",
+  );
 
   const value = (v: Row[string] | undefined) => (v === undefined ? null : typeof v === "boolean" ? (v ? 1 : 0) : v);
   const put = (table: string, r: Row) => {
@@ -116,10 +126,17 @@ export function sqliteSink(path: string, opts: SinkOptions): SqlSink {
     async write(batch) {
       try {
         db.transaction(() => {
+          // BEGIN IMMEDIATE holds the write lock: no other writer lands between this check and the commit.
+          if (batch.epochs?.length) {
+            const stored = getEpochs.all(opts.scope) as { part: number; epoch: number }[];
+            checkEpochs(batch.epochs, new Map(stored.map((r) => [r.part, r.epoch])));
+            for (const [p, e] of batch.epochs) setEpoch.run(opts.scope, p, e);
+          }
           for (const [table, rows] of batch.rows) for (const r of lastPerKey(tables[table]!, rows)) put(table, r);
           for (const [p, seq] of batch.offsets) setOffset.run(opts.scope, p, seq);
         }).immediate();
       } catch (err) {
+        if (err instanceof FencedError) throw err;
         const rejected = isRowError(err) ? await refused(batch) : [];
         if (rejected.length > 0) throw new RowsRejectedError(rejected);
         throw new SinkError(`sqlite ${path}: ${(err as Error).message}`, { cause: err });

@@ -3,9 +3,10 @@ import { jetstream, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import { base64url, retrying, SnapshotError } from "../contract/mod.ts";
+import { casConflict } from "../nats/mod.ts";
 import type { Publisher } from "../output/mod.ts";
 import { msgpackCodec } from "../route/mod.ts";
-import { checkVersion, type ActorRecord, type ActorWrite, type AppConfigRecord, type PartitionMeta, type SnapshotStore } from "./snapshot-store.ts";
+import { checkVersion, fenced, type ActorRecord, type ActorWrite, type AppConfigRecord, type PartitionMeta, type SnapshotStore } from "./snapshot-store.ts";
 
 function actorKey(actor: string, key: string): string {
   return `a.${actor}.${base64url.encode(key)}`;
@@ -57,6 +58,41 @@ export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreO
     await retrying(() => kv.put(key, bytes));
   };
 
+  /** Each partition's meta as this store last read or wrote it: its revision (fenced writes compare-and-set on it) and epoch. */
+  const metaSeen = new Map<number, { rev: number; epoch: number }>();
+  /**
+   * A fenced meta write: a compare-and-set on the revision last seen; when someone else wrote
+   * since, their epoch is read and, if not newer than ours, the write tried again on the new
+   * revision (a retried write of our own lands here too).
+   */
+  const putFencedMeta = async (p: number, m: PartitionMeta & { epoch: number }) => {
+    const key = `p.${p}`;
+    const bytes = msgpackCodec.encode(m);
+    for (;;) {
+      let seen = metaSeen.get(p);
+      if (!seen) {
+        const e = await retrying(() => kv.get(key));
+        const live = e?.operation === "PUT" && e.value.length > 0;
+        // No entry (or a deleted one): revision 0 creates it, which fails if another writer creates it first.
+        seen = { rev: live ? e.revision : 0, epoch: live ? ((msgpackCodec.decode(e.value) as PartitionMeta).epoch ?? 0) : 0 };
+      }
+      if (seen.epoch > m.epoch) throw fenced(p, m.epoch, seen.epoch);
+      const expected = seen.rev;
+      const written = await retrying(() =>
+        (expected === 0 ? kv.create(key, bytes) : kv.update(key, bytes, expected)).catch((err): undefined => {
+          if (casConflict(err)) return undefined;
+          throw err;
+        }),
+      );
+      if (written === undefined) {
+        metaSeen.delete(p);
+        continue;
+      }
+      metaSeen.set(p, { rev: written, epoch: m.epoch });
+      return;
+    }
+  };
+
   const writeActor = async (w: ActorWrite) => {
     const key = actorKey(w.actor, w.key);
     const bytes = msgpackCodec.encode(w.record);
@@ -91,7 +127,7 @@ export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreO
       const m = await getRecord<PartitionMeta>(`p.${p}`);
       return m && checkVersion(`partition ${p}`, m);
     },
-    saveMeta: (p, m) => put(`p.${p}`, m),
+    saveMeta: (p, m) => (m.epoch === undefined ? put(`p.${p}`, m) : putFencedMeta(p, m as PartitionMeta & { epoch: number })),
     loadActor: (actor, key) => readActor(actorKey(actor, key), `actor ${actor}/${key}`),
     saveActors: async (writes) => {
       for (let i = 0; i < writes.length; i += concurrency) {

@@ -1,5 +1,5 @@
 import { msgpackCodec } from "../route/mod.ts";
-import { checkVersion, type ActorRecord, type AppConfigRecord, type PartitionMeta, type SnapshotStore } from "./snapshot-store.ts";
+import { checkVersion, fenced, type ActorRecord, type AppConfigRecord, type PartitionMeta, type SnapshotStore } from "./snapshot-store.ts";
 
 /**
  * A snapshot store in this process's memory, with the KV store's semantics: records are stored
@@ -29,7 +29,11 @@ export function memorySnapshotStore(): SnapshotStore {
       const m = get<PartitionMeta>(`p\u0000${p}`);
       return m && checkVersion(`partition ${p}`, m);
     },
-    saveMeta: async (p, m) => put(`p\u0000${p}`, m),
+    saveMeta: async (p, m) => {
+      const stored = get<PartitionMeta>(`p\u0000${p}`)?.epoch ?? 0;
+      if (m.epoch !== undefined && stored > m.epoch) throw fenced(p, m.epoch, stored);
+      put(`p\u0000${p}`, m);
+    },
     loadActor: async (actor, key) => {
       const r = get<ActorRecord>(actorKey(actor, key));
       return r && checkVersion(`actor ${actor}/${key}`, r);

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { SnapshotError } from "../contract/mod.ts";
+import { FencedError, SnapshotError } from "../contract/mod.ts";
 import { SNAPSHOT_VERSION, type ActorRecord, type SnapshotStore } from "./snapshot-store.ts";
 
 /** Opens a fresh, empty store of one implementation (and disposes what it needs). */
-export type OpenSnapshotStore = () => Promise<{ store: SnapshotStore } & AsyncDisposable>;
+export type OpenSnapshotStore = () => Promise<{ store: SnapshotStore; other(): Promise<SnapshotStore> } & AsyncDisposable>;
 
 const rec = (seq: number, state: unknown, timers?: ActorRecord["timers"]): ActorRecord => ({ v: SNAPSHOT_VERSION, seq, state, ...(timers ? { timers } : {}) });
 
@@ -65,6 +65,34 @@ export function snapshotStoreContract(name: string, open: OpenSnapshotStore): vo
       const big = { blob: "x".repeat(3 * 1024 * 1024) };
       await s.store.saveActors([{ actor: "acc", key: "big", record: rec(1, big) }]);
       expect((await s.store.loadActor("acc", "big"))?.state).toEqual(big);
+    });
+
+    test("fenced meta writes: a lower epoch than the stored one is refused, whoever wrote last", async () => {
+      await using s = await open();
+      const old = s.store;
+      const meta = (lastSeq: number, epoch?: number) => ({ v: SNAPSHOT_VERSION, lastSeq, savedAt: lastSeq, ...(epoch !== undefined ? { epoch } : {}) });
+      await old.saveMeta(0, meta(10, 5));
+      await old.saveMeta(0, meta(11, 5));
+      // The partition moves to another owner (another handle on the same storage), which writes at once.
+      const next = await s.other();
+      await next.saveMeta(0, meta(11, 9));
+      // The old owner wakes up: its write is refused, and what the new owner stored stays.
+      const refused = await old.saveMeta(0, meta(20, 5)).then(
+        () => undefined,
+        (err) => err,
+      );
+      expect(refused).toBeInstanceOf(FencedError);
+      expect((refused as FencedError).partitions).toEqual([0]);
+      expect(refused.message).toContain("epoch 9");
+      expect(await next.loadMeta(0)).toEqual(meta(11, 9));
+      // The new owner keeps writing; a yet newer one takes over from it.
+      await next.saveMeta(0, meta(30, 9));
+      await old.saveMeta(0, meta(31, 12));
+      await expect(next.saveMeta(0, meta(32, 9))).rejects.toThrow(FencedError);
+      expect(await old.loadMeta(0)).toEqual(meta(31, 12));
+      // Other partitions are independent; a first fenced write creates the meta.
+      await old.saveMeta(1, meta(1, 2));
+      expect(await next.loadMeta(1)).toEqual(meta(1, 2));
     });
 
     test("a record of an unknown format version is refused on load, not misread", async () => {

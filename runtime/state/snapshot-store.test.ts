@@ -12,6 +12,8 @@ for (const writes of ["kv.put", "pipelined"] as const) {
     const store = await kvSnapshotStore(c.nc, { bucket: "weir_contract_state", ...(publisher ? { publisher } : {}) });
     return {
       store,
+      // Another instance's handle on the same bucket.
+      other: () => kvSnapshotStore(c.nc, { bucket: "weir_contract_state" }),
       async [Symbol.asyncDispose]() {
         publisher?.close();
         await c[Symbol.asyncDispose]();
@@ -21,4 +23,7 @@ for (const writes of ["kv.put", "pipelined"] as const) {
   });
 }
 
-snapshotStoreContract("memory", async () => ({ store: memorySnapshotStore(), async [Symbol.asyncDispose]() {} }));
+snapshotStoreContract("memory", async () => {
+  const store = memorySnapshotStore();
+  return { store, other: async () => store, async [Symbol.asyncDispose]() {} };
+});

@@ -1,4 +1,4 @@
-import { SnapshotError } from "../contract/mod.ts";
+import { FencedError, SnapshotError } from "../contract/mod.ts";
 
 /** Version of the snapshot records written by this runtime. Readers refuse versions they do not know. */
 export const SNAPSHOT_VERSION = 1;
@@ -12,6 +12,11 @@ export interface PartitionMeta {
   marks?: number[];
   /** Actors of this partition with pending timers, `[actor, key]`: loaded at start so their timers fire. */
   timers?: [string, string][];
+  /**
+   * Fencing epoch of the owner that wrote it (its partition lease's): a write with a lower epoch
+   * is refused. Absent when the writer holds no lease (a replay, alone under its instance lock).
+   */
+  epoch?: number;
 }
 
 /** One actor's stored state with the sequence of the last event applied to it. */
@@ -41,6 +46,11 @@ export interface SnapshotStore {
   loadConfig(): Promise<AppConfigRecord | null>;
   saveConfig(config: AppConfigRecord): Promise<void>;
   loadMeta(partition: number): Promise<PartitionMeta | null>;
+  /**
+   * Writes a partition's meta. With `meta.epoch` set the write is fenced: refused with
+   * {@link FencedError} when the stored meta holds a higher epoch (another owner has taken the
+   * partition over), and atomic with that check (nothing can land between the check and the write).
+   */
   saveMeta(partition: number, meta: PartitionMeta): Promise<void>;
   loadActor(actor: string, key: string): Promise<ActorRecord | null>;
   /** Writes all records; resolves when every one is durable. */
@@ -57,4 +67,9 @@ export function checkVersion<T extends { v: number }>(what: string, rec: T): T {
     throw new SnapshotError(`${what} has snapshot format v${rec.v}; this weir reads v${SNAPSHOT_VERSION}`);
   }
   return rec;
+}
+
+/** The refusal of a fenced meta write: `stored` is the epoch found, newer than the writer's. */
+export function fenced(partition: number, mine: number, stored: number): FencedError {
+  return new FencedError(`partition ${partition} belongs to a newer owner (epoch ${stored}; this instance's lease had epoch ${mine}): its writes are refused`, [partition]);
 }

@@ -5,7 +5,7 @@ import { spawn, type Subprocess } from "bun";
 import { connectOptions } from "../nats/mod.ts";
 import { produce } from "../ops/mod.ts";
 import { decodePayload } from "../route/mod.ts";
-import { kvSnapshotStore, type ActorRecord } from "../state/mod.ts";
+import { kvSnapshotStore, type ActorRecord, type SnapshotStore } from "../state/mod.ts";
 
 /** A test's own connection (and JetStream client), closed when disposed. */
 export async function client(url: string): Promise<{ nc: NatsConnection; js: JetStreamClient } & AsyncDisposable> {
@@ -157,4 +157,21 @@ export function spawnWeir(args: string[]): WeirChild {
     rejectStarted(new Error(`weir run exited before starting: ${out.log}`));
   })().catch(() => {});
   return { proc, started, out };
+}
+
+/** The lowest stored position over an app's partitions: every event up to it is processed and its state stored. */
+export async function storedProgress(store: SnapshotStore, partitions: number): Promise<number> {
+  const metas = await Promise.all(Array.from({ length: partitions }, (_, p) => store.loadMeta(p)));
+  return Math.min(...metas.map((m) => m?.lastSeq ?? 0));
+}
+
+/** Two `weir run` of one app, the second started after the first; resolves once each owns half the partitions. */
+export async function twoInstances(args: string[], partitions: number): Promise<[WeirChild, WeirChild]> {
+  const first = spawnWeir(args);
+  await first.started;
+  const second = spawnWeir(args);
+  await second.started;
+  const half = `${partitions / 2} of ${partitions} partitions`;
+  await waitFor(() => first.out.log.includes(half) && second.out.log.includes(half), 20_000, "both instances to own half the partitions");
+  return [first, second];
 }

@@ -1,9 +1,25 @@
-import type { RoundResult } from "../contract/mod.ts";
+import { FencedError, type RoundResult } from "../contract/mod.ts";
 import { partitionsOfWorker, type RoutedBatch } from "../route/mod.ts";
 import type { FromWorker, ToWorker, WorkerInit } from "./protocol.ts";
+import { watchBuffer, watchWorkers, type StuckInvocation } from "./watchdog.ts";
+
+/**
+ * A handler or `onTimer` ran past its deadline without returning (a synchronous loop): its
+ * worker was terminated. The pool fails with this; the runtime dead-letters the event and
+ * restarts the partitions from their snapshots.
+ */
+export class StuckWorkerError extends Error {
+  constructor(
+    message: string,
+    readonly stuck: StuckInvocation,
+  ) {
+    super(message);
+    this.name = "StuckWorkerError";
+  }
+}
 
 /** What every worker is told at start (its own index and partitions aside), and the pool's own settings. */
-export interface WorkerPoolOptions extends Omit<WorkerInit, "type" | "index" | "partitions"> {
+export interface WorkerPoolOptions extends Omit<WorkerInit, "type" | "index" | "partitions" | "watch"> {
   workers: number;
   /** The partitions this instance owns, spread over the workers as {@link partitionsOfWorker} says. */
   partitions: readonly number[];
@@ -20,7 +36,10 @@ export interface WorkerPool {
   dispatch(batch: Pick<RoutedBatch, "perWorker" | "through" | "watermark" | "marks">, onDone: (results: RoundResult[]) => void): void;
   /** Actors in memory, summed over workers (as of their last ack). */
   actors(): number;
-  /** Rejects when a worker reports a fatal error or dies. */
+  /**
+   * Rejects when a worker reports a fatal error or dies; with a `FencedError` when one's writes
+   * were fenced, a {@link StuckWorkerError} when the watchdog terminated one.
+   */
   readonly failed: Promise<never>;
   /** Final snapshot in every worker, then terminate. */
   stop(): Promise<void>;
@@ -46,6 +65,23 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
   failed.catch(() => {});
   const stopped: Array<() => void> = [];
   let stopping = false;
+  const watches = Array.from({ length: opts.workers }, watchBuffer);
+  /** Workers the watchdog ended. */
+  const terminated = new Set<number>();
+  // An async attempt ends at its deadline inside the worker; past that and a grace, only a thread
+  // that never yields is still in it.
+  const deadlineMs = opts.config.retry.deadlineMs;
+  const stopWatchdog = watchWorkers(watches, deadlineMs + Math.max(1_000, deadlineMs / 2), (s) => {
+    const w = workers[s.worker];
+    if (!w) return;
+    const what = s.seq < 0 ? `an onTimer of partition ${s.partition}` : `the handler of event ${s.seq} (partition ${s.partition})`;
+    const err = new StuckWorkerError(`worker ${s.worker}: ${what} ran for more than ${deadlineMs} ms without returning; the worker was terminated`, s);
+    w.terminate();
+    // A stop does not wait for it (now or later); its partitions resume from their snapshots.
+    terminated.add(s.worker);
+    stopped[s.worker]?.();
+    if (!stopping) fail(err);
+  });
 
   // What every worker is told: the options, without the pool's own.
   const { workers: _count, partitions: _total, onSnapshot: _onSnapshot, ...shared } = opts;
@@ -86,6 +122,12 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
               fail(err);
               break;
             }
+            case "fenced": {
+              const err = new FencedError(m.message, m.partitions);
+              reject(err);
+              fail(err);
+              break;
+            }
           }
         };
         w.onerror = (e) => {
@@ -96,7 +138,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
         w.addEventListener("close", () => {
           if (!stopping) fail(new Error(`worker ${i} exited unexpectedly`));
         });
-        const init: ToWorker = { ...shared, type: "init", index: i, partitions: partitionsOfWorker(i, opts.workers, opts.partitions) };
+        const init: ToWorker = { ...shared, type: "init", index: i, partitions: partitionsOfWorker(i, opts.workers, opts.partitions), watch: watches[i]! };
         w.postMessage(init);
       });
     }),
@@ -105,6 +147,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
     await Promise.race([ready, failed]);
   } catch (err) {
     stopping = true;
+    stopWatchdog();
     for (const w of workers) w.terminate();
     throw err;
   }
@@ -123,6 +166,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
     },
     async abort() {
       stopping = true;
+      stopWatchdog();
       await Promise.all(workers.map((w) => w.terminate()));
     },
     async stop() {
@@ -132,13 +176,16 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
           workers.map(
             (w, i) =>
               new Promise<void>((resolve) => {
+                if (terminated.has(i)) return resolve();
                 stopped[i] = resolve;
                 w.postMessage({ type: "stop" } satisfies ToWorker);
               }),
           ),
         ),
-        failed,
+        // A worker the watchdog ended has stopped already (the others are waited for).
+        failed.catch((err) => (err instanceof StuckWorkerError ? new Promise<never>(() => {}) : Promise.reject(err))),
       ]);
+      stopWatchdog();
       for (const w of workers) w.terminate();
     },
   };

@@ -14,6 +14,20 @@ export interface WorkerInit {
   /** KV bucket of the app's views (when it declares views). */
   viewBucket?: string;
   effects: EffectTarget;
+  /** `[partition, epoch]` of the leases the instance holds (live runs): the host's writes are fenced by them. */
+  epochs?: [number, number][];
+  /**
+   * One float64, written by the main thread: until when (epoch ms) the instance's leases are
+   * certainly held (`Ownership.heldUntil`). The host waits before its writes while it lies in the past.
+   */
+  leaseClock?: SharedArrayBuffer;
+  /**
+   * Five float64s the worker keeps up to date for the pool's watchdog: invocations begun, whether
+   * one is running, and its event's sequence, partition and actor index (see `workerWatch`).
+   */
+  watch: SharedArrayBuffer;
+  /** Events whose handler the watchdog stopped before (`stuckKey`): dead-lettered, not run again. */
+  stuck?: string[];
   /** The host's settings, resolved on the main thread (options and flags included). */
   config: HostConfig;
 }
@@ -37,4 +51,6 @@ export type FromWorker =
   /** `dlq`: dead letters sent outside rounds (rows the database refused) since the last report. */
   | { type: "snapshot"; ms: number; dlq: number }
   | { type: "stopped" }
-  | { type: "fatal"; message: string };
+  | { type: "fatal"; message: string }
+  /** A write was refused: these partitions belong to a newer owner now. */
+  | { type: "fenced"; message: string; partitions: number[] };

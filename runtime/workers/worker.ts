@@ -2,8 +2,9 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { concatMap, Subject } from "rxjs";
 import { fileURLToPath } from "node:url";
-import { describeError, every, loadApp, systemScheduler } from "../contract/mod.ts";
+import { describeError, every, isWeirError, loadApp, systemScheduler, type FencedError } from "../contract/mod.ts";
 import { createActorHost, type ActorHost } from "../host/mod.ts";
+import { workerWatch } from "./watchdog.ts";
 import { connectNats } from "../nats/mod.ts";
 import { consoleLogger } from "../observe/mod.ts";
 import { pipelinedPublisher } from "../output/mod.ts";
@@ -23,10 +24,11 @@ let nc: NatsConnection | undefined;
 let closePublisher: (() => void) | undefined;
 let sink: SqlSink | undefined;
 let stopTicks: (() => void) | undefined;
+let log: ReturnType<typeof consoleLogger> | undefined;
 const inbox = new Subject<ToWorker | { type: "tick" }>();
 
 async function init(msg: WorkerInit): Promise<void> {
-  const log = consoleLogger(msg.logLevel, `weir worker ${msg.index}`);
+  log = consoleLogger(msg.logLevel, `weir worker ${msg.index}`);
   const app = await loadApp(fileURLToPath(msg.appUrl));
   nc = await connectNats(msg.natsUrl, `weir-worker-${msg.index}`);
   const publisher = pipelinedPublisher(nc, { scheduler: systemScheduler });
@@ -48,6 +50,10 @@ async function init(msg: WorkerInit): Promise<void> {
     ...(msg.viewBucket ? { views: await kvViews(nc, msg.viewBucket) } : {}),
     outputPrefix: effects.outputPrefix,
     ...(effects.fence ? { fence: new Map(effects.fence) } : {}),
+    ...(msg.epochs ? { epochs: new Map(msg.epochs) } : {}),
+    ...(msg.leaseClock ? { leaseHeld: leaseHeld(new Float64Array(msg.leaseClock)) } : {}),
+    watch: workerWatch(msg.watch),
+    ...(msg.stuck?.length ? { stuck: new Set(msg.stuck) } : {}),
   });
   await host.init();
   // Processing-time timers and time-based snapshots are checked between rounds, twice per snapshot period.
@@ -55,6 +61,13 @@ async function init(msg: WorkerInit): Promise<void> {
   stopTicks = every(systemScheduler, period, () => inbox.next({ type: "tick" }));
   post({ type: "ready" });
 }
+
+/** Waits while the main thread cannot vouch for the leases (a renewal moves the time on; a lost lease terminates this worker). */
+const leaseHeld = (until: Float64Array) => async () => {
+  if (Date.now() <= until[0]!) return;
+  log?.warn(`the leases are unconfirmed since ${new Date(until[0]!).toISOString()} (paused, or cut off from NATS?): writes wait for a renewal`);
+  while (Date.now() > until[0]!) await Bun.sleep(20);
+};
 
 async function handle(msg: ToWorker | { type: "tick" }): Promise<void> {
   switch (msg.type) {
@@ -89,7 +102,14 @@ async function snapshot(): Promise<void> {
 }
 
 inbox.pipe(concatMap((m) => handle(m))).subscribe({
-  error: (err) => post({ type: "fatal", message: describeError(err) }),
+  error: (err) => {
+    // The worker stops either way; a fenced write is the instance's to act on (drop, rejoin), not a crash.
+    if (isWeirError(err) && err.name === "FencedError") {
+      // Said here too: the main thread may already be dropping this worker and not hear it.
+      log?.warn(`write refused: ${err.message}`);
+      post({ type: "fenced", message: err.message, partitions: [...(err as FencedError).partitions] });
+    } else post({ type: "fatal", message: describeError(err) });
+  },
 });
 
 self.onmessage = (e: MessageEvent<ToWorker>) => inbox.next(e.data);
