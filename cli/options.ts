@@ -66,6 +66,7 @@ export const APP_OPTIONS = {
   registry: { type: "boolean", default: true },
   sink: { type: "string" },
   "lock-ttl": { type: "string" },
+  replicas: { type: "string" },
 } as const;
 
 export type AppValues = ReturnType<typeof parse<typeof APP_OPTIONS>>["values"];
@@ -87,6 +88,7 @@ export function appArgs(values: AppValues, positionals: string[], command: strin
   const partitions = positiveInt("partitions", values.partitions as string | undefined);
   const maxInFlight = positiveInt("max-in-flight", values["max-in-flight"] as string | undefined);
   const lockTtlMs = positiveInt("lock-ttl", values["lock-ttl"] as string | undefined);
+  const replicas = positiveInt("replicas", values.replicas as string | undefined);
   return {
     app: positionals[0]!,
     logLevel: level,
@@ -94,6 +96,7 @@ export function appArgs(values: AppValues, positionals: string[], command: strin
     ...(partitions ? { partitions } : {}),
     ...(maxInFlight ? { maxInFlight } : {}),
     ...(lockTtlMs ? { lockTtlMs } : {}),
+    ...(replicas ? { replicas } : {}),
     sink: (values.sink as string | undefined) ?? `sqlite:${join(String(values["data-dir"]), "out.db")}`,
   };
 }

@@ -37,6 +37,7 @@ ${NATS_HELP}
   --progress             live counter line on stderr (default when stderr is a terminal)
   --no-registry          do not validate Weir-Schema-Id headers
   --lock-ttl <ms>        as for weir run (a replay into live is refused while the live app runs)
+  --replicas <n>         as for weir run (the namespace's streams and buckets)
   -h, --help             this text
 
 Processing-time timers and early window results depend on the wall clock: they are the only

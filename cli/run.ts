@@ -31,6 +31,8 @@ Options:
   --lock-ttl <ms>        instances of an app share its partitions under leases renewed every
                          third of this; a killed instance's partitions move to the others
                          this long after its last renewal (default ${DEFAULTS.lockTtlMs})
+  --replicas <n>         replicas of the streams and buckets weir creates (default
+                         ${DEFAULTS.replicas}; 3 on a 3-node cluster); existing ones are kept
   -h, --help             this text
 
 Schemas: each actor's input schema (from its zod event schema) is registered under

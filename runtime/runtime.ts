@@ -26,7 +26,7 @@ import { acquireInstanceLock, joinOwnership, liveMembers, lockHolder, LockHeldEr
 import { CONTENT_TYPE_HEADER, createRouter, createWatermarks, registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./route/mod.ts";
 import { openSink } from "./sinks/mod.ts";
 import { createCredit, pullSource } from "./source/mod.ts";
-import { deleteSnapshotStore, kvSnapshotStore, SNAPSHOT_VERSION } from "./state/mod.ts";
+import { deleteSnapshotStore, kvSnapshotStore, kvViews, SNAPSHOT_VERSION } from "./state/mod.ts";
 import { startWorkerPool, StuckWorkerError } from "./workers/mod.ts";
 import { stuckKey } from "./host/mod.ts";
 
@@ -141,7 +141,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       if (running > 0) throw new LockHeldError(`app ${app.name} is already running (${running} instance${running > 1 ? "s" : ""}); stop it first: a replay into live runs alone`);
     } else {
       // Instances of the live app share its partitions; a replay into live holds them all off.
-      const holder = await lockHolder(nc, live.bucket);
+      const holder = await retrying(() => lockHolder(nc, live.bucket), { scheduler });
       if (holder) throw new LockHeldError(`a replay of app ${app.name} into live is running (instance ${holder}); wait for it to finish or stop it first`);
     }
     return await start(app, config, ns, nc, opts, log, scheduler, lock);
@@ -178,8 +178,10 @@ async function start(
     }
   }
   const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
-  const streams = await ensureAppStreams(jsm, app, { ...(ns ? { namespace: ns } : {}), existingInput: replay !== undefined, dedupWindowMs: config.dedupWindowMs });
+  // Start-up calls are retried like the rest: a cluster electing a leader answers with timeouts for a while.
+  const jsm = await retrying(() => jetstreamManager(nc), { scheduler });
+  const { replicas } = config;
+  const streams = await retrying(() => ensureAppStreams(jsm, app, { ...(ns ? { namespace: ns } : {}), existingInput: replay !== undefined, dedupWindowMs: config.dedupWindowMs, replicas }), { scheduler });
   // Into live: outputs and dead letters the live app has published are not sent again; its
   // position also bounds the replay, so the two never race over the same events.
   const fence = intoLive ? await livePositions(nc, jsm, app.name, partitions) : undefined;
@@ -190,7 +192,9 @@ async function start(
   // A replay into live starts from empty state every time: its effects are fenced, so an
   // interrupted one can simply run again.
   if (intoLive) await deleteSnapshotStore(jsm, bucket);
-  const store = await kvSnapshotStore(nc, { bucket });
+  const store = await kvSnapshotStore(nc, { bucket, replicas });
+  // Created here, with the replicas asked for, before the workers open it.
+  if (app.views?.length) await kvViews(nc, names.views, { replicas });
 
   const stored = await store.loadConfig();
   if (stored && stored.partitions !== partitions) {
@@ -242,7 +246,7 @@ async function start(
    * position among them, the router, the workers. Ownership changes stop it (with a final snapshot,
    * or without one when a lease was lost) and start another over the new set.
    */
-  const startPipeline = async (owned: readonly number[]): Promise<Pipeline> => {
+  const startPipeline = async (owned: readonly number[], epochs: ReadonlyMap<number, number>): Promise<Pipeline> => {
     const metas = await Promise.all(owned.map((p) => store.loadMeta(p)));
     const startSeq = Math.max(range?.from ?? 1, Math.min(...metas.map((meta) => meta?.lastSeq ?? 0)) + 1);
     m.startSeq = startSeq;
@@ -254,7 +258,7 @@ async function start(
     if (leaseClock) {
       // Workers read it on the wall clock; the leases are timed on the scheduler's.
       const until = new Float64Array(leaseClock);
-      const update = () => void (until[0] = Date.now() + (ownership!.heldUntil() - scheduler.now()));
+      const update = () => void (until[0] = Date.now() + (ownership!.heldUntil(owned) - scheduler.now()));
       update();
       stopLeaseClock = every(scheduler, 50, update);
     }
@@ -272,7 +276,7 @@ async function start(
       ...(app.views?.length ? { viewBucket: names.views } : {}),
       ...(stuck.size > 0 ? { stuck: [...stuck] } : {}),
       // Live runs fence every write by the leases' epochs (replays run alone under their lock).
-      ...(ownership ? { epochs: owned.map((p): [number, number] => [p, ownership!.owned().get(p) ?? 0]), leaseClock: leaseClock! } : {}),
+      ...(ownership ? { epochs: [...epochs], leaseClock: leaseClock! } : {}),
       effects: {
         outputPrefix: names.outputPrefix,
         sinkScope: names.sinkScope,
@@ -381,6 +385,7 @@ async function start(
 
     return {
       owned,
+      epochs,
       failed,
       async stop(final) {
         subscription.unsubscribe();
@@ -394,10 +399,17 @@ async function start(
           if (outstanding > 0) {
             // A worker the watchdog ended never finishes its round: the others still snapshot.
             await Promise.race([new Promise<void>((r) => (idle = r)), failed]).catch((err) => {
-              if (!(err instanceof StuckWorkerError)) throw err;
+              if (!(err instanceof StuckWorkerError) && !(err instanceof FencedError)) throw err;
             });
           }
-          await pool.stop();
+          try {
+            await pool.stop();
+          } catch (err) {
+            // The final snapshot was refused: the partitions moved on meanwhile, and nothing of it landed.
+            if (!(err instanceof FencedError)) throw err;
+            log.warn(`${err.message}; handing the partitions over without a final snapshot`);
+            await pool.abort();
+          }
         } finally {
           // After the final snapshot: its writes wait on this clock too.
           stopLeaseClock();
@@ -443,7 +455,8 @@ async function start(
     changes = changes.catch(() => {}).then(async () => {
       queued = false;
       const want = closing ? [] : owned();
-      if (pipeline && same(pipeline.owned, want) && !restart) return;
+      // A lease lost and taken again between two changes has a new epoch: the pipeline restarts with it.
+      if (pipeline && same(pipeline.owned, want) && want.every((p) => pipeline!.epochs.get(p) === (ownership?.owned().get(p) ?? 0)) && !restart) return;
       const old = pipeline;
       pipeline = undefined;
       // No final snapshot after a lost lease or a terminated worker: the partitions resume from the last one.
@@ -451,16 +464,28 @@ async function start(
       lostSome = false;
       restart = false;
       await old?.stop(final);
-      if (want.length === 0) {
+      // Leases may have moved while the old pipeline stopped: start over what is held now.
+      const held = closing ? [] : owned();
+      if (held.length === 0) {
         m.owned = [];
         if (!closing) log.info(`app ${app.name}: owns no partitions now (other instances hold them)`);
         return;
       }
-      const current = await startPipeline(want);
+      const epochs = new Map(held.map((p) => [p, ownership?.owned().get(p) ?? 0]));
+      let current: Pipeline;
+      try {
+        current = await startPipeline(held, epochs);
+      } catch (err) {
+        // A lease that moved just before its claim: drop it and start over what is left.
+        if (!(err instanceof FencedError) || !ownership) throw err;
+        await fenced(ownership, err, epochs, false);
+        void reconcile().catch(fail);
+        return;
+      }
       pipeline = current;
       current.failed.catch((err) => {
         if (pipeline !== current) return;
-        if (err instanceof FencedError && ownership) fenced(ownership, err).catch(fail);
+        if (err instanceof FencedError && ownership) fenced(ownership, err, current.epochs).catch(fail);
         else if (err instanceof StuckWorkerError && err.stuck.seq >= 0) unstick(err).catch(fail);
         else fail(err);
       });
@@ -486,18 +511,19 @@ async function start(
    * pipeline restarts without those partitions (nothing more is stored for them), and this instance
    * stays in the group.
    */
-  const fenced = async (group: Ownership, err: FencedError) => {
+  const fenced = async (group: Ownership, err: FencedError, writer: ReadonlyMap<number, number>, thenReconcile = true) => {
     log.warn(`${err.message}; dropping ${err.partitions.length > 1 ? "them" : "it"}`);
     lostSome = true;
     await group.tick();
-    const still = err.partitions.filter((p) => group.owned().has(p));
+    // Held still with the epoch the refused writer had: the store knows a newer one than the lease.
+    const still = err.partitions.filter((p) => group.owned().get(p) === writer.get(p));
     if (still.length > 0) {
       throw new FencedError(
         `partition ${still[0]} is refused to this instance although its lease is held (epoch ${group.owned().get(still[0]!)}): its state was written under a newer epoch. Was the owner bucket ${names.owners} deleted while the app's state was kept?`,
         still,
       );
     }
-    await reconcile();
+    if (thenReconcile) await reconcile();
   };
 
   if (replay) {
@@ -509,6 +535,7 @@ async function start(
       partitions,
       capacity: workerCount,
       ttlMs: config.lockTtlMs,
+      replicas,
       scheduler,
       log,
       events: {
@@ -574,6 +601,8 @@ async function start(
 /** The data path over one set of owned partitions. */
 interface Pipeline {
   readonly owned: readonly number[];
+  /** The epoch of each owned partition's lease as the pipeline started (0 without leases). */
+  readonly epochs: ReadonlyMap<number, number>;
   /** Rejects when the source or a worker fails. */
   readonly failed: Promise<never>;
   /** Stops reading; `final`: finish what is in flight and snapshot; else drop it (a lost lease). */

@@ -33,6 +33,12 @@ export const DEFAULTS = {
    * instance and is taken over; leases are renewed every third of it.
    */
   lockTtlMs: 10_000,
+  /**
+   * Replicas of every stream and bucket weir creates (input, outputs, dead letters, state, views,
+   * owners): 3 on a 3-node cluster keeps an app running through a node's loss. Existing ones are
+   * never changed.
+   */
+  replicas: 1,
   /** A publish whose ack has not come back after this long (ms) is sent again (its id makes that safe). */
   publishTimeoutMs: 5_000,
   /** Resends of an unacked publish before it fails. */
@@ -87,6 +93,8 @@ export interface ConfigOverrides {
   maxFetch?: number;
   /** How long (ms) a killed instance's partition leases (or a replay's lock) hold before others take over. Default `DEFAULTS.lockTtlMs`. */
   lockTtlMs?: number;
+  /** Replicas of the streams and buckets weir creates (1..5). Default `DEFAULTS.replicas`. */
+  replicas?: number;
   logLevel?: LogLevel;
 }
 
@@ -104,6 +112,7 @@ export interface RuntimeConfig extends HostConfig {
   maxInFlight: number;
   maxFetch: number;
   lockTtlMs: number;
+  replicas: number;
   dedupWindowMs: number;
   watermark: Required<WatermarkPolicy>;
   logLevel: LogLevel;
@@ -156,10 +165,17 @@ export function resolveConfig(app: AppDefinition, overrides: ConfigOverrides = {
     maxInFlight: positive("maxInFlight", overrides.maxInFlight ?? DEFAULTS.maxInFlight),
     maxFetch: positive("maxFetch", overrides.maxFetch ?? DEFAULTS.maxFetch),
     lockTtlMs: positive("lockTtlMs", overrides.lockTtlMs ?? DEFAULTS.lockTtlMs),
+    replicas: replicasOf(overrides.replicas),
     dedupWindowMs: DEFAULTS.dedupWindowMs,
     watermark: { ...DEFAULTS.watermark, ...defined(app.watermark) },
     logLevel: overrides.logLevel ?? DEFAULTS.logLevel,
   };
+}
+
+function replicasOf(v: number = DEFAULTS.replicas): number {
+  // JetStream's own bound: replicated streams have at most 5 copies.
+  if (!Number.isInteger(v) || v < 1 || v > 5) throw new ConfigError(`replicas must be an integer in 1..5, got ${v}`);
+  return v;
 }
 
 /** The keys of `o` whose values are not undefined (so they do not mask defaults when spread). */

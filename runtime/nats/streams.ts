@@ -44,11 +44,12 @@ async function findStream(jsm: JetStreamManager, subject: string): Promise<strin
   }
 }
 
-async function createStream(jsm: JetStreamManager, name: string, subjects: string[], dedupMs?: number): Promise<StreamInfo> {
+async function createStream(jsm: JetStreamManager, name: string, subjects: string[], replicas: number, dedupMs?: number): Promise<StreamInfo> {
   try {
     return await jsm.streams.add({
       name,
       subjects,
+      num_replicas: replicas,
       ...(dedupMs ? { duplicate_window: nanos(dedupMs) } : {}),
     });
   } catch (err) {
@@ -73,9 +74,12 @@ export async function ensureAppStreams(
     namespace?: string;
     /** The input stream must exist already (a replay reads what is there). */
     existingInput?: boolean;
+    /** Replicas of the streams created here (existing ones are bound as they are). Default 1. */
+    replicas?: number;
   } = {},
 ): Promise<AppStreams> {
   const names = appNames(app.name, opts.namespace);
+  const replicas = opts.replicas ?? 1;
   const inputs = [...new Set(app.actors.flatMap((a) => a.input))];
   const found = await Promise.all(inputs.map((s) => findStream(jsm, s)));
   const bound = new Set(found.filter((s): s is string => s !== undefined));
@@ -85,7 +89,7 @@ export async function ensureAppStreams(
   if (bound.size === 0 && opts.existingInput) {
     throw new ConfigError(`no stream holds the input subjects of app ${app.name} (${inputs.join(", ")}): there is nothing to replay`);
   } else if (bound.size === 0) {
-    input = (await createStream(jsm, names.input, inputs)).config.name;
+    input = (await createStream(jsm, names.input, inputs, replicas)).config.name;
   } else if (bound.size === 1 && found.every((s) => s !== undefined)) {
     input = [...bound][0]!;
     held = (await jsm.streams.info(input)).config.subjects ?? [];
@@ -97,10 +101,10 @@ export async function ensureAppStreams(
   const outputs = [...new Set(app.actors.flatMap((a) => a.outputs.map((o) => names.outputPrefix + o)))];
   const unbound: string[] = [];
   for (const s of outputs) if (!(await findStream(jsm, s))) unbound.push(s);
-  if (unbound.length > 0) await createStream(jsm, names.output, unbound, opts.dedupWindowMs ?? DEFAULTS.dedupWindowMs);
+  if (unbound.length > 0) await createStream(jsm, names.output, unbound, replicas, opts.dedupWindowMs ?? DEFAULTS.dedupWindowMs);
 
   if (!(await findStream(jsm, names.dlqSubject))) {
-    await createStream(jsm, names.dlq, [names.dlqSubject], opts.dedupWindowMs ?? DEFAULTS.dedupWindowMs);
+    await createStream(jsm, names.dlq, [names.dlqSubject], replicas, opts.dedupWindowMs ?? DEFAULTS.dedupWindowMs);
   }
   const foreign = held.some((h) => !inputs.some((i) => subjectCovers(i, h)));
   const literal = inputs.length === 1 && !/(^|\.)[*>](\.|$)/.test(inputs[0]!);

@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
-import { DEFAULTS, describeError, every, systemScheduler, type Logger, type Scheduler } from "../contract/mod.ts";
+import { DEFAULTS, describeError, every, retrying, systemScheduler, type Logger, type Scheduler } from "../contract/mod.ts";
 import { desiredPartitions, type Member } from "./assignment.ts";
 import { casConflict } from "../nats/mod.ts";
 
@@ -50,12 +50,12 @@ export interface Ownership {
   /** Partitions this instance holds, with their epochs. */
   owned(): ReadonlyMap<number, number>;
   /**
-   * Until when (scheduler time) every lease held is certainly still this instance's: the oldest
-   * successful renewal's sending time plus the TTL, less a margin for clocks that run at slightly
-   * different rates. Writers wait past it until a renewal moves it on (or the lease is lost), so a
+   * Until when (scheduler time) the leases of `partitions` are certainly still this instance's:
+   * the oldest successful renewal's sending time plus the TTL, less a margin for clocks that run
+   * at slightly different rates; 0 when one of them is not held. Writers wait past it until a renewal moves it on (or the lease is lost), so a
    * process that was paused or cut off does not write on a lease that may have expired.
    */
-  heldUntil(): number;
+  heldUntil(partitions: readonly number[]): number;
   /** Members and leases as the bucket holds them now. */
   view(): Promise<OwnershipView>;
   /** Runs one round of heartbeat, renewals and rebalancing now (tests; the loop runs every TTL/3). */
@@ -85,7 +85,7 @@ const memberKey = (id: string) => `m.${id}`;
 export async function joinOwnership(nc: NatsConnection, opts: OwnershipOptions): Promise<Ownership> {
   const ttlMs = opts.ttlMs ?? DEFAULTS.lockTtlMs;
   const scheduler = opts.scheduler ?? systemScheduler;
-  const kv = await ownerBucket(nc, opts.bucket, ttlMs, opts.replicas ?? 1);
+  const kv = await retrying(() => ownerBucket(nc, opts.bucket, ttlMs, opts.replicas ?? 1), { scheduler });
   const id = `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const since = scheduler.now();
   const member = json({ id, capacity: opts.capacity, host: hostname(), since });
@@ -179,11 +179,15 @@ export async function joinOwnership(nc: NatsConnection, opts: OwnershipOptions):
   return {
     id,
     owned: () => new Map([...held].map(([p, h]) => [p, h.epoch])),
-    heldUntil() {
-      if (held.size === 0) return 0;
+    heldUntil(partitions) {
       let oldest = Number.POSITIVE_INFINITY;
-      for (const h of held.values()) if (h.renewedAt < oldest) oldest = h.renewedAt;
-      return oldest + ttlMs - Math.min(ttlMs / 10, 1_000);
+      for (const p of partitions) {
+        const h = held.get(p);
+        // One of them is not ours (any more): never.
+        if (!h) return 0;
+        if (h.renewedAt < oldest) oldest = h.renewedAt;
+      }
+      return oldest === Number.POSITIVE_INFINITY ? 0 : oldest + ttlMs - Math.min(ttlMs / 10, 1_000);
     },
     view,
     tick: serial,

@@ -30,6 +30,8 @@ export interface KvSnapshotStoreOptions {
    * instead of one `kv.put` request each; the pipelined publisher is much cheaper per write.
    */
   publisher?: Publisher;
+  /** Replicas of the bucket and its object store when they are created here (existing ones are kept). Default 1. */
+  replicas?: number;
 }
 
 /**
@@ -41,12 +43,14 @@ export interface KvSnapshotStoreOptions {
  */
 export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreOptions): Promise<SnapshotStore> {
   const js = jetstream(nc);
-  const kv: KV = await new Kvm(js).create(opts.bucket, { history: 1 });
+  const replicas = opts.replicas ?? 1;
+  // Retried like every broker call: a cluster electing a new leader answers with timeouts for a while.
+  const kv: KV = await retrying(() => new Kvm(js).create(opts.bucket, { history: 1, replicas }));
   const concurrency = opts.writeConcurrency ?? (opts.publisher ? 4096 : 256);
   // Leave room for headers and the record envelope.
   const maxInline = Math.max(1024, nc.info!.max_payload - 4096);
   let objects: ObjectStore | undefined;
-  const blobs = async () => (objects ??= await new Objm(js).create(blobsOf(opts.bucket)));
+  const blobs = async () => (objects ??= await new Objm(js).create(blobsOf(opts.bucket), { replicas }));
 
   const getRecord = async <T>(key: string): Promise<T | null> => {
     const e = await retrying(() => kv.get(key));

@@ -12,8 +12,9 @@ import { viewKey, type ViewStore } from "./views.ts";
  * const views = await kvViews(nc, appNames("ledger").views);
  * await views.get("balances", "acct-1");
  */
-export async function kvViews(nc: NatsConnection, bucket: string): Promise<ViewStore> {
-  const kv: KV = await new Kvm(nc).create(bucket, { history: 1 });
+export async function kvViews(nc: NatsConnection, bucket: string, opts: { replicas?: number } = {}): Promise<ViewStore> {
+  // Replicas count when the bucket is created here; an existing one is kept as it is.
+  const kv: KV = await retrying(() => new Kvm(nc).create(bucket, { history: 1, replicas: opts.replicas ?? 1 }));
   const read = async (k: string) => {
     const e = await retrying(() => kv.get(k));
     return e && e.operation === "PUT" && e.value.length > 0 ? msgpackCodec.decode(e.value) : undefined;

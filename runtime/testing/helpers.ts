@@ -147,6 +147,8 @@ export function spawnWeir(args: string[]): WeirChild {
     resolveStarted = res;
     rejectStarted = rej;
   });
+  // Killing a child before it started is no failure unless someone waits for its start.
+  started.catch(() => {});
   const out = { log: "", drained: Promise.resolve() };
   out.drained = (async () => {
     const dec = new TextDecoder();
