@@ -435,6 +435,11 @@ async function start(
   /** Partitions being handed back to the group (a rebalance, or this instance stopping). */
   const giving = new Set<number>();
   let ownership: Ownership | undefined;
+  /** The lease epoch of each of these partitions now (0 without leases: a replay). */
+  const epochsOf = (ps: readonly number[]): Map<number, number> => {
+    const held = ownership?.owned();
+    return new Map(ps.map((p) => [p, held?.get(p) ?? 0]));
+  };
   const owned = () => (ownership ? [...ownership.owned().keys()].filter((p) => !giving.has(p)).sort((x, y) => x - y) : Array.from({ length: partitions }, (_, p) => p));
   /**
    * Brings the pipeline in line with the partitions owned now: stopped (with a final snapshot,
@@ -456,7 +461,7 @@ async function start(
       queued = false;
       const want = closing ? [] : owned();
       // A lease lost and taken again between two changes has a new epoch: the pipeline restarts with it.
-      if (pipeline && same(pipeline.owned, want) && want.every((p) => pipeline!.epochs.get(p) === (ownership?.owned().get(p) ?? 0)) && !restart) return;
+      if (pipeline && same(pipeline.owned, want) && sameEpochs(pipeline.epochs, epochsOf(want)) && !restart) return;
       const old = pipeline;
       pipeline = undefined;
       // No final snapshot after a lost lease or a terminated worker: the partitions resume from the last one.
@@ -471,7 +476,7 @@ async function start(
         if (!closing) log.info(`app ${app.name}: owns no partitions now (other instances hold them)`);
         return;
       }
-      const epochs = new Map(held.map((p) => [p, ownership?.owned().get(p) ?? 0]));
+      const epochs = epochsOf(held);
       let current: Pipeline;
       try {
         current = await startPipeline(held, epochs);
@@ -610,6 +615,7 @@ interface Pipeline {
 }
 
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+const sameEpochs = (a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>) => a.size === b.size && [...b].every(([p, e]) => a.get(p) === e);
 
 /** `0-3,7,9-10`: partition lists for log lines. */
 function compactList(ps: readonly number[]): string {

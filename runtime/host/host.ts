@@ -127,8 +127,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   const defs = app.actors as readonly ActorDefinition<unknown, unknown>[];
   const parts = new Map<number, PartitionState>();
   const timers = createTimerIndex();
-  const { stuck } = opts;
-  const epochs = opts.epochs;
+  const { stuck, epochs } = opts;
   const leaseHeld = opts.leaseHeld ?? (async () => {});
   /** A meta write of this host's, with the partition's epoch when it holds a lease. */
   const saveMeta = async (p: number, ps: PartitionState, meta: Omit<PartitionMeta, "v" | "epoch">) => {
