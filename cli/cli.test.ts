@@ -6,7 +6,7 @@ import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { startNats, appNames } from "../runtime/nats/mod.ts";
 import { kvSnapshotStore } from "../runtime/state/mod.ts";
-import { client, KILLED_LOCK_TTL, publishAll, storedStates, waitFor } from "../runtime/testing/mod.ts";
+import { client, KILLED_LOCK_TTL, publishAll, storedProgress, storedStates, waitFor } from "../runtime/testing/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const ORDER_APP = join(ROOT, "runtime/testdata/order-app.ts");
@@ -87,12 +87,12 @@ describe("weir CLI (compiled binary)", () => {
       stdout: "ignore",
       stderr: "pipe",
     });
-    const store = await waitForStore(c.nc);
+    await waitForStore(c.nc);
     const lastSeq = await publishAll(
       c.js,
       Array.from({ length: 5000 }, (_, id) => ({ subject: `t.in.k${id % 10}`, value: { id, k: `k${id % 10}`, n: 1 } })),
     );
-    await waitFor(async () => (await minProgress(store)) >= lastSeq, 60_000, "the binary to process all events");
+    await waitFor(async () => (await storedProgress(c.nc, "order", 16)) >= lastSeq, 60_000, "the binary to process all events");
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
     const states = await storedStates(c.nc, appNames("order").bucket);
@@ -110,7 +110,7 @@ describe("weir CLI (compiled binary)", () => {
       let log = "";
       const dec = new TextDecoder();
       const reader = proc.stderr.getReader();
-      while (!log.includes("resuming at sequence")) {
+      while (!log.includes("resuming each partition")) {
         const { value, done } = await reader.read();
         if (done) throw new Error(`weir exited: ${log}`);
         log += dec.decode(value);
@@ -124,12 +124,12 @@ describe("weir CLI (compiled binary)", () => {
     expect(first.reused).toBe(false);
     {
       await using c = await client(first.url);
-      const store = await waitForStore(c.nc);
+      await waitForStore(c.nc);
       const lastSeq = await publishAll(
         c.js,
         Array.from({ length: 1000 }, (_, id) => ({ subject: `t.in.k${id % 4}`, value: { id, k: `k${id % 4}`, n: 2 } })),
       );
-      await waitFor(async () => (await minProgress(store)) >= lastSeq, 60_000, "the first run to process");
+      await waitFor(async () => (await storedProgress(c.nc, "order", 16)) >= lastSeq, 60_000, "the first run to process");
     }
     first.proc.kill("SIGKILL");
     await first.proc.exited;
@@ -156,7 +156,3 @@ async function waitForStore(nc: Parameters<typeof kvSnapshotStore>[0]) {
   return store;
 }
 
-async function minProgress(store: Awaited<ReturnType<typeof kvSnapshotStore>>): Promise<number> {
-  const metas = await Promise.all(Array.from({ length: 16 }, (_, p) => store.loadMeta(p)));
-  return Math.min(...metas.map((m) => m?.lastSeq ?? 0));
-}

@@ -8,7 +8,7 @@ export function compact(n: number): string {
 }
 
 /**
- * A live counter line: rates since the previous call, lag and in-flight.
+ * A live counter line: rates since the previous call and lag.
  *
  * @example
  * const line = progressLine(); setInterval(() => process.stderr.write(`\r${line(rt.metrics())}`), 1000);
@@ -21,7 +21,7 @@ export function progressLine(): (m: RuntimeMetrics, now?: number) => string {
     const outRate = prev && dt > 0 ? (m.emitted - prev.emitted) / dt : 0;
     prev = { t: now, received: m.received, emitted: m.emitted };
     return (
-      `in ${compact(inRate)}/s  out ${compact(outRate)}/s  lag ${compact(m.lag)}  in-flight ${compact(m.inFlight)}  ` +
+      `in ${compact(inRate)}/s  out ${compact(outRate)}/s  lag ${compact(m.lag)}  ` +
       `processed ${compact(m.processed)}  dlq ${compact(m.dlq)}  actors ${compact(m.actors)}  snapshots ${m.snapshots}`
     );
   };

@@ -38,7 +38,7 @@ export async function statusCommand(args: string[]): Promise<number> {
       return 0;
     }
     const out: string[] = [];
-    out.push(`app ${st.app}: ${st.partitions} partitions, ${st.members.length} instance${st.members.length === 1 ? "" : "s"} running${st.inputSeq !== undefined ? `, input at sequence ${st.inputSeq}` : ""}`);
+    out.push(`app ${st.app}: ${st.partitions} partitions, ${st.members.length} instance${st.members.length === 1 ? "" : "s"} running${st.inputSeq !== undefined ? `, input at sequence ${st.inputSeq} (repartitioned through ${st.repartitioned})` : ""}`);
     for (const m of st.members) {
       const owns = st.perPartition.filter((p) => p.owner === m.id).length;
       out.push(`  ${m.id}  on ${m.host}, ${m.capacity} worker${m.capacity === 1 ? "" : "s"}, since ${new Date(m.since).toISOString()}, owns ${owns}`);

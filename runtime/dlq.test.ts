@@ -4,6 +4,7 @@ import { startNats, appNames } from "./nats/mod.ts";
 import { startRuntime } from "./runtime.ts";
 import { produce } from "./ops/mod.ts";
 import { DLQ_HEADERS } from "./output/mod.ts";
+import { partitionOf } from "./route/mod.ts";
 import { client, readStream, storedStates } from "./testing/mod.ts";
 
 const ORDER_APP = new URL("./testdata/order-app.ts", import.meta.url).pathname;
@@ -48,7 +49,10 @@ test("undecodable, key-less and schema-invalid events go to the dead-letter subj
   await rt.stop();
 
   const dlq = await readStream(c.nc, appNames("order").dlq);
-  const bySeq = new Map(dlq.map((m) => [Number(m.headers[DLQ_HEADERS.seq]), m]));
+  // What no actor could take was dead-lettered by the repartition step (sequences of the input
+  // stream); what an actor refused, by its worker (sequences of its partition's stream).
+  const bySeq = new Map(dlq.filter((m) => m.headers[DLQ_HEADERS.partition] === undefined).map((m) => [Number(m.headers[DLQ_HEADERS.seq]), m]));
+  const refused = dlq.filter((m) => m.headers[DLQ_HEADERS.partition] !== undefined);
   expect(dlq.length).toBe(bad.length + keyless.length + invalid.length);
   for (const s of bad) {
     const m = bySeq.get(s)!;
@@ -62,8 +66,10 @@ test("undecodable, key-less and schema-invalid events go to the dead-letter subj
     expect(m.headers[DLQ_HEADERS.reason]).toContain('field "k"');
     expect(m.headers[DLQ_HEADERS.actor]).toBe("acc");
   }
-  for (const s of invalid) {
-    const m = bySeq.get(s)!;
+  expect(refused).toHaveLength(invalid.length);
+  for (const m of refused) {
+    expect(m.headers[DLQ_HEADERS.partition]).toBe(String(partitionOf("a", 16)));
+    expect(m.headers[DLQ_HEADERS.subject]).toBe("t.in.a");
     expect(m.headers[DLQ_HEADERS.error]).toBe("ValidationError");
     expect(m.headers[DLQ_HEADERS.reason]).toMatch(/^event does not match the input schema of acc: \w+: Invalid input: expected \w+, received \w+$/);
     expect(m.headers[DLQ_HEADERS.key]).toBe("a");

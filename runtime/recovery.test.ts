@@ -1,9 +1,8 @@
 import { expect, test } from "bun:test";
 import { startNats, appNames, ensureAppStreams } from "./nats/mod.ts";
-import { kvSnapshotStore } from "./state/mod.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { loadApp } from "./contract/mod.ts";
-import { client, KILLED_LOCK_TTL, publishAll, readStream, orderWorkload, spawnWeir, storedStates, waitFor } from "./testing/mod.ts";
+import { client, KILLED_LOCK_TTL, publishAll, readStream, orderWorkload, spawnWeir, storedProgress, storedStates, waitFor } from "./testing/mod.ts";
 
 const ORDER_APP = new URL("./testdata/order-app.ts", import.meta.url).pathname;
 const TOTAL = 200_000;
@@ -25,11 +24,7 @@ test("SIGKILL at 5 random moments during 200k events: exact final state, each ou
   const { events, expected } = orderWorkload(7, TOTAL, KEYS, 10);
   const lastSeq = await publishAll(c.js, events);
 
-  const store = await kvSnapshotStore(c.nc, { bucket: appNames("order").bucket });
-  const progress = async () => {
-    const metas = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => store.loadMeta(p)));
-    return Math.min(...metas.map((m) => m?.lastSeq ?? 0));
-  };
+  const progress = () => storedProgress(c.nc, "order", PARTITIONS);
 
   const kills = Array.from({ length: 5 }, () => 150 + Math.floor(Math.random() * 1200));
   process.stderr.write(`  kill delays (ms after start): ${kills.join(", ")}\n`);

@@ -1,8 +1,8 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { concatMap, type Subscription } from "rxjs";
 import {
   appModuleUrl,
+  backoffMs,
   ConfigError,
   describeError,
   every,
@@ -14,18 +14,27 @@ import {
   systemScheduler,
   type AppDefinition,
   type Logger,
-  type RoundResult,
   type RuntimeConfig,
   type Scheduler,
 } from "./contract/mod.ts";
 import { appNames, connectNats, ensureAppStreams, peekSeq } from "./nats/mod.ts";
 import { consoleLogger } from "./observe/mod.ts";
-import { checkNamespace, LIVE, livePositions, namespaceRange, resolveRange, type ReplayOptions, type ReplayRange } from "./ops/mod.ts";
+import {
+  checkNamespace,
+  LIVE,
+  liveInputPosition,
+  livePositions,
+  namespaceRange,
+  partitionRanges,
+  resolveRange,
+  type ReplayOptions,
+  type ReplayRange,
+} from "./ops/mod.ts";
 import { deadLetters, pipelinedPublisher } from "./output/mod.ts";
 import { acquireInstanceLock, joinOwnership, liveMembers, lockHolder, LockHeldError, type InstanceLock, type Ownership } from "./ownership/mod.ts";
-import { CONTENT_TYPE_HEADER, createRouter, createWatermarks, registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./route/mod.ts";
+import { registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./route/mod.ts";
 import { openSink } from "./sinks/mod.ts";
-import { createCredit, pullSource } from "./source/mod.ts";
+import { startRepartition, type Repartition } from "./source/mod.ts";
 import { deleteSnapshotStore, kvSnapshotStore, kvViews, SNAPSHOT_VERSION } from "./state/mod.ts";
 import { startWorkerPool, StuckWorkerError } from "./workers/mod.ts";
 import { stuckKey } from "./host/mod.ts";
@@ -53,7 +62,7 @@ export interface RuntimeOptions extends ConfigOverrides {
 }
 
 export interface RuntimeMetrics {
-  /** Messages delivered by the source. */
+  /** Messages the workers read from the partitions' streams. */
   received: number;
   /** Events applied by handlers. */
   processed: number;
@@ -62,15 +71,14 @@ export interface RuntimeMetrics {
   emitted: number;
   /** Messages sent to the dead-letter subject (undecodable, key-less, invalid, failed). */
   dlq: number;
-  /** Messages delivered by JetStream and not yet finished by the workers. */
-  inFlight: number;
-  /** Highest `inFlight` seen. */
-  peakInFlight: number;
-  /** Messages left in the stream after the last one delivered (consumer lag). */
+  /**
+   * Messages waiting: left in the owned partitions' streams after what the workers applied, plus
+   * those left in the input stream for the repartition step (when this instance runs it).
+   */
   lag: number;
-  /** Highest stream sequence whose round every worker has finished. */
-  doneSeq: number;
-  /** Sequence the source resumed from. */
+  /** Position in the input stream the repartition step has copied through (when this instance runs it). */
+  repartitioned: number;
+  /** Sequence of the input stream the repartition step resumed from (when this instance runs it). */
   startSeq: number;
   snapshots: number;
   lastSnapshotMs: number;
@@ -181,12 +189,18 @@ async function start(
   // Start-up calls are retried like the rest: a cluster electing a leader answers with timeouts for a while.
   const jsm = await retrying(() => jetstreamManager(nc), { scheduler });
   const { replicas } = config;
-  const streams = await retrying(() => ensureAppStreams(jsm, app, { ...(ns ? { namespace: ns } : {}), existingInput: replay !== undefined, dedupWindowMs: config.dedupWindowMs, replicas }), { scheduler });
+  const streams = await retrying(
+    () => ensureAppStreams(jsm, app, { ...(ns ? { namespace: ns } : {}), existingInput: replay !== undefined, dedupWindowMs: config.dedupWindowMs, replicas, partitions }),
+    { scheduler },
+  );
+  const live = appNames(app.name);
   // Into live: outputs and dead letters the live app has published are not sent again; its
   // position also bounds the replay, so the two never race over the same events.
   const fence = intoLive ? await livePositions(nc, jsm, app.name, partitions) : undefined;
-  /** Where every partition of the live app is (replays into live only). */
-  const livePos = fence ? Math.min(...fence.values()) : undefined;
+  /** How far in the input stream the live app has applied everything (replays into live only). */
+  const livePos = fence
+    ? await liveInputPosition(jsm, streams.input, streams.partitionStreams, fence, await (await kvSnapshotStore(nc, { bucket: live.bucket })).loadPosition(streams.input))
+    : undefined;
   let range = replay && (await resolveRange(js, jsm, streams.input, replay, livePos));
   const bucket = intoLive ? appNames(app.name, LIVE).bucket : streams.bucket;
   // A replay into live starts from empty state every time: its effects are fenced, so an
@@ -204,16 +218,25 @@ async function start(
   }
   if (ns && range) range = namespaceRange(ns, stored, range, replay?.to !== undefined);
   if (!stored) await store.saveConfig({ v: SNAPSHOT_VERSION, partitions, ...(range ? { replay: range } : {}) });
+  if (range) {
+    const copied = await (await kvSnapshotStore(nc, { bucket: live.bucket })).loadPosition(streams.input);
+    if (range.to > copied) {
+      log.warn(
+        `sequences ${Math.max(range.from, copied + 1)}..${range.to} of ${streams.input} are not in the partitions' streams yet (the live app copies them as it runs): the replay reads what is there`,
+      );
+    }
+  }
+  /** A replay's range in each partition's stream (into live, never past where the live app is). */
+  const ranges = range && (await partitionRanges(jsm, streams.input, streams.partitionStreams, range));
+  if (ranges && fence) for (const [p, r] of ranges) r[1] = Math.min(r[1], fence.get(p) ?? 0);
   const m: RuntimeMetrics = {
     received: 0,
     processed: 0,
     skipped: 0,
     emitted: 0,
     dlq: 0,
-    inFlight: 0,
-    peakInFlight: 0,
     lag: 0,
-    doneSeq: 0,
+    repartitioned: 0,
     startSeq: 0,
     snapshots: 0,
     lastSnapshotMs: 0,
@@ -228,8 +251,6 @@ async function start(
   const checks = opts.registry ? schemaChecks(opts.registry) : undefined;
   const publisher = pipelinedPublisher(nc, { scheduler });
   const dlq = deadLetters({ app: app.name, subject: streams.dlqSubject, publisher });
-  // Main-thread dead letters (decode, key, schema) of positions the live app has passed were sent by it.
-  const dlqFence = livePos ?? 0;
 
   let resolveDone!: () => void;
   let rejectDone!: (err: unknown) => void;
@@ -246,12 +267,21 @@ async function start(
    * position among them, the router, the workers. Ownership changes stop it (with a final snapshot,
    * or without one when a lease was lost) and start another over the new set.
    */
+  /** Where each owned partition is: applied through, and left in its stream after that. */
+  const progress = new Map<number, { through: number; pending: number; watermark: number }>();
+  const sumLag = () => {
+    let lag = repartitionLag;
+    for (const p of progress.values()) lag += p.pending;
+    m.lag = lag;
+  };
+  /**
+   * The data path over the partitions this instance owns: the workers, each reading its own
+   * partitions' streams. Ownership changes stop it (with a final snapshot, or without one when a
+   * lease was lost) and start another over the new set.
+   */
   const startPipeline = async (owned: readonly number[], epochs: ReadonlyMap<number, number>): Promise<Pipeline> => {
-    const metas = await Promise.all(owned.map((p) => store.loadMeta(p)));
-    const startSeq = Math.max(range?.from ?? 1, Math.min(...metas.map((meta) => meta?.lastSeq ?? 0)) + 1);
-    m.startSeq = startSeq;
-    m.doneSeq = startSeq - 1;
     m.owned = [...owned];
+    progress.clear();
     // Until when the leases are certainly ours, for the workers to check before they write.
     const leaseClock = ownership ? new SharedArrayBuffer(8) : undefined;
     let stopLeaseClock = () => {};
@@ -262,6 +292,8 @@ async function start(
       update();
       stopLeaseClock = every(scheduler, 50, update);
     }
+    let resolveEndedHere!: () => void;
+    const endedHere = new Promise<void>((r) => (resolveEndedHere = r));
     const pool = await startWorkerPool({
       workers: Math.min(workerCount, owned.length),
       partitions: owned,
@@ -271,6 +303,15 @@ async function start(
       dlqSubject: streams.dlqSubject,
       logLevel: config.logLevel,
       config: { snapshot: config.snapshot, evictAfterMs: config.evictAfterMs, retry: config.retry },
+      input: {
+        streams: owned.map((p) => [p, streams.partitionStreams[p]!]),
+        prefix: live.inputPrefix,
+        partitions,
+        watermark: config.watermark,
+        maxInFlight: config.maxInFlight,
+        maxFetch: config.maxFetch,
+        ...(ranges ? { ranges: owned.map((p): [number, number, number] => [p, ...ranges.get(p)!]) } : {}),
+      },
       // Only apps with tables get a database connection in each worker.
       ...(opts.sink && app.tables ? { sinkUrl: opts.sink } : {}),
       ...(app.views?.length ? { viewBucket: names.views } : {}),
@@ -288,99 +329,37 @@ async function start(
         m.dlq += dlqCount;
         m.lastSnapshotMs = ms;
       },
+      onRound: (r) => {
+        m.received += r.count;
+        m.processed += r.result.processed;
+        m.skipped += r.result.skipped;
+        m.emitted += r.result.emitted;
+        m.dlq += r.result.dlq;
+        m.timersFired += r.result.fired ?? 0;
+        m.actors = pool.actors();
+        progress.set(r.partition, { through: r.through, pending: r.pending, watermark: r.watermark });
+        let low = Number.POSITIVE_INFINITY;
+        for (const p of progress.values()) if (p.watermark > Number.NEGATIVE_INFINITY && p.watermark < low) low = p.watermark;
+        if (low !== Number.POSITIVE_INFINITY) m.watermark = low;
+        sumLag();
+      },
+      onEnded: () => resolveEndedHere(),
     }).catch((err) => {
       stopLeaseClock();
       throw err;
     });
+    for (const [p, seq] of pool.positions) progress.set(p, { through: seq, pending: 0, watermark: Number.NEGATIVE_INFINITY });
+    void endedHere.then(resolveEnded);
     const share = owned.length === partitions ? `${partitions} partitions` : `${owned.length} of ${partitions} partitions (${compactList(owned)})`;
     log.info(
-      `app ${app.name}: stream ${streams.input}${streams.filter ? ` (${streams.filter})` : streams.shared ? " (with subjects no actor reads: read and skipped)" : ""}, ${share} on ${pool.size} workers, ` +
-        (range ? `replaying sequences ${range.from}..${range.to} into ${replay!.into}, from ${startSeq}` : `resuming at sequence ${startSeq}`),
+      `app ${app.name}: input ${streams.input}${streams.filter ? ` (${streams.filter})` : ""}, ${share} on ${pool.size} workers, ` +
+        (range
+          ? `replaying sequences ${range.from}..${range.to} of ${streams.input} into ${replay!.into}`
+          : `resuming each partition from its snapshot in its own stream (${live.partitionStream(owned[0]!)}, ...)`),
     );
-
-    const credit = createCredit(config.maxInFlight);
-    // The watermark resumes from the tracker state stored with the partition the run resumes from.
-    const from = metas.find((meta) => (meta?.lastSeq ?? 0) === startSeq - 1)?.marks;
-    const watermarks = createWatermarks(partitions, config.watermark, from);
-    const router = createRouter(app, partitions, pool.size, { ...(checks ? { schemas: checks } : {}), watermarks, owned });
-    let outstanding = 0;
-    let finished = 0;
-    let received = 0;
-    let idle: (() => void) | undefined;
-    /** The source has handed on a replay's whole range. */
-    let sourceEnded = false;
-    const endIfDone = () => {
-      if (sourceEnded && outstanding === 0) resolveEnded();
-    };
     let failPipeline!: (err: unknown) => void;
     const failed = new Promise<never>((_, rej) => (failPipeline = rej));
     failed.catch(() => {});
-
-    const roundDone = (count: number, through: number, watermark: number) => (results: RoundResult[]) => {
-      for (const r of results) {
-        m.processed += r.processed;
-        m.skipped += r.skipped;
-        m.emitted += r.emitted;
-        m.dlq += r.dlq;
-        m.timersFired += r.fired ?? 0;
-      }
-      if (watermark > m.watermark) m.watermark = watermark;
-      if (through > m.doneSeq) m.doneSeq = through;
-      m.actors = pool.actors();
-      credit.release(count);
-      finished += count;
-      m.inFlight = received - finished;
-      if (--outstanding === 0) idle?.();
-      endIfDone();
-    };
-
-    const subscription: Subscription = pullSource(js, {
-      stream: streams.input,
-      startSeq,
-      ...(streams.filter ? { filter: streams.filter } : {}),
-      credit,
-      maxFetch: config.maxFetch,
-      scheduler,
-      ...(range ? { stopSeq: range.to } : {}),
-      onPending: (pending) => {
-        m.lag = pending;
-      },
-      onRetry: (err) => log.warn(`reading ${streams.input} failed (${describeError(err)}); retrying`),
-    })
-      .pipe(
-        concatMap(async (msgs) => {
-          m.received += msgs.length;
-          received += msgs.length;
-          m.inFlight = received - finished;
-          if (m.inFlight > m.peakInFlight) m.peakInFlight = m.inFlight;
-          if (checks) await checks.prepare(msgs);
-          const batch = router.route(msgs);
-          // Dead letters of the decode/route stage are stored before the round moves partition
-          // progress past them.
-          if (batch.rejected.length > 0) {
-            await Promise.all(
-              batch.rejected.map(async ({ msg, error, actor }) => {
-                if (msg.seq <= dlqFence) return;
-                const contentType = msg.headers?.get(CONTENT_TYPE_HEADER);
-                return dlq.message({ subject: msg.subject, seq: msg.seq, data: msg.data, ...(contentType ? { contentType } : {}) }, error, actor);
-              }),
-            );
-            m.dlq += batch.rejected.length;
-          }
-          return { batch, count: msgs.length };
-        }),
-      )
-      .subscribe({
-        next: ({ batch, count }) => {
-          outstanding++;
-          pool.dispatch(batch, roundDone(count, batch.through, batch.watermark));
-        },
-        error: (err) => failPipeline(err),
-        complete: () => {
-          sourceEnded = true;
-          endIfDone();
-        },
-      });
     pool.failed.catch(failPipeline);
 
     return {
@@ -388,24 +367,17 @@ async function start(
       epochs,
       failed,
       async stop(final) {
-        subscription.unsubscribe();
-        credit.close();
         try {
           if (!final) {
             // A lost lease: whatever the workers hold is not ours to store any more.
             await pool.abort();
             return;
           }
-          if (outstanding > 0) {
-            // A worker the watchdog ended never finishes its round: the others still snapshot.
-            await Promise.race([new Promise<void>((r) => (idle = r)), failed]).catch((err) => {
-              if (!(err instanceof StuckWorkerError) && !(err instanceof FencedError)) throw err;
-            });
-          }
           try {
             await pool.stop();
           } catch (err) {
             // The final snapshot was refused: the partitions moved on meanwhile, and nothing of it landed.
+            if (err instanceof StuckWorkerError) return;
             if (!(err instanceof FencedError)) throw err;
             log.warn(`${err.message}; handing the partitions over without a final snapshot`);
             await pool.abort();
@@ -415,6 +387,75 @@ async function start(
           stopLeaseClock();
         }
       },
+    };
+  };
+
+  /**
+   * The repartition step, in one instance of the group at a time (under a lock): copies what
+   * producers publish to the input stream into the partitions' streams. The other instances stand
+   * by and take over when the lock's holder stops renewing it.
+   */
+  let repartitionLag = 0;
+  let stopRepartition: () => Promise<void> = async () => {};
+  const repartitionLoop = () => {
+    let step: Repartition | undefined;
+    let stepLock: InstanceLock | undefined;
+    let stopped = false;
+    let wake = () => {};
+    const loop = (async () => {
+      let failures = 0;
+      while (!stopped) {
+        try {
+          stepLock = await acquireInstanceLock(nc, { name: `${streams.bucket}_repartition`, what: `the repartition step of app ${app.name}`, ttlMs: config.lockTtlMs, scheduler });
+        } catch (err) {
+          if (!(err instanceof LockHeldError)) log.warn(`repartitioning: ${describeError(err)}; trying again`);
+          // Another instance runs it: stand by.
+          await Promise.race([scheduler.sleep(config.lockTtlMs), new Promise<void>((r) => (wake = r))]);
+          continue;
+        }
+        try {
+          if (stopped) break;
+          step = await startRepartition(js, jsm, {
+            app,
+            partitions,
+            stream: streams.input,
+            ...(streams.filter ? { filter: streams.filter } : {}),
+            prefix: live.inputPrefix,
+            partitionStreams: streams.partitionStreams,
+            store,
+            publisher,
+            dlq,
+            ...(checks ? { schemas: checks } : {}),
+            maxInFlight: config.maxInFlight,
+            maxFetch: config.maxFetch,
+            scheduler,
+            log,
+            onProgress: (seq, pending) => {
+              m.repartitioned = seq;
+              repartitionLag = pending;
+              sumLag();
+            },
+          });
+          m.startSeq = step.startSeq;
+          failures = 0;
+          await Promise.race([step.failed, stepLock.lost, new Promise<void>((r) => (wake = r))]);
+        } catch (err) {
+          if (!stopped) {
+            log.warn(`repartitioning ${streams.input} failed (${describeError(err)}); starting it again`);
+            await scheduler.sleep(backoffMs(++failures, { baseMs: 200, maxMs: 5_000 }));
+          }
+        } finally {
+          await step?.stop().catch(() => {});
+          step = undefined;
+          await stepLock.release();
+          stepLock = undefined;
+        }
+      }
+    })();
+    stopRepartition = async () => {
+      stopped = true;
+      wake();
+      await loop;
     };
   };
 
@@ -428,6 +469,7 @@ async function start(
     const p = pipeline;
     pipeline = undefined;
     p?.stop(false).catch(() => {});
+    void stopRepartition();
     publisher.close();
     void Promise.allSettled([lock?.release(), ownership?.stop()]).finally(() => nc.close().catch(() => {}));
     rejectDone(err);
@@ -565,6 +607,7 @@ async function start(
   }
   try {
     await reconcile();
+    if (!replay) repartitionLoop();
   } catch (err) {
     // Nothing started: hand the partitions straight back rather than let their leases expire.
     closing = true;
@@ -575,6 +618,7 @@ async function start(
 
   const shutdown = async () => {
     closing = true;
+    await stopRepartition();
     if (ownership) await ownership.stop();
     await reconcile();
     publisher.close();
@@ -590,8 +634,14 @@ async function start(
     ended,
     ...(range ? { range } : {}),
     async drained() {
-      const target = await retrying(() => lastInputSeq(js, jsm, streams.input, streams.filter), { scheduler });
-      while (!pipeline || m.doneSeq < target) await Promise.race([scheduler.sleep(20), done]);
+      if (!replay) {
+        // The repartition step (here or in another instance) has copied what the input holds now.
+        const target = await retrying(() => lastInputSeq(js, jsm, streams.input, streams.filter), { scheduler });
+        while ((await retrying(() => store.loadPosition(streams.input), { scheduler })) < target) await Promise.race([scheduler.sleep(50), done]);
+      }
+      const ends = await Promise.all(streams.partitionStreams.map((s) => retrying(() => jsm.streams.info(s), { scheduler }).then((i) => i.state.last_seq)));
+      const target = (p: number) => Math.min(ends[p]!, ranges?.get(p)?.[1] ?? Number.POSITIVE_INFINITY);
+      while (!pipeline || pipeline.owned.some((p) => (progress.get(p)?.through ?? 0) < target(p))) await Promise.race([scheduler.sleep(20), done]);
     },
     stop() {
       stopping ??= shutdown().then(resolveDone, (err) => {

@@ -72,7 +72,7 @@ async function chaos(appPath: string, extraArgs: string[], events: readonly { su
       await cluster.ready();
     }
   }
-  await waitFor(async () => (await storedProgress(store, parts)) >= lastSeq, 120_000, "the instances to process every event").catch((err) => {
+  await waitFor(async () => (await storedProgress(c.nc, app.name, parts)) >= lastSeq, 120_000, "the instances to process every event").catch((err) => {
     for (const p of alive) process.stderr.write(`--- instance log tail:\n${p.out.log.slice(-3000)}\n`);
     throw err;
   });

@@ -3,9 +3,9 @@
 // `weir run` child processes SIGKILLed mid-stream).
 import { describe, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { appNames, kvSnapshotStore, startRuntime, type RuntimeMetrics } from "../../runtime/mod.ts";
+import { appNames, startRuntime, type RuntimeMetrics } from "../../runtime/mod.ts";
 import { ensureAppStreams, loadApp } from "../../runtime/internal.ts";
-import { client, KILLED_LOCK_TTL, publishAll, readStream, rng, spawnWeir, startNats, waitFor, type NatsServer, type StoredMessage } from "../../runtime/testing/mod.ts";
+import { client, KILLED_LOCK_TTL, publishAll, readStream, rng, spawnWeir, startNats, storedProgress, waitFor, type NatsServer, type StoredMessage } from "../../runtime/testing/mod.ts";
 import type { Generated } from "./generator.ts";
 
 
@@ -51,12 +51,8 @@ export async function runWithCrashes(
   const app = await loadApp(appPath);
   await ensureAppStreams(await jetstreamManager(c.nc), app);
   const lastSeq = await publishAll(c.js, events);
-  const store = await kvSnapshotStore(c.nc, { bucket: appNames(app.name).bucket });
   const parts = app.partitions ?? 32;
-  const progress = async () => {
-    const metas = await Promise.all(Array.from({ length: parts }, (_, p) => store.loadMeta(p)));
-    return Math.min(...metas.map((m) => m?.lastSeq ?? 0));
-  };
+  const progress = () => storedProgress(c.nc, app.name, parts);
   // A small credit slows the run down enough that the kills land mid-stream.
   const args = [appPath, "--nats", nats.url, "--workers", "2", "--max-in-flight", String(opts.maxInFlight ?? 64), "--no-progress", "--no-http", ...KILLED_LOCK_TTL, ...(opts.args ?? [])];
   const child = () => spawnWeir(args);

@@ -8,9 +8,15 @@
  */
 export type RoutedEvent = [number, number, string, number, string, number, unknown, number?, number?];
 
-/** What the source hands one worker: its events of one fetch, and the stream position it covers. */
+/**
+ * What a worker's host applies at once: the events of one fetch, and the position it covers. A
+ * round of one partition (`partition` set: read from that partition's own stream) moves only that
+ * partition; one without covers all of the host's partitions (one stream for all of them).
+ */
 export interface Round {
   id: number;
+  /** The partition whose stream the round was read from; absent: all of the host's. */
+  partition?: number;
   /** Every message up to this stream sequence has been routed; partitions may advance to it. */
   through: number;
   events: RoutedEvent[];

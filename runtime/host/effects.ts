@@ -92,7 +92,7 @@ export function createEffects(env: EffectsEnv) {
       }),
     );
   };
-  const origin = (a: LiveActor, seq: number, subject: string) => ({ actor: defs[a.def]!.name, subject, seq, key: a.key });
+  const origin = (a: LiveActor, seq: number, subject: string) => ({ actor: defs[a.def]!.name, subject, seq, partition: a.partition, key: a.key });
 
   /** An output the broker refuses for its content is a dead letter of its own; any other failure stops the app. */
   const trackOutput = (p: Promise<void>, a: LiveActor, at: Invocation, subject: string, data: Uint8Array, msgID: string) => {
@@ -162,6 +162,11 @@ export function createEffects(env: EffectsEnv) {
           trackOutput(publisher.publish(env.outputPrefix + to, data, { msgID }), a, at, to, data, msgID);
         }
       }
+    },
+
+    /** Dead-letters a message of a partition's stream that reached no actor (undecodable, without a key, ...). */
+    deadMessage(partition: number, msg: { subject: string; seq: number; data: Uint8Array; contentType?: string }, err: WeirError, actor?: string) {
+      if (!fenced(partition, msg.seq)) track(dlq.message({ ...msg, partition }, err, actor));
     },
 
     /** Dead-letters an event an actor could not apply. */

@@ -12,6 +12,7 @@ import {
   type RoundResult,
   type Scheduler,
   type Timer,
+  type WeirError,
 } from "../contract/mod.ts";
 import { deadLetters, type Publisher } from "../output/mod.ts";
 import type { SqlSink } from "../sinks/mod.ts";
@@ -87,6 +88,13 @@ export interface ActorHost {
   snapshot(): Promise<number>;
   /** Fires processing-time timers that are due on the host's clock. */
   tick(): Promise<void>;
+  /**
+   * Dead-letters a message of a partition's stream that reached no actor; stored before the
+   * snapshot that moves the partition past it.
+   */
+  reject(partition: number, msg: { subject: string; seq: number; data: Uint8Array; contentType?: string }, err: WeirError, actor?: string): void;
+  /** Each partition's stored position and watermark tracker state (after `init`: where to read from). */
+  positions(): { partition: number; lastSeq: number; marks?: number[] }[];
   /** Actors currently in memory. */
   size(): number;
 }
@@ -102,6 +110,10 @@ interface PartitionState {
   hasMeta: boolean;
   /** Watermark tracker state as of `lastSeq`. */
   marks?: number[];
+  /** Watermark tracker state as of `through` (stored with the next snapshot). */
+  pendingMarks?: number[];
+  /** The partition's watermark after its last round (event time, ms). */
+  watermark: number;
   /** The meta last read or written (a claim writes it again, with this host's epoch). */
   meta?: PartitionMeta;
 }
@@ -172,9 +184,6 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     retry: config.retry,
     ...(opts.watch ? { watch: opts.watch } : {}),
   });
-  /** Watermark and tracker state after the last round. */
-  let watermark = Number.NEGATIVE_INFINITY;
-  let marks: number[] | undefined;
   let eventsSinceSnapshot = 0;
   let lastSnapshotAt = scheduler.now();
   const positions = (): [number, number][] => [...parts].map(([p, ps]) => [p, ps.through]);
@@ -217,7 +226,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         time: kind === "e" ? time : now,
         subject: "",
         eventTime: time,
-        watermark: kind === "e" ? upTo : watermark,
+        watermark: kind === "e" ? upTo : parts.get(a.partition)!.watermark,
         now,
         idBase: () => idBase,
       });
@@ -231,11 +240,20 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     }
   };
 
-  const fireAllDue = async (kind: "e" | "p", upTo: number, pos: number, result: RoundResult) => {
-    if (timers.owners.size === 0 || upTo < timers.nextDue[kind]) return;
+  /**
+   * Fires the due timers of every actor: event-time ones up to their partition's watermark,
+   * processing-time ones up to now; each at its partition's position.
+   */
+  const fireAllDue = async (kind: "e" | "p", result: RoundResult) => {
+    if (timers.owners.size === 0) return;
+    const now = scheduler.now();
+    let high = kind === "p" ? now : Number.NEGATIVE_INFINITY;
+    if (kind === "e") for (const ps of parts.values()) if (ps.watermark > high) high = ps.watermark;
+    if (high < timers.nextDue[kind]) return;
     let low = Number.POSITIVE_INFINITY;
     for (const a of [...timers.owners]) {
-      await fireDue(a, kind, upTo, pos, result);
+      const ps = parts.get(a.partition)!;
+      await fireDue(a, kind, kind === "e" ? ps.watermark : now, ps.through, result);
       for (const t of a.timers ?? []) if (t[1] === kind && t[0] < low) low = t[0];
     }
     timers.nextDue[kind] = low;
@@ -247,7 +265,16 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       opts.partitions.forEach((p, i) => {
         const m = metas[i];
         const lastSeq = m?.lastSeq ?? 0;
-        parts.set(p, { lastSeq, through: lastSeq, storedAtStart: m !== null, hasMeta: m !== null, ...(m?.marks ? { marks: m.marks } : {}), ...(m ? { meta: m } : {}) });
+        const marks = m?.marks;
+        parts.set(p, {
+          lastSeq,
+          through: lastSeq,
+          storedAtStart: m !== null,
+          hasMeta: m !== null,
+          watermark: marks?.[0] ?? Number.NEGATIVE_INFINITY,
+          ...(marks ? { marks, pendingMarks: marks } : {}),
+          ...(m ? { meta: m } : {}),
+        });
       });
       // A new owner claims its partitions before it reads where the sink and views are: writes of
       // an earlier owner still running somewhere are refused from here on.
@@ -335,11 +362,14 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         result.emitted += r.emitted;
         result.processed++;
       }
-      for (const p of parts.values()) if (round.through > p.through) p.through = round.through;
-      if (round.marks) marks = round.marks;
-      if (round.watermark !== undefined && round.watermark > watermark) watermark = round.watermark;
-      await fireAllDue("e", watermark, round.through, result);
-      await fireAllDue("p", scheduler.now(), round.through, result);
+      const moved = round.partition === undefined ? parts.values() : [parts.get(round.partition)!];
+      for (const p of moved) {
+        if (round.through > p.through) p.through = round.through;
+        if (round.marks) p.pendingMarks = round.marks;
+        if (round.watermark !== undefined && round.watermark > p.watermark) p.watermark = round.watermark;
+      }
+      await fireAllDue("e", result);
+      await fireAllDue("p", result);
       await effects.relieve(positions);
       eventsSinceSnapshot += round.events.length;
       result.dlq += effects.takeUnreported();
@@ -348,9 +378,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
 
     async tick() {
       const result: RoundResult = { id: -1, processed: 0, skipped: 0, emitted: 0, dlq: 0 };
-      let pos = 0;
-      for (const p of parts.values()) pos = Math.max(pos, p.through);
-      await fireAllDue("p", scheduler.now(), pos, result);
+      await fireAllDue("p", result);
     },
 
     snapshotDue() {
@@ -414,6 +442,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         [...parts].map(async ([p, ps]) => {
           if (ps.through <= ps.lastSeq) return;
           const through = ps.through;
+          const marks = ps.pendingMarks;
           const owners = timerOwners.get(p);
           await saveMeta(p, ps, { lastSeq: through, savedAt, ...(marks ? { marks } : {}), ...(owners ? { timers: owners } : {}) });
           ps.lastSeq = through;
@@ -425,6 +454,12 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       cache.evictIdle(config.evictAfterMs);
       return effects.takeUnreported();
     },
+
+    reject(partition, msg, err, actor) {
+      effects.deadMessage(partition, msg, err, actor);
+    },
+
+    positions: () => [...parts].map(([partition, ps]) => ({ partition, lastSeq: ps.lastSeq, ...(ps.marks ? { marks: ps.marks } : {}) })),
 
     size: () => cache.live.size,
   };

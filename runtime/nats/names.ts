@@ -33,6 +33,8 @@ export function appNames(appName: string, namespace?: string) {
      * subject the producer meant), so one partition is read without reading the others.
      */
     inputPrefix: namespace ? `weir.in.${app}.${namespace}` : `weir.in.${app}`,
+    /** The stream of partition p's input (`<inputPrefix>.<p>.>`): one per partition, so a partition is read alone, unfiltered. */
+    partitionStream: (p: number) => `weir_${n}_in_${p}`,
     /** Prepended to every output subject the app's actors emit to. */
     outputPrefix: namespace ? `${namespace}.` : "",
     /** SQL sink: whose offsets (`weir_offsets.scope`) and the prefix of every table name. */

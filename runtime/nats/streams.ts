@@ -18,7 +18,16 @@ export interface AppStreams {
   shared: boolean;
   dlqSubject: string;
   bucket: string;
+  /** The stream of each partition's input, by partition. */
+  partitionStreams: string[];
 }
+
+/**
+ * Dedup window of the partition streams: it only has to cover a publish sent again after a late
+ * ack (the repartition step's copies are ordered by expected sequences, not by their ids), and a
+ * short one keeps the server's id table small at high rates.
+ */
+const PARTITION_DEDUP_MS = 60_000;
 
 /**
  * Sequence of the first message a consumer with these options would deliver (a one-message look
@@ -76,9 +85,15 @@ export async function ensureAppStreams(
     existingInput?: boolean;
     /** Replicas of the streams created here (existing ones are bound as they are). Default 1. */
     replicas?: number;
+    /**
+     * The app's partitions: one input stream each (the live app's, also for a replay, which reads
+     * them). Absent: only the streams producers need (the input, outputs, dead letters).
+     */
+    partitions?: number;
   } = {},
 ): Promise<AppStreams> {
   const names = appNames(app.name, opts.namespace);
+  const live = appNames(app.name);
   const replicas = opts.replicas ?? 1;
   const inputs = [...new Set(app.actors.flatMap((a) => a.input))];
   const found = await Promise.all(inputs.map((s) => findStream(jsm, s)));
@@ -106,6 +121,17 @@ export async function ensureAppStreams(
   if (!(await findStream(jsm, names.dlqSubject))) {
     await createStream(jsm, names.dlq, [names.dlqSubject], replicas, opts.dedupWindowMs ?? DEFAULTS.dedupWindowMs);
   }
+  const partitionStreams = Array.from({ length: opts.partitions ?? 0 }, (_, p) => live.partitionStream(p));
+  await Promise.all(
+    partitionStreams.map(async (name, p) => {
+      const exists = await jsm.streams.info(name).then(
+        () => true,
+        () => false,
+      );
+      if (exists) return;
+      await createStream(jsm, name, [`${live.inputPrefix}.${p}.>`], replicas, PARTITION_DEDUP_MS);
+    }),
+  );
   const foreign = held.some((h) => !inputs.some((i) => subjectCovers(i, h)));
   const literal = inputs.length === 1 && !/(^|\.)[*>](\.|$)/.test(inputs[0]!);
   return {
@@ -114,5 +140,6 @@ export async function ensureAppStreams(
     shared: foreign,
     dlqSubject: names.dlqSubject,
     bucket: names.bucket,
+    partitionStreams,
   };
 }

@@ -2,8 +2,10 @@
 export {
   checkNamespace,
   LIVE,
+  liveInputPosition,
   livePositions,
   namespaceRange,
+  partitionRanges,
   resolveRange,
   type ReplayOptions,
   type ReplayRange,

@@ -131,18 +131,19 @@ describe("weir replay (real nats-server, SQLite, PostgreSQL)", () => {
     const redrive = await weirCli("dlq", "redrive", "replay", "--namespace", "a", "--nats", nats.url);
     expect(redrive.code).toBe(2);
 
-    // SIGKILLed once it has stored some progress, then run again: it resumes, with the same effects.
+    // SIGKILLed once it has stored some progress in every partition (positions of the partitions'
+    // own streams), then run again: it resumes, with the same effects.
     const child = spawn([process.execPath, MAIN, "replay", APP, "--nats", nats.url, "--sink", sink, "--from", "700", "--to", "2600", "--into", "c", ...KILLED_LOCK_TTL], { stdio: ["ignore", "ignore", "ignore"] });
     await using c = await client(nats.url);
     const progress = async () => {
       const store = await kvSnapshotStore(c.nc, { bucket: appNames("replay", "c").bucket });
       return Math.min(...(await Promise.all([0, 1, 2, 3].map(async (p) => (await store.loadMeta(p))?.lastSeq ?? 0))));
     };
-    await waitFor(async () => (await progress()) >= 700, 60_000, "the replay into c to store progress");
+    await waitFor(async () => (await progress()) > 0, 60_000, "the replay into c to store progress");
     child.kill(9);
     await child.exited;
     const killedAt = await progress();
-    console.log(`  replay into c killed with progress ${killedAt} of 700..2600`);
+    console.log(`  replay into c killed with progress ${killedAt} (the least of its partitions' stored positions)`);
     const resumed = await replay("--from", "700", "--to", "2600", "--into", "c");
     expect(resumed.code).toBe(0);
     expectSame(await effects("c"), ea);

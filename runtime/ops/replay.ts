@@ -3,6 +3,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { ConfigError } from "../contract/mod.ts";
 import { kvSnapshotStore, type AppConfigRecord } from "../state/mod.ts";
 import { appNames, NAMESPACE_PATTERN, peekSeq } from "../nats/mod.ts";
+import { ORIGIN_HEADER } from "../route/mod.ts";
 
 /** The namespace that names the live app's own outputs, tables and views. */
 export const LIVE = "live";
@@ -110,4 +111,56 @@ export function namespaceRange(ns: string, stored: AppConfigRecord | null, range
   if (!had) return range;
   if (had.from === range.from && (had.to === range.to || !endGiven)) return had;
   throw new ConfigError(`namespace ${ns} holds a replay of sequences ${had.from}..${had.to}; replay ${range.from}..${range.to} into another namespace`);
+}
+
+/** The sequence of `input` a partition stream's message `seq` is a copy of (see the repartition step). */
+async function originAt(jsm: JetStreamManager, stream: string, seq: number, input: string): Promise<number> {
+  const m = await jsm.streams.getMessage(stream, { seq });
+  const o = m?.header.get(ORIGIN_HEADER);
+  if (!o || !o.startsWith(`${input}:`)) throw new ConfigError(`message ${seq} of ${stream} is not a copy from ${input}: a replay reads only what the repartition step copied`);
+  return Number(o.slice(input.length + 1));
+}
+
+/** The lowest sequence in `[lo, hi]` whose origin is at least `at`, or `hi + 1` (origins grow with the sequence). */
+async function firstAtOrAfter(jsm: JetStreamManager, stream: string, lo: number, hi: number, at: number, input: string): Promise<number> {
+  let end = hi + 1;
+  while (lo < end) {
+    const mid = Math.floor((lo + end) / 2);
+    if ((await originAt(jsm, stream, mid, input)) >= at) end = mid;
+    else lo = mid + 1;
+  }
+  return end;
+}
+
+/**
+ * Per partition, the sequences of its stream `[from, to]` (inclusive) holding the copies of the
+ * input stream's `range`: found by bisection on each copy's origin.
+ */
+export async function partitionRanges(jsm: JetStreamManager, input: string, partitionStreams: readonly string[], range: ReplayRange): Promise<Map<number, [number, number]>> {
+  const out = await Promise.all(
+    partitionStreams.map(async (stream): Promise<[number, number]> => {
+      const { first_seq: first, last_seq: last } = (await jsm.streams.info(stream)).state;
+      if (last === 0 || range.to < range.from) return [1, 0];
+      const from = await firstAtOrAfter(jsm, stream, Math.max(1, first), last, range.from, input);
+      const to = (await firstAtOrAfter(jsm, stream, from, last, range.to + 1, input)) - 1;
+      return [from, to];
+    }),
+  );
+  return new Map(out.map((r, p) => [p, r]));
+}
+
+/**
+ * How far in the input stream the live app has applied everything: per partition, just before the
+ * origin of its first copy not applied yet, or all the repartition step has copied (`copied`) when
+ * it has applied all of them.
+ */
+export async function liveInputPosition(jsm: JetStreamManager, input: string, partitionStreams: readonly string[], live: ReadonlyMap<number, number>, copied: number): Promise<number> {
+  const each = await Promise.all(
+    partitionStreams.map(async (stream, p) => {
+      const last = (await jsm.streams.info(stream)).state.last_seq;
+      const at = live.get(p) ?? 0;
+      return at >= last ? copied : (await originAt(jsm, stream, at + 1, input)) - 1;
+    }),
+  );
+  return Math.min(copied, ...each);
 }

@@ -11,11 +11,13 @@ export interface PartitionStatus {
   owner?: string;
   /** The lease's fencing epoch (absent without an owner). */
   epoch?: number;
-  /** Stream sequence up to which the partition's state is stored (0: nothing yet). */
+  /** Sequence of the partition's own stream up to which its state is stored (0: nothing yet). */
   storedSeq: number;
+  /** Last sequence of the partition's stream (absent when the stream is not found). */
+  streamSeq?: number;
   /** When that state was stored (ms since the epoch); absent before the first snapshot. */
   savedAt?: number;
-  /** Input messages after `storedSeq`: what a new owner would read again (the lag of what is stored). */
+  /** Messages of the partition's stream after `storedSeq`: what a new owner would read again (the lag of what is stored). */
   behind?: number;
 }
 
@@ -26,6 +28,8 @@ export interface AppStatus {
   members: { id: string; host: string; capacity: number; since: number }[];
   /** Last sequence of the input stream (absent when the stream is not found). */
   inputSeq?: number;
+  /** Position in the input stream through which the repartition step has copied (0: not yet). */
+  repartitioned: number;
   perPartition: PartitionStatus[];
 }
 
@@ -49,28 +53,34 @@ export async function appStatus(nc: NatsConnection, app: string, inputStream = a
   const store = await kvSnapshotStore(nc, { bucket: names.bucket });
   const config = await store.loadConfig();
   const partitions = config?.partitions ?? 0;
-  const [view, metas, inputSeq] = await Promise.all([
-    ownerView(nc, names.owners),
-    Promise.all(Array.from({ length: partitions }, (_, p) => store.loadMeta(p))),
-    jsm.streams.info(inputStream).then(
+  const lastSeq = (stream: string) =>
+    jsm.streams.info(stream).then(
       (i) => i.state.last_seq,
       () => undefined,
-    ),
+    );
+  const [view, metas, inputSeq, streamSeqs, repartitioned] = await Promise.all([
+    ownerView(nc, names.owners),
+    Promise.all(Array.from({ length: partitions }, (_, p) => store.loadMeta(p))),
+    lastSeq(inputStream),
+    Promise.all(Array.from({ length: partitions }, (_, p) => lastSeq(names.partitionStream(p)))),
+    store.loadPosition(inputStream),
   ]);
   return {
     app,
     partitions,
     members: (view?.members ?? []).map(({ id, host, capacity, since }) => ({ id, host, capacity, since })),
     ...(inputSeq !== undefined ? { inputSeq } : {}),
+    repartitioned,
     perPartition: metas.map((m, partition) => {
       const lease = view?.leases.get(partition);
       const storedSeq = m?.lastSeq ?? 0;
+      const streamSeq = streamSeqs[partition];
       return {
         partition,
         ...(lease ? { owner: lease.owner, epoch: lease.epoch } : {}),
         storedSeq,
         ...(m ? { savedAt: m.savedAt } : {}),
-        ...(inputSeq !== undefined ? { behind: Math.max(0, inputSeq - storedSeq) } : {}),
+        ...(streamSeq !== undefined ? { streamSeq, behind: Math.max(0, streamSeq - storedSeq) } : {}),
       };
     }),
   };

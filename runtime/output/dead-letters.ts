@@ -10,6 +10,8 @@ export const DLQ_HEADERS = {
   actor: "Weir-Actor",
   subject: "Weir-Source-Subject",
   seq: "Weir-Source-Seq",
+  /** The partition whose input stream `Weir-Source-Seq` is a sequence of (absent: the app's input stream). */
+  partition: "Weir-Source-Partition",
   key: "Weir-Key",
   /** On a row the database refused: its table (the payload is `{ table, row }`, not the event). */
   table: "Weir-Table",
@@ -22,13 +24,15 @@ export interface DlqOrigin {
   actor?: string;
   subject: string;
   seq: number;
+  /** The partition whose input stream `seq` is of (absent: the app's input stream). */
+  partition?: number;
   key?: string;
   contentType?: string;
 }
 
-/** Message id of a dead letter: one per (app, actor, input sequence), so a replay stores it once. */
-export function dlqMsgId(app: string, actor: string | undefined, seq: number): string {
-  return `${app}.dlq.${actor ?? "-"}.${seq}`;
+/** Message id of a dead letter: one per (app, actor, input position), so a replay stores it once. */
+export function dlqMsgId(app: string, actor: string | undefined, seq: number, partition?: number): string {
+  return partition === undefined ? `${app}.dlq.${actor ?? "-"}.${seq}` : `${app}.dlq.${actor ?? "-"}.${partition}.${seq}`;
 }
 
 /**
@@ -52,6 +56,7 @@ export function dlqHeaders(err: WeirError, app: string, origin: DlqOrigin): Reco
     [DLQ_HEADERS.subject]: origin.subject,
     [DLQ_HEADERS.seq]: String(origin.seq),
   };
+  if (origin.partition !== undefined) h[DLQ_HEADERS.partition] = String(origin.partition);
   if (origin.actor) h[DLQ_HEADERS.actor] = origin.actor;
   if (origin.key !== undefined) h[DLQ_HEADERS.key] = headerValue(origin.key, 1024);
   if (origin.contentType) h[CONTENT_TYPE_HEADER] = origin.contentType;
@@ -72,6 +77,7 @@ export interface DeadEvent {
   /** The input message's subject (empty for a timer). */
   subject: string;
   seq: number;
+  partition: number;
   key: string;
 }
 
@@ -89,22 +95,28 @@ export function deadLetters(t: DeadLetterTarget) {
   const contentType = msgpackCodec.contentType;
   return {
     /** A message that reached no actor (undecodable, key-less, against its schema): its original bytes and content type. */
-    message: (msg: { subject: string; seq: number; data: Uint8Array; contentType?: string }, err: WeirError, actor?: string) =>
+    message: (msg: { subject: string; seq: number; partition?: number; data: Uint8Array; contentType?: string }, err: WeirError, actor?: string) =>
       send(
         err,
-        { ...(actor ? { actor } : {}), subject: msg.subject, seq: msg.seq, ...(msg.contentType ? { contentType: msg.contentType } : {}) },
+        {
+          ...(actor ? { actor } : {}),
+          subject: msg.subject,
+          seq: msg.seq,
+          ...(msg.partition !== undefined ? { partition: msg.partition } : {}),
+          ...(msg.contentType ? { contentType: msg.contentType } : {}),
+        },
         msg.data,
-        dlqMsgId(t.app, actor, msg.seq),
+        dlqMsgId(t.app, actor, msg.seq, msg.partition),
       ),
     /** An event an actor could not apply: the decoded event, as msgpack. */
     event: (ev: DeadEvent, value: unknown, err: WeirError) =>
-      send(err, { ...ev, contentType }, msgpackCodec.encode(value), dlqMsgId(t.app, ev.actor, ev.seq)),
+      send(err, { ...ev, contentType }, msgpackCodec.encode(value), dlqMsgId(t.app, ev.actor, ev.seq, ev.partition)),
     /** A timer whose `onTimer` failed (payload `{ timer }`); `id` is the timer's own output id base. */
     timer: (ev: DeadEvent, timer: Timer, id: string, err: WeirError) =>
       send(err, { ...ev, contentType }, msgpackCodec.encode({ timer }), `${id}.dlq`),
     /** A row the database refused (payload `{ table, row }`). */
     row: (ev: DeadEvent, table: string, row: Row, err: WeirError) =>
-      send(err, { ...ev, contentType }, msgpackCodec.encode({ table, row }), `${dlqMsgId(t.app, ev.actor, ev.seq)}.${table}`, {
+      send(err, { ...ev, contentType }, msgpackCodec.encode({ table, row }), `${dlqMsgId(t.app, ev.actor, ev.seq, ev.partition)}.${table}`, {
         [DLQ_HEADERS.table]: table,
       }),
     /** An output the broker refused (payload `{ subject, value }`); `msgID` is the output's own. */

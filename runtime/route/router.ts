@@ -9,6 +9,8 @@ import { createWatermarks, type Watermarks } from "./watermark.ts";
 /** A message that cannot reach any actor, with the reason. */
 export interface Rejected {
   msg: JsMsg;
+  /** The subject the producer meant (a partition stream's subject without its prefix). */
+  subject: string;
   error: WeirError;
   actor?: string;
 }
@@ -23,6 +25,18 @@ export interface RoutedBatch {
   watermark: number;
   /** Watermark tracker state after the batch (as of `through`). */
   marks: number[];
+}
+
+/** Header of a copy the repartition step made: `<stream>:<sequence>` of the message it copies. */
+export const ORIGIN_HEADER = "Weir-Origin";
+/** Header of a copy the repartition step made: the original's stored time, ms (its event time when the app reads none). */
+export const TIME_HEADER = "Weir-Time";
+
+/** Where a router's messages come from: one partition's own stream, whose subjects are `<prefix>.<partition>.<subject>`. */
+export interface PartitionInput {
+  partition: number;
+  /** The app's partitioned input prefix (`appNames(app).inputPrefix`). */
+  prefix: string;
 }
 
 export interface Router {
@@ -63,13 +77,25 @@ export function createRouter(
   app: AppDefinition,
   partitions: number,
   workers: number,
-  opts: { schemas?: SchemaChecks; watermarks?: Watermarks; owned?: readonly number[] } = {},
+  opts: {
+    schemas?: SchemaChecks;
+    watermarks?: Watermarks;
+    owned?: readonly number[];
+    /**
+     * The messages are one partition's (read from its own stream): an event goes only to the actors
+     * whose key is in that partition (the other actors of the message get theirs from their own
+     * partition's copy), and the watermark is that partition's own.
+     */
+    input?: PartitionInput;
+  } = {},
 ): Router {
-  const { schemas } = opts;
-  const workerOf = workerOfPartition(opts.owned ?? Array.from({ length: partitions }, (_, p) => p), workers, partitions);
+  const { schemas, input } = opts;
+  const workerOf = workerOfPartition(input ? [input.partition] : (opts.owned ?? Array.from({ length: partitions }, (_, p) => p)), workers, partitions);
   const ownsAll = workerOf.every((w) => w >= 0);
   /** This instance reports the messages no actor can take whose sequence falls in a partition it owns. */
   const mine = (r: Rejected) => workerOf[r.msg.seq % partitions]! >= 0;
+  /** Subjects in a partition stream: the prefix before the subject the producer meant. */
+  const cut = input ? `${input.prefix}.${input.partition}.`.length : 0;
   const marks = opts.watermarks ?? createWatermarks(partitions, app.watermark);
   const readers = app.actors.map((a) => keyReader(a.key));
   const timeOf = app.eventTime ? eventTimeReader(app.eventTime) : undefined;
@@ -92,29 +118,34 @@ export function createRouter(
       const perWorker: RoutedEvent[][] = Array.from({ length: workers }, () => []);
       const rejected: Rejected[] = [];
       let through = 0;
+      let reporting = rejected.length;
       for (const m of msgs) {
         const seq = m.seq;
         if (seq > through) through = seq;
-        const interested = actorsFor(m.subject);
+        const subject = cut ? m.subject.slice(cut) : m.subject;
+        const interested = actorsFor(subject);
         if (interested.length === 0) continue;
+        // A copy the repartition step made: what cannot reach an actor was dead-lettered there, once.
+        const copy = input !== undefined && m.headers?.get(ORIGIN_HEADER) ? m : undefined;
         let value: unknown;
         try {
           value = decodePayload(m.data, m.headers?.get(CONTENT_TYPE_HEADER) || undefined);
         } catch (err) {
-          rejected.push({ msg: m, error: err instanceof DecodeError ? err : new DecodeError(String(err)) });
+          if (!copy) rejected.push({ msg: m, subject, error: err instanceof DecodeError ? err : new DecodeError(String(err)) });
           continue;
         }
         const invalid = schemas?.check(m, value);
         if (invalid) {
-          rejected.push({ msg: m, error: invalid });
+          if (!copy) rejected.push({ msg: m, subject, error: invalid });
           continue;
         }
-        const time = Math.floor(m.info.timestampNanos / 1e6);
+        const stored = copy?.headers?.get(TIME_HEADER);
+        const time = stored ? Number(stored) : Math.floor(m.info.timestampNanos / 1e6);
         let eventTime = time;
         if (timeOf) {
-          const t = timeOf(value, m.subject);
+          const t = timeOf(value, subject);
           if (t === undefined) {
-            rejected.push({ msg: m, error: new EventTimeError(`no event time: ${describeTime(app.eventTime!)} is missing or not a time`) });
+            if (!copy) rejected.push({ msg: m, subject, error: new EventTimeError(`no event time: ${describeTime(app.eventTime!)} is missing or not a time`) });
             continue;
           }
           eventTime = t;
@@ -123,11 +154,12 @@ export function createRouter(
         const before = marks.current();
         touched.length = 0;
         for (const i of interested) {
-          const key = readers[i]!(value, m.subject);
+          const key = readers[i]!(value, subject);
           const actor = app.actors[i]!;
           if (key === undefined) {
             rejected.push({
               msg: m,
+              subject,
               actor: actor.name,
               error: new MissingKeyError(`no key for actor ${actor.name}: ${describeKey(actor.key)} is missing or empty`),
             });
@@ -137,6 +169,7 @@ export function createRouter(
           if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES) {
             rejected.push({
               msg: m,
+              subject,
               actor: actor.name,
               error: new InvalidKeyError(`key for actor ${actor.name} is ${Buffer.byteLength(key)} bytes long; keys are at most ${MAX_KEY_BYTES} bytes`),
             });
@@ -145,11 +178,16 @@ export function createRouter(
           const p = partitionOf(key, partitions);
           touched.push(p);
           const w = workerOf[p]!;
-          if (w >= 0) perWorker[w]!.push([seq, time, m.subject, i, key, p, value, eventTime, before]);
+          if (w >= 0) perWorker[w]!.push([seq, time, subject, i, key, p, value, eventTime, before]);
         }
-        for (const p of touched) marks.observe(p, eventTime);
+        if (input) {
+          marks.observe(input.partition, eventTime);
+          // Of a message with copies in several partitions, the one in the lowest reports it.
+          if (copy || (touched.length > 0 && Math.min(...touched) !== input.partition)) rejected.length = reporting;
+          reporting = rejected.length;
+        } else for (const p of touched) marks.observe(p, eventTime);
       }
-      return { perWorker, rejected: ownsAll || rejected.length === 0 ? rejected : rejected.filter(mine), through, watermark: marks.current(), marks: marks.state() };
+      return { perWorker, rejected: input || ownsAll || rejected.length === 0 ? rejected : rejected.filter(mine), through, watermark: marks.current(), marks: marks.state() };
     },
   };
 }

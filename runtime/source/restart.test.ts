@@ -6,7 +6,7 @@ import { msgpackCodec } from "../route/mod.ts";
 import { startNats, appNames, ensureAppStreams } from "../nats/mod.ts";
 import { startRuntime } from "../mod.ts";
 import { kvSnapshotStore } from "../state/mod.ts";
-import { client, KILLED_LOCK_TTL, spawnWeir, waitFor } from "../testing/mod.ts";
+import { client, KILLED_LOCK_TTL, spawnWeir, storedProgress, waitFor } from "../testing/mod.ts";
 
 // Restarts in the middle of a stream spread over very many subjects (one per key). nats-server 2.9
 // answers a consumer created with a wildcard filter at a mid-stream start sequence only after
@@ -68,10 +68,7 @@ test("kill -9 in the middle of a 1M-event run over 100k subjects: the restart re
   const KEYS = 100_000;
   await publishKeys(c.nc, "k", TOTAL, KEYS);
   const store = await kvSnapshotStore(c.nc, { bucket: appNames("cnt").bucket });
-  const progress = async () => {
-    const metas = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => store.loadMeta(p)));
-    return Math.min(...metas.map((m) => m?.lastSeq ?? 0));
-  };
+  const progress = () => storedProgress(c.nc, "cnt", PARTITIONS);
   const args = [APP, "--nats", nats.url, "--workers", "2", "--no-progress", "--no-http", ...KILLED_LOCK_TTL];
 
   const first = spawnWeir(args);

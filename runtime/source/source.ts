@@ -68,7 +68,10 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
         let got = 0;
         let stopWatchdog = () => {};
         let chunk: JsMsg[] = [];
+        let soon: ReturnType<typeof setImmediate> | undefined;
         const flush = () => {
+          if (soon) clearImmediate(soon);
+          soon = undefined;
           if (chunk.length === 0) return;
           opts.onPending?.(chunk[chunk.length - 1]!.info.pending);
           sub.next(chunk);
@@ -121,7 +124,10 @@ export function pullSource(js: JetStreamClient, opts: SourceOptions): Observable
             chunk.push(m);
             got++;
             nextSeq = m.seq + 1;
-            if (m.info.pending === 0 || chunk.length >= chunkSize) flush();
+            if (chunk.length >= chunkSize) flush();
+            // Caught up: hand on what this read brought once the messages already received are in
+            // the chunk (a source that follows a live stream would otherwise hand on one at a time).
+            else if (m.info.pending === 0) soon ??= setImmediate(flush);
             // Nothing left, or the last one: everything up to stopSeq was in the stream already.
             if (opts.stopSeq !== undefined && (m.info.pending === 0 || m.seq >= opts.stopSeq)) {
               reachedEnd = true;

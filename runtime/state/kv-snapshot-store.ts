@@ -131,6 +131,8 @@ export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreO
       const m = await getRecord<PartitionMeta>(`p.${p}`);
       return m && checkVersion(`partition ${p}`, m);
     },
+    loadPosition: async (name) => (await getRecord<{ seq: number }>(`r.${name}`))?.seq ?? 0,
+    savePosition: (name, seq) => put(`r.${name}`, { seq }),
     saveMeta: (p, m) => (m.epoch === undefined ? put(`p.${p}`, m) : putFencedMeta(p, m as PartitionMeta & { epoch: number })),
     loadActor: (actor, key) => readActor(actorKey(actor, key), `actor ${actor}/${key}`),
     saveActors: async (writes) => {

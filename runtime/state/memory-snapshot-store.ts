@@ -29,6 +29,8 @@ export function memorySnapshotStore(): SnapshotStore {
       const m = get<PartitionMeta>(`p\u0000${p}`);
       return m && checkVersion(`partition ${p}`, m);
     },
+    loadPosition: async (name) => get<{ seq: number }>(`r\u0000${name}`)?.seq ?? 0,
+    savePosition: async (name, seq) => put(`r\u0000${name}`, { seq }),
     saveMeta: async (p, m) => {
       const stored = get<PartitionMeta>(`p\u0000${p}`)?.epoch ?? 0;
       if (m.epoch !== undefined && stored > m.epoch) throw fenced(p, m.epoch, stored);

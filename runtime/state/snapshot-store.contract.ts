@@ -28,6 +28,17 @@ export function snapshotStoreContract(name: string, open: OpenSnapshotStore): vo
       expect(await store.loadMeta(2)).toBeNull();
     });
 
+    test("named positions: 0 until saved, then the last one saved; names are independent", async () => {
+      await using s = await open();
+      const { store } = s;
+      expect(await store.loadPosition("weir_shop_in")).toBe(0);
+      await store.savePosition("weir_shop_in", 512);
+      await store.savePosition("weir_shop_in", 1024);
+      await store.savePosition("orders", 7);
+      expect(await store.loadPosition("weir_shop_in")).toBe(1024);
+      expect(await store.loadPosition("orders")).toBe(7);
+    });
+
     test("actor records: saved, read back (timers too), listed with their keys, deleted; keys may hold anything", async () => {
       await using s = await open();
       const { store } = s;

@@ -1,7 +1,10 @@
 import { FencedError, SnapshotError } from "../contract/mod.ts";
 
-/** Version of the snapshot records written by this runtime. Readers refuse versions they do not know. */
-export const SNAPSHOT_VERSION = 1;
+/**
+ * Version of the snapshot records written by this runtime. Readers refuse versions they do not know.
+ * v2: partition positions are sequences of the partition's own input stream (v1: of the app's one input stream).
+ */
+export const SNAPSHOT_VERSION = 2;
 
 /** Per-partition progress: every event of the partition up to `lastSeq` is reflected in stored state. */
 export interface PartitionMeta {
@@ -46,6 +49,9 @@ export interface SnapshotStore {
   loadConfig(): Promise<AppConfigRecord | null>;
   saveConfig(config: AppConfigRecord): Promise<void>;
   loadMeta(partition: number): Promise<PartitionMeta | null>;
+  /** A named stream position (the repartition step's, in the stream it reads): 0 until saved. */
+  loadPosition(name: string): Promise<number>;
+  savePosition(name: string, seq: number): Promise<void>;
   /**
    * Writes a partition's meta. With `meta.epoch` set the write is fenced: refused with
    * {@link FencedError} when the stored meta holds a higher epoch (another owner has taken the

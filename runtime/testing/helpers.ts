@@ -2,10 +2,10 @@ import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jets
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { spawn, type Subprocess } from "bun";
-import { connectOptions } from "../nats/mod.ts";
-import { produce } from "../ops/mod.ts";
+import { appNames, connectOptions } from "../nats/mod.ts";
+import { liveInputPosition, produce } from "../ops/mod.ts";
 import { decodePayload } from "../route/mod.ts";
-import { kvSnapshotStore, type ActorRecord, type SnapshotStore } from "../state/mod.ts";
+import { kvSnapshotStore, type ActorRecord } from "../state/mod.ts";
 
 /** A test's own connection (and JetStream client), closed when disposed. */
 export async function client(url: string): Promise<{ nc: NatsConnection; js: JetStreamClient } & AsyncDisposable> {
@@ -154,17 +154,30 @@ export function spawnWeir(args: string[]): WeirChild {
     const dec = new TextDecoder();
     for await (const chunk of proc.stderr) {
       out.log = (out.log + dec.decode(chunk)).slice(-8000);
-      if (out.log.includes("resuming at sequence")) resolveStarted();
+      if (out.log.includes("resuming each partition")) resolveStarted();
     }
     rejectStarted(new Error(`weir run exited before starting: ${out.log}`));
   })().catch(() => {});
   return { proc, started, out };
 }
 
-/** The lowest stored position over an app's partitions: every event up to it is processed and its state stored. */
-export async function storedProgress(store: SnapshotStore, partitions: number): Promise<number> {
-  const metas = await Promise.all(Array.from({ length: partitions }, (_, p) => store.loadMeta(p)));
-  return Math.min(...metas.map((m) => m?.lastSeq ?? 0));
+/**
+ * How far in the app's input stream its stored state covers everything: the repartition step's
+ * stored position, held back by every partition whose snapshot has not reached the copies it made
+ * (compare with the input's last sequence to see whether the app has processed and stored it all).
+ */
+export async function storedProgress(nc: NatsConnection, app: string, partitions: number): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  const names = appNames(app);
+  const streams = Array.from({ length: partitions }, (_, p) => names.partitionStream(p));
+  const started = await jsm.streams.info(streams[0]!).then(
+    () => true,
+    () => false,
+  );
+  if (!started) return 0;
+  const store = await kvSnapshotStore(nc, { bucket: names.bucket });
+  const metas = await Promise.all(streams.map((_, p) => store.loadMeta(p)));
+  return liveInputPosition(jsm, names.input, streams, new Map(metas.map((m, p) => [p, m?.lastSeq ?? 0])), await store.loadPosition(names.input));
 }
 
 /** Two `weir run` of one app, the second started after the first; resolves once each owns half the partitions. */

@@ -1,6 +1,6 @@
-import { FencedError, type RoundResult } from "../contract/mod.ts";
-import { partitionsOfWorker, type RoutedBatch } from "../route/mod.ts";
-import type { FromWorker, ToWorker, WorkerInit } from "./protocol.ts";
+import { FencedError } from "../contract/mod.ts";
+import { partitionsOfWorker } from "../route/mod.ts";
+import type { FromWorker, RoundReport, ToWorker, WorkerInit } from "./protocol.ts";
 import { watchBuffer, watchWorkers, type StuckInvocation } from "./watchdog.ts";
 
 /**
@@ -25,15 +25,16 @@ export interface WorkerPoolOptions extends Omit<WorkerInit, "type" | "index" | "
   partitions: readonly number[];
   /** A worker snapshotted: how long it took, and dead letters it sent outside rounds. */
   onSnapshot?: (ms: number, dlq: number) => void;
+  /** A worker applied a round of one of its partitions. */
+  onRound?: (report: RoundReport) => void;
+  /** Every worker has applied its whole range (a replay). */
+  onEnded?: () => void;
 }
 
 export interface WorkerPool {
   readonly size: number;
-  /**
-   * Sends one round to every worker (each gets its own events, possibly none, and the position it
-   * covers); `onDone` runs when all of them have finished it.
-   */
-  dispatch(batch: Pick<RoutedBatch, "perWorker" | "through" | "watermark" | "marks">, onDone: (results: RoundResult[]) => void): void;
+  /** Each partition's stored position as its worker started (it reads on from the next). */
+  readonly positions: ReadonlyMap<number, number>;
   /** Actors in memory, summed over workers (as of their last ack). */
   actors(): number;
   /**
@@ -56,8 +57,8 @@ export interface WorkerPool {
 export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPool> {
   const workers: Worker[] = [];
   const actorCounts: number[] = [];
-  const rounds = new Map<number, { remaining: number; results: RoundResult[]; onDone: (r: RoundResult[]) => void }>();
-  let nextRound = 1;
+  const positions = new Map<number, number>();
+  let ended = 0;
   let fail!: (err: Error) => void;
   const failed = new Promise<never>((_, reject) => {
     fail = reject;
@@ -84,7 +85,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
   });
 
   // What every worker is told: the options, without the pool's own.
-  const { workers: _count, partitions: _total, onSnapshot: _onSnapshot, ...shared } = opts;
+  const { workers: _count, partitions: _total, onSnapshot: _onSnapshot, onRound: _onRound, onEnded: _onEnded, input, ...shared } = opts;
   const ready = Promise.all(
     Array.from({ length: opts.workers }, (_, i) => {
       return new Promise<void>((resolve, reject) => {
@@ -97,19 +98,16 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
           const m = e.data;
           switch (m.type) {
             case "ready":
+              for (const [p, seq] of m.positions) positions.set(p, seq);
               resolve();
               break;
-            case "ack": {
+            case "round":
               actorCounts[i] = m.actors;
-              const r = rounds.get(m.result.id);
-              if (!r) break;
-              r.results.push(m.result);
-              if (--r.remaining === 0) {
-                rounds.delete(m.result.id);
-                r.onDone(r.results);
-              }
+              opts.onRound?.(m);
               break;
-            }
+            case "ended":
+              if (++ended === opts.workers) opts.onEnded?.();
+              break;
             case "snapshot":
               opts.onSnapshot?.(m.ms, m.dlq);
               break;
@@ -138,7 +136,16 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
         w.addEventListener("close", () => {
           if (!stopping) fail(new Error(`worker ${i} exited unexpectedly`));
         });
-        const init: ToWorker = { ...shared, type: "init", index: i, partitions: partitionsOfWorker(i, opts.workers, opts.partitions), watch: watches[i]! };
+        const mine = partitionsOfWorker(i, opts.workers, opts.partitions);
+        const own = new Set(mine);
+        const init: ToWorker = {
+          ...shared,
+          type: "init",
+          index: i,
+          partitions: mine,
+          watch: watches[i]!,
+          input: { ...input, streams: input.streams.filter(([p]) => own.has(p)), maxInFlight: Math.max(1, Math.floor(input.maxInFlight / opts.workers)) },
+        };
         w.postMessage(init);
       });
     }),
@@ -154,16 +161,9 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
 
   return {
     size: opts.workers,
+    positions,
     failed,
     actors: () => actorCounts.reduce((a, b) => a + b, 0),
-    dispatch({ perWorker, through, watermark, marks }, onDone) {
-      const id = nextRound++;
-      rounds.set(id, { remaining: workers.length, results: [], onDone });
-      workers.forEach((w, i) => {
-        const msg: ToWorker = { type: "round", round: { id, through, events: perWorker[i] ?? [], watermark, marks } };
-        w.postMessage(msg);
-      });
-    },
     async abort() {
       stopping = true;
       stopWatchdog();

@@ -1,4 +1,36 @@
-import type { HostConfig, LogLevel, Round, RoundResult } from "../contract/mod.ts";
+import type { HostConfig, LogLevel, RoundResult, WatermarkPolicy } from "../contract/mod.ts";
+
+/** Where a worker reads its partitions' events: each partition's own stream, from its stored position + 1. */
+export interface WorkerInput {
+  /** `[partition, stream]` of the worker's partitions. */
+  streams: [number, string][];
+  /** The app's partitioned input prefix (subjects are `<prefix>.<partition>.<subject>`). */
+  prefix: string;
+  /** The app's partition count (keys are hashed over all of them). */
+  partitions: number;
+  watermark: WatermarkPolicy;
+  /** Messages read and not yet applied, at most, over the worker's partitions. */
+  maxInFlight: number;
+  maxFetch: number;
+  /** A replay: `[partition, from, to]`, the sequences of each partition's stream to read (inclusive); the worker ends after them. */
+  ranges?: [number, number, number][];
+}
+
+/** What a worker reports after each round: the round's counts and where its partition is. */
+export interface RoundReport {
+  result: RoundResult;
+  /** Actors in the worker's memory. */
+  actors: number;
+  partition: number;
+  /** Messages the round covered. */
+  count: number;
+  /** Every message of the partition's stream up to here is applied. */
+  through: number;
+  /** Messages left in the partition's stream after `through`. */
+  pending: number;
+  /** The partition's watermark after the round. */
+  watermark: number;
+}
 
 export interface WorkerInit {
   type: "init";
@@ -30,6 +62,7 @@ export interface WorkerInit {
   stuck?: string[];
   /** The host's settings, resolved on the main thread (options and flags included). */
   config: HostConfig;
+  input: WorkerInput;
 }
 
 /** Where a worker's effects go: the live app's subjects and tables, or a replay namespace's. */
@@ -43,11 +76,14 @@ export interface EffectTarget {
   fence?: [number, number][];
 }
 
-export type ToWorker = WorkerInit | { type: "round"; round: Round } | { type: "stop" };
+export type ToWorker = WorkerInit | { type: "stop" };
 
 export type FromWorker =
-  | { type: "ready" }
-  | { type: "ack"; result: RoundResult; actors: number }
+  /** Loaded; `positions`: `[partition, stored position]` of its partitions. */
+  | { type: "ready"; positions: [number, number][] }
+  | ({ type: "round" } & RoundReport)
+  /** A replay's worker has applied its whole range. */
+  | { type: "ended" }
   /** `dlq`: dead letters sent outside rounds (rows the database refused) since the last report. */
   | { type: "snapshot"; ms: number; dlq: number }
   | { type: "stopped" }

@@ -1,19 +1,23 @@
 /// <reference lib="dom" />
+import { jetstream, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { concatMap, Subject } from "rxjs";
+import { concatMap, map, merge, Subject, type Subscription } from "rxjs";
 import { fileURLToPath } from "node:url";
-import { describeError, every, isWeirError, loadApp, systemScheduler, type FencedError } from "../contract/mod.ts";
+import { describeError, every, isWeirError, loadApp, systemScheduler, type AppDefinition, type FencedError } from "../contract/mod.ts";
 import { createActorHost, type ActorHost } from "../host/mod.ts";
 import { workerWatch } from "./watchdog.ts";
 import { connectNats } from "../nats/mod.ts";
 import { consoleLogger } from "../observe/mod.ts";
 import { pipelinedPublisher } from "../output/mod.ts";
+import { CONTENT_TYPE_HEADER, createRouter, createWatermarks, type Router } from "../route/mod.ts";
 import { openSink, type SqlSink } from "../sinks/mod.ts";
+import { createCredit, pullSource, type Credit } from "../source/mod.ts";
 import { kvSnapshotStore, kvViews } from "../state/mod.ts";
-import type { FromWorker, ToWorker, WorkerInit } from "./protocol.ts";
+import type { FromWorker, ToWorker, WorkerInit, WorkerInput } from "./protocol.ts";
 
 // Worker entry, the composition root of its thread: picks the stores, the sink and the publisher
-// for the actor host of the partitions it is given. Messages are handled strictly one after another
+// for the actor host of the partitions it is given, and reads those partitions' streams itself (no
+// event crosses the main thread). Chunks and messages are handled strictly one after another
 // (concatMap), so the actors of a key never run concurrently and see stream order.
 
 declare const self: Worker;
@@ -25,11 +29,15 @@ let closePublisher: (() => void) | undefined;
 let sink: SqlSink | undefined;
 let stopTicks: (() => void) | undefined;
 let log: ReturnType<typeof consoleLogger> | undefined;
-const inbox = new Subject<ToWorker | { type: "tick" }>();
+let app: AppDefinition;
+let reading: Subscription | undefined;
+let nextRound = 1;
+type Chunk = { type: "chunk"; partition: number; msgs: JsMsg[]; router: Router; credit: Credit };
+const inbox = new Subject<ToWorker | Chunk | { type: "tick" } | { type: "ended" }>();
 
 async function init(msg: WorkerInit): Promise<void> {
   log = consoleLogger(msg.logLevel, `weir worker ${msg.index}`);
-  const app = await loadApp(fileURLToPath(msg.appUrl));
+  app = await loadApp(fileURLToPath(msg.appUrl));
   nc = await connectNats(msg.natsUrl, `weir-worker-${msg.index}`);
   const publisher = pipelinedPublisher(nc, { scheduler: systemScheduler });
   closePublisher = publisher.close;
@@ -56,10 +64,65 @@ async function init(msg: WorkerInit): Promise<void> {
     ...(msg.stuck?.length ? { stuck: new Set(msg.stuck) } : {}),
   });
   await host.init();
+  const positions = host.positions();
+  post({ type: "ready", positions: positions.map((p) => [p.partition, p.lastSeq]) });
+  reading = read(msg.input, nc, positions);
   // Processing-time timers and time-based snapshots are checked between rounds, twice per snapshot period.
   const period = Math.max(50, Math.min(1000, Math.floor(msg.config.snapshot.everyMs / 2)));
   stopTicks = every(systemScheduler, period, () => inbox.next({ type: "tick" }));
-  post({ type: "ready" });
+}
+
+/**
+ * One ordered consumer per partition, from its stored position + 1 (to the end of a replay's
+ * range), unfiltered: a partition's stream holds only its own events, so no start pays a subject
+ * scan. Each partition has its own credit, so an idle one's open pull holds back no other.
+ */
+function read(input: WorkerInput, conn: NatsConnection, positions: ReturnType<ActorHost["positions"]>): Subscription {
+  const js = jetstream(conn);
+  const streams = new Map(input.streams);
+  const ranges = new Map(input.ranges?.map(([p, from, to]) => [p, { from, to }]));
+  const perPartition = Math.max(64, Math.floor(input.maxInFlight / Math.max(1, positions.length)));
+  const sources = positions.flatMap(({ partition, lastSeq, marks }) => {
+    const range = ranges.get(partition);
+    const startSeq = Math.max(lastSeq + 1, range?.from ?? 1);
+    if (input.ranges && (!range || startSeq > range.to)) return [];
+    const credit = createCredit(perPartition);
+    const router = createRouter(app, input.partitions, 1, {
+      input: { partition, prefix: input.prefix },
+      watermarks: createWatermarks(input.partitions, input.watermark, marks),
+    });
+    const stream = streams.get(partition)!;
+    return [
+      pullSource(js, {
+        stream,
+        startSeq,
+        credit,
+        maxFetch: Math.min(input.maxFetch, perPartition),
+        scheduler: systemScheduler,
+        ...(range ? { stopSeq: range.to } : {}),
+        onRetry: (err) => log?.warn(`reading ${stream} failed (${describeError(err)}); retrying`),
+      }).pipe(map((msgs): Chunk => ({ type: "chunk", partition, msgs, router, credit }))),
+    ];
+  });
+  return merge(...sources).subscribe({
+    next: (c) => inbox.next(c),
+    error: (err) => inbox.error(err),
+    complete: () => inbox.next({ type: "ended" }),
+  });
+}
+
+/** Decodes and routes one partition's chunk, and applies it as one round. */
+async function apply({ partition, msgs, router, credit }: Chunk): Promise<void> {
+  const batch = router.route(msgs);
+  for (const { msg, subject, error, actor } of batch.rejected) {
+    const contentType = msg.headers?.get(CONTENT_TYPE_HEADER);
+    host!.reject(partition, { subject, seq: msg.seq, data: msg.data, ...(contentType ? { contentType } : {}) }, error, actor);
+  }
+  const result = await host!.process({ id: nextRound++, partition, through: batch.through, events: batch.perWorker[0]!, watermark: batch.watermark, marks: batch.marks });
+  credit.release(msgs.length);
+  result.dlq += batch.rejected.length;
+  const last = msgs[msgs.length - 1]!;
+  post({ type: "round", result, actors: host!.size(), partition, count: msgs.length, through: batch.through, pending: last.info.pending, watermark: batch.watermark });
 }
 
 /** Waits while the main thread cannot vouch for the leases (a renewal moves the time on; a lost lease terminates this worker). */
@@ -69,21 +132,23 @@ const leaseHeld = (until: Float64Array) => async () => {
   while (Date.now() > until[0]!) await Bun.sleep(20);
 };
 
-async function handle(msg: ToWorker | { type: "tick" }): Promise<void> {
+async function handle(msg: ToWorker | Chunk | { type: "tick" } | { type: "ended" }): Promise<void> {
   switch (msg.type) {
     case "init":
       return init(msg);
-    case "round": {
-      const result = await host!.process(msg.round);
-      post({ type: "ack", result, actors: host!.size() });
+    case "chunk":
+      await apply(msg);
       if (host!.snapshotDue()) await snapshot();
       return;
-    }
+    case "ended":
+      post({ type: "ended" });
+      return;
     case "tick":
       await host?.tick();
       if (host?.snapshotDue()) await snapshot();
       return;
     case "stop":
+      reading?.unsubscribe();
       stopTicks?.();
       if (host) await snapshot();
       closePublisher?.();
@@ -112,4 +177,8 @@ inbox.pipe(concatMap((m) => handle(m))).subscribe({
   },
 });
 
-self.onmessage = (e: MessageEvent<ToWorker>) => inbox.next(e.data);
+self.onmessage = (e: MessageEvent<ToWorker>) => {
+  // Nothing more is read once a stop is asked for; what was read before it is applied and snapshotted.
+  if (e.data.type === "stop") reading?.unsubscribe();
+  inbox.next(e.data);
+};
