@@ -32,7 +32,7 @@ ${NATS_HELP}
   --sink <url>           SQL sink (default sqlite:<data-dir>/out.db), as for weir run
   --workers <n>          worker threads (default: number of cores)
   --partitions <n>       partition count (default: the app's)
-  --max-in-flight <n>    most messages between the source and the workers (default ${DEFAULTS.maxInFlight})
+  --max-in-flight <n>    most messages read and not yet applied (default ${DEFAULTS.maxInFlight})
   --log-level <level>    debug | info | warn | error (default ${DEFAULTS.logLevel})
   --progress             live counter line on stderr (default when stderr is a terminal)
   --no-registry          do not validate Weir-Schema-Id headers

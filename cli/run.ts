@@ -16,7 +16,7 @@ Options:
   --data-dir <dir>       data directory of the embedded nats-server (default ${DEFAULTS.dataDir})
   --workers <n>          worker threads (default: number of cores)
   --partitions <n>       partition count (default: the app's, else ${DEFAULTS.partitions}; fixed once state exists)
-  --max-in-flight <n>    most messages between the source and the workers (default ${DEFAULTS.maxInFlight})
+  --max-in-flight <n>    most messages read and not yet applied (default ${DEFAULTS.maxInFlight})
   --log-level <level>    debug | info | warn | error (default ${DEFAULTS.logLevel})
   --progress             live counter line on stderr (default when stderr is a terminal)
   --no-progress          no counter line

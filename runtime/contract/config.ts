@@ -9,7 +9,7 @@ import { AppDefinitionError, ConfigError } from "./errors.ts";
 export const DEFAULTS = {
   /** Partitions of an app's keys: fixed once state exists (snapshots are stored per partition). */
   partitions: 32,
-  /** Messages in flight between the source and the workers: bounds memory, and backpressure starts here. */
+  /** Messages read and not yet applied, at most, per instance (shared out over its workers and their partitions): bounds memory, and backpressure starts here. */
   maxInFlight: 8192,
   /** Largest single pull from JetStream (pulls of 2048 were seen stalling after restarts). */
   maxFetch: 512,
@@ -87,7 +87,7 @@ export interface ConfigOverrides {
   partitions?: number;
   /** Worker threads; default: one per core (at most one per partition). */
   workers?: number;
-  /** Messages in flight between the source and the workers, at most. Default `DEFAULTS.maxInFlight`. */
+  /** Messages read and not yet applied, at most (shared out over the workers and their partitions; also the repartition step's). Default `DEFAULTS.maxInFlight`. */
   maxInFlight?: number;
   /** Largest single pull from JetStream. Default `DEFAULTS.maxFetch`. */
   maxFetch?: number;
