@@ -21,6 +21,7 @@ import { appNames, connectNats, ensureAppStreams, peekSeq } from "./nats/mod.ts"
 import { consoleLogger } from "./observe/mod.ts";
 import {
   checkNamespace,
+  copiedThrough,
   LIVE,
   liveInputPosition,
   livePositions,
@@ -197,10 +198,10 @@ async function start(
   // Into live: outputs and dead letters the live app has published are not sent again; its
   // position also bounds the replay, so the two never race over the same events.
   const fence = intoLive ? await livePositions(nc, jsm, app.name, partitions) : undefined;
+  /** How far the live app has copied the input into the partitions' streams (replays only: what they can read). */
+  const copied = replay ? await copiedThrough(nc, jsm, app.name, streams.input) : 0;
   /** How far in the input stream the live app has applied everything (replays into live only). */
-  const livePos = fence
-    ? await liveInputPosition(jsm, streams.input, streams.partitionStreams, fence, await (await kvSnapshotStore(nc, { bucket: live.bucket })).loadPosition(streams.input))
-    : undefined;
+  const livePos = fence ? await liveInputPosition(jsm, streams.input, streams.partitionStreams, fence, copied) : undefined;
   let range = replay && (await resolveRange(js, jsm, streams.input, replay, livePos));
   const bucket = intoLive ? appNames(app.name, LIVE).bucket : streams.bucket;
   // A replay into live starts from empty state every time: its effects are fenced, so an
@@ -218,13 +219,10 @@ async function start(
   }
   if (ns && range) range = namespaceRange(ns, stored, range, replay?.to !== undefined);
   if (!stored) await store.saveConfig({ v: SNAPSHOT_VERSION, partitions, ...(range ? { replay: range } : {}) });
-  if (range) {
-    const copied = await (await kvSnapshotStore(nc, { bucket: live.bucket })).loadPosition(streams.input);
-    if (range.to > copied) {
-      log.warn(
-        `sequences ${Math.max(range.from, copied + 1)}..${range.to} of ${streams.input} are not in the partitions' streams yet (the live app copies them as it runs): the replay reads what is there`,
-      );
-    }
+  if (range && range.to > copied) {
+    log.warn(
+      `sequences ${Math.max(range.from, copied + 1)}..${range.to} of ${streams.input} are not in the partitions' streams yet (the live app copies them as it runs): the replay reads what is there`,
+    );
   }
   /** A replay's range in each partition's stream (into live, never past where the live app is). */
   const ranges = range && (await partitionRanges(jsm, streams.input, streams.partitionStreams, range));

@@ -1,6 +1,7 @@
 // Tools around a running app: replays and backfills, dead-letter triage, producers.
 export {
   checkNamespace,
+  copiedThrough,
   LIVE,
   liveInputPosition,
   livePositions,

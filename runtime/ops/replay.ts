@@ -81,17 +81,29 @@ export async function resolveRange(
   return { from, to };
 }
 
+const hasBucket = (jsm: JetStreamManager, bucket: string) =>
+  jsm.streams.info(`KV_${bucket}`).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * How far the live app's repartition step has copied `input` into the partitions' streams (0 when
+ * the app has never run here). Read without creating the live app's bucket.
+ */
+export async function copiedThrough(nc: NatsConnection, jsm: JetStreamManager, appName: string, input: string): Promise<number> {
+  const bucket = appNames(appName).bucket;
+  if (!(await hasBucket(jsm, bucket))) return 0;
+  return (await kvSnapshotStore(nc, { bucket })).loadPosition(input);
+}
+
 /**
  * Per partition, the position the live app has stored (outputs and dead letters up to it are
  * published). Refuses an app that has never run on this NATS.
  */
 export async function livePositions(nc: NatsConnection, jsm: JetStreamManager, appName: string, partitions: number): Promise<Map<number, number>> {
   const bucket = appNames(appName).bucket;
-  const exists = await jsm.streams.info(`KV_${bucket}`).then(
-    () => true,
-    () => false,
-  );
-  if (!exists) throw new ConfigError(`app ${appName} has no live state here (no bucket ${bucket}): there is nothing to replay into live`);
+  if (!(await hasBucket(jsm, bucket))) throw new ConfigError(`app ${appName} has no live state here (no bucket ${bucket}): there is nothing to replay into live`);
   const store = await kvSnapshotStore(nc, { bucket });
   const config = await store.loadConfig();
   if (config && config.partitions !== partitions) {

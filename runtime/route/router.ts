@@ -153,6 +153,8 @@ export function createRouter(
         // Each event carries the watermark from before it: "late" means at or below it.
         const before = marks.current();
         touched.length = 0;
+        /** The lowest partition among the message's keys. */
+        let lowest = partitions;
         for (const i of interested) {
           const key = readers[i]!(value, subject);
           const actor = app.actors[i]!;
@@ -177,13 +179,14 @@ export function createRouter(
           }
           const p = partitionOf(key, partitions);
           touched.push(p);
+          if (p < lowest) lowest = p;
           const w = workerOf[p]!;
           if (w >= 0) perWorker[w]!.push([seq, time, subject, i, key, p, value, eventTime, before]);
         }
         if (input) {
           marks.observe(input.partition, eventTime);
           // Of a message with copies in several partitions, the one in the lowest reports it.
-          if (copy || (touched.length > 0 && Math.min(...touched) !== input.partition)) rejected.length = reporting;
+          if (copy || (touched.length > 0 && lowest !== input.partition)) rejected.length = reporting;
           reporting = rejected.length;
         } else for (const p of touched) marks.observe(p, eventTime);
       }

@@ -148,7 +148,7 @@ async function handle(msg: ToWorker | Chunk | { type: "tick" } | { type: "ended"
       if (host?.snapshotDue()) await snapshot();
       return;
     case "stop":
-      reading?.unsubscribe();
+      // Reading stopped when the stop arrived (onmessage, below).
       stopTicks?.();
       if (host) await snapshot();
       closePublisher?.();
