@@ -2,6 +2,7 @@
 export {
   checkNamespace,
   copiedThrough,
+  inputCoverage,
   LIVE,
   liveInputPosition,
   livePositions,

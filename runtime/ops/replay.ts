@@ -162,17 +162,21 @@ export async function partitionRanges(jsm: JetStreamManager, input: string, part
 }
 
 /**
- * How far in the input stream the live app has applied everything: per partition, just before the
+ * Per partition, how far in the input stream its applied position (`at`) reaches: just before the
  * origin of its first copy not applied yet, or all the repartition step has copied (`copied`) when
  * it has applied all of them.
  */
-export async function liveInputPosition(jsm: JetStreamManager, input: string, partitionStreams: readonly string[], live: ReadonlyMap<number, number>, copied: number): Promise<number> {
-  const each = await Promise.all(
+export function inputCoverage(jsm: JetStreamManager, input: string, partitionStreams: readonly string[], at: ReadonlyMap<number, number>, copied: number): Promise<number[]> {
+  return Promise.all(
     partitionStreams.map(async (stream, p) => {
       const last = (await jsm.streams.info(stream)).state.last_seq;
-      const at = live.get(p) ?? 0;
-      return at >= last ? copied : (await originAt(jsm, stream, at + 1, input)) - 1;
+      const pos = at.get(p) ?? 0;
+      return pos >= last ? copied : Math.min(copied, (await originAt(jsm, stream, pos + 1, input)) - 1);
     }),
   );
-  return Math.min(copied, ...each);
+}
+
+/** How far in the input stream the live app has applied everything (the least of {@link inputCoverage}). */
+export async function liveInputPosition(jsm: JetStreamManager, input: string, partitionStreams: readonly string[], live: ReadonlyMap<number, number>, copied: number): Promise<number> {
+  return Math.min(copied, ...(await inputCoverage(jsm, input, partitionStreams, live, copied)));
 }

@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { spawn, type Subprocess } from "bun";
 import { appNames, connectOptions } from "../nats/mod.ts";
-import { liveInputPosition, produce } from "../ops/mod.ts";
+import { inputCoverage, produce } from "../ops/mod.ts";
 import { decodePayload } from "../route/mod.ts";
 import { kvSnapshotStore, type ActorRecord } from "../state/mod.ts";
 
@@ -162,11 +162,10 @@ export function spawnWeir(args: string[]): WeirChild {
 }
 
 /**
- * How far in the app's input stream its stored state covers everything: the repartition step's
- * stored position, held back by every partition whose snapshot has not reached the copies it made
- * (compare with the input's last sequence to see whether the app has processed and stored it all).
+ * How far in the app's input stream each partition's stored state reaches (see `inputCoverage`):
+ * the least is where the stored state covers everything, the most shows that something is stored.
  */
-export async function storedProgress(nc: NatsConnection, app: string, partitions: number): Promise<number> {
+export async function storedCoverage(nc: NatsConnection, app: string, partitions: number): Promise<{ least: number; most: number }> {
   const jsm = await jetstreamManager(nc);
   const names = appNames(app);
   const streams = Array.from({ length: partitions }, (_, p) => names.partitionStream(p));
@@ -174,10 +173,20 @@ export async function storedProgress(nc: NatsConnection, app: string, partitions
     () => true,
     () => false,
   );
-  if (!started) return 0;
+  if (!started) return { least: 0, most: 0 };
   const store = await kvSnapshotStore(nc, { bucket: names.bucket });
   const metas = await Promise.all(streams.map((_, p) => store.loadMeta(p)));
-  return liveInputPosition(jsm, names.input, streams, new Map(metas.map((m, p) => [p, m?.lastSeq ?? 0])), await store.loadPosition(names.input));
+  const each = await inputCoverage(jsm, names.input, streams, new Map(metas.map((m, p) => [p, m?.lastSeq ?? 0])), await store.loadPosition(names.input));
+  return { least: Math.min(...each), most: Math.max(...each) };
+}
+
+/**
+ * How far in the app's input stream its stored state covers everything: the repartition step's
+ * stored position, held back by every partition whose snapshot has not reached the copies it made
+ * (compare with the input's last sequence to see whether the app has processed and stored it all).
+ */
+export async function storedProgress(nc: NatsConnection, app: string, partitions: number): Promise<number> {
+  return (await storedCoverage(nc, app, partitions)).least;
 }
 
 /** Two `weir run` of one app, the second started after the first; resolves once each owns half the partitions. */

@@ -12,6 +12,7 @@ export {
   readStream,
   rng,
   spawnWeir,
+  storedCoverage,
   storedProgress,
   storedStates,
   twoInstances,
