@@ -1,65 +1,75 @@
-// End-to-end throughput of the demo app (user-totals) against a bare nats.js consume loop
+// End-to-end throughput of two apps on the same purchases (user-totals, one output per event; and
+// quiet-totals, an aggregation that emits rarely) against a bare nats.js consume loop
 // (AckPolicy.None) over the same events, measured in the same run. Prints ratios, not verdicts.
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { benchArgs } from "./args.ts";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { bareConsumeRate } from "./baseline.ts";
-import { connectNats, ensureAppStreams, loadApp } from "../runtime/internal.ts";
-import { appNames, msgpackCodec, produce, startRuntime } from "../runtime/mod.ts";
+import { connectNats, ensureAppStreams, loadApp, partitionsOf } from "../runtime/internal.ts";
+import { appInput, appNames, msgpackCodec, produce, startRuntime } from "../runtime/mod.ts";
 import { startNats } from "../runtime/testing/mod.ts";
 
 const HELP = `Usage: npm run bench -- [--events N] [--repeats R] [--users U]
 
-Publishes N demo events (default 300000) once, then, R times each (default 3), measures:
-  baseline   a bare nats.js consume loop, AckPolicy.None, counting messages
+Publishes N demo purchases (default 300000) once to a plain stream and once to each app's
+partitions (as weir's producers do), then, R times each (default 3), measures:
+  baseline     a bare nats.js consume loop over the plain stream, AckPolicy.None, counting messages
   hand-rolled  the same loop that also decodes, sums per user and publishes one output per event
-  weir W=1   the user-totals app end to end (decode, validate, dedup, emit, snapshot), 1 worker
-  weir W=n   the same with one worker per core
-  weir 2 instances  two runtimes of the app in this process, W=1 each, sharing its partitions
-and prints events/s (median), the ratio to the baseline, and CPU µs per event: this process (all
-its threads: main and workers) and the nats-server.
+  user-totals  the demo app end to end (decode, validate, dedup, emit, snapshot): W=1, W=<cores>,
+               and 2 and 3 instances in this process, W=1 each, sharing the app's partitions
+  quiet-totals per-user totals that emit once per 1000 events of a user: W=1, W=<cores>, 2 instances
+and prints events/s (median), the ratio to the baseline, and CPU µs per event: this process's main
+thread, its other threads (the workers, and the JIT and GC), and the nats-server.
 `;
 
 const { events: N, repeats: R, users: USERS } = benchArgs(HELP, { events: 300_000, repeats: 3, users: 10_000 });
 
-const APP = new URL("../apps/user-totals/main.ts", import.meta.url).pathname;
-const app = await loadApp(APP);
-const names = appNames(app.name);
+const DEMO = new URL("../apps/user-totals/main.ts", import.meta.url).pathname;
+const QUIET = new URL("./apps/quiet-totals.ts", import.meta.url).pathname;
+const apps = await Promise.all([DEMO, QUIET].map((path) => loadApp(path)));
 await using nats = await startNats();
 const nc = await connectNats(nats.url, "weir-bench");
 const js = jetstream(nc);
 const jsm = await jetstreamManager(nc);
-const streams = await ensureAppStreams(jsm, app);
+for (const app of apps) await ensureAppStreams(jsm, app, { partitions: partitionsOf(app) });
+/** The baseline's stream: the same events, unpartitioned, in one stream. */
+const PLAIN = "bench_purchases";
+await jsm.streams.add({ name: PLAIN, subjects: ["bench.purchases.>"] });
+const inputs = apps.map((app) => appInput(app));
 
 const status = (s: string) => process.stderr.write(`\r\x1b[2K${s}`);
 {
   let pending: Promise<unknown>[] = [];
   for (let i = 0; i < N; i++) {
     const u = i % USERS;
-    pending.push(
-      produce(js, `purchases.u${u}`, { event_id: `e${i}`, user_id: `u${u}`, amount: (i % 500) / 100, event_time: 1_700_000_000_000 + i }),
-    );
-    if (pending.length >= 2000) {
+    const e = { event_id: `e${i}`, user_id: `u${u}`, amount: (i % 500) / 100, event_time: 1_700_000_000_000 + i };
+    pending.push(produce(js, `bench.purchases.u${u}`, e), ...inputs.map((input) => produce(js, `purchases.u${u}`, e, { input })));
+    if (pending.length >= 3000) {
       await Promise.all(pending);
       pending = [];
-      if (i % 20000 < 2000) status(`publishing ${i}/${N}`);
+      if (i % 20000 < 1000) status(`publishing ${i}/${N}`);
     }
   }
   await Promise.all(pending);
-  status(`published ${N} events to ${streams.input}\n`);
+  status(`published ${N} events to ${PLAIN} and to the partitions of ${apps.map((a) => a.name).join(" and ")}\n`);
 }
 
-/** CPU time used so far, µs: this process (every thread) and the nats-server (from /proc, 100 ticks/s). */
+/** CPU ticks (1/100 s) of a /proc stat line: user + system. */
+const ticks = (path: string) => {
+  const f = readFileSync(path, "utf8").split(") ")[1]!.split(" ");
+  return Number(f[11]) + Number(f[12]);
+};
+/** CPU time used so far, µs: this process (every thread), its main thread, and the nats-server. */
 const cpuNow = () => {
   const u = process.cpuUsage();
-  const f = readFileSync(`/proc/${nats.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return { self: u.user + u.system, server: (Number(f[11]) + Number(f[12])) * 10_000 };
+  return { self: u.user + u.system, main: ticks(`/proc/self/task/${process.pid}/stat`) * 10_000, server: ticks(`/proc/${nats.pid}/stat`) * 10_000 };
 };
 interface Sample {
   rate: number;
-  /** CPU µs per event: this process, the nats-server. */
-  self: number;
+  /** CPU µs per event: this process's main thread, its other threads, the nats-server. */
+  main: number;
+  others: number;
   server: number;
 }
 /** Starts a measurement; the returned function ends it. */
@@ -69,13 +79,14 @@ const measure = () => {
   return (): Sample => {
     const ms = performance.now() - t0;
     const c = cpuNow();
-    return { rate: (N / ms) * 1000, self: (c.self - c0.self) / N, server: (c.server - c0.server) / N };
+    const main = (c.main - c0.main) / N;
+    return { rate: (N / ms) * 1000, main, others: (c.self - c0.self) / N - main, server: (c.server - c0.server) / N };
   };
 };
 
 async function baseline(): Promise<Sample> {
   const end = measure();
-  await bareConsumeRate(js, jsm, streams.input, N);
+  await bareConsumeRate(js, jsm, PLAIN, N);
   return end();
 }
 
@@ -88,8 +99,8 @@ async function handRolled(): Promise<Sample> {
   const name = `bench_hand_${Date.now()}`;
   const outStream = `bench_hand_out_${Date.now()}`;
   await jsm.streams.add({ name: outStream, subjects: [`hand.${name}.>`] });
-  await jsm.consumers.add(streams.input, { name, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
-  const c = await js.consumers.get(streams.input, name);
+  await jsm.consumers.add(PLAIN, { name, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All });
+  const c = await js.consumers.get(PLAIN, name);
   const totals = new Map<string, number>();
   const end = measure();
   const iter = await c.consume({ max_messages: 4096 });
@@ -109,35 +120,39 @@ async function handRolled(): Promise<Sample> {
   await Promise.all(acks);
   const sample = end();
   iter.stop();
-  await jsm.consumers.delete(streams.input, name);
+  await jsm.consumers.delete(PLAIN, name);
   await jsm.streams.delete(outStream);
   return sample;
 }
 
-async function resetAppState(): Promise<void> {
-  for (const s of [`KV_${names.bucket}`, names.output, names.dlq]) {
+/** A fresh start for an app: no state, outputs or dead letters (its partitions' streams stay). */
+async function resetAppState(appName: string): Promise<void> {
+  const names = appNames(appName);
+  for (const s of [`KV_${names.bucket}`, `KV_${names.owners}`, names.output, names.dlq]) {
     await jsm.streams.delete(s).catch(() => {});
   }
 }
 
 /**
- * `instances` runtimes of the app in this process, `workers` each, from start to every one drained
+ * `instances` runtimes of an app in this process, `workers` each, from their start to every one drained
  * (with more than one, the partitions are handed out while they run: a short lease TTL keeps that quick).
  */
-async function weir(workers: number, instances = 1): Promise<Sample> {
-  await resetAppState();
-  const rts = await Promise.all(
-    Array.from({ length: instances }, () => startRuntime({ app: APP, nats: nats.url, workers, logLevel: "warn", ...(instances > 1 ? { lockTtlMs: 1500 } : {}) })),
-  );
+async function weir(path: string, workers: number, instances = 1): Promise<Sample> {
+  const app = apps.find((a) => a.name === (path === DEMO ? "user-totals" : "quiet-totals"))!;
+  await resetAppState(app.name);
+  // Measured from the start: the first instance up would otherwise process what it can before the others join.
   const end = measure();
+  const rts = await Promise.all(
+    Array.from({ length: instances }, () => startRuntime({ app: path, nats: nats.url, workers, logLevel: "warn", ...(instances > 1 ? { lockTtlMs: 1500 } : {}) })),
+  );
   const processed = () => rts.reduce((n, rt) => n + rt.metrics().processed, 0);
-  const timer = setInterval(() => status(`  weir ${instances}×W=${workers}: ${processed()}/${N}`), 500);
+  const timer = setInterval(() => status(`  ${app.name} ${instances}×W=${workers}: ${processed()}/${N}`), 500);
   await Promise.all(rts.map((rt) => rt.drained()));
   const sample = end();
   clearInterval(timer);
   const done = processed();
   await Promise.all(rts.map((rt) => rt.stop()));
-  if (done !== N) throw new Error(`weir processed ${done} of ${N}`);
+  if (done !== N) throw new Error(`${app.name} processed ${done} of ${N}`);
   return sample;
 }
 
@@ -145,9 +160,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const contenders: Array<[string, () => Promise<Sample>]> = [
   ["baseline (nats.js consume, AckNone)", baseline],
   ["hand-rolled consume + publish/event", handRolled],
-  ["weir W=1", () => weir(1)],
-  [`weir W=${cpus().length}`, () => weir(cpus().length)],
-  ["weir 2 instances × W=1", () => weir(1, 2)],
+  ["user-totals W=1", () => weir(DEMO, 1)],
+  [`user-totals W=${cpus().length}`, () => weir(DEMO, cpus().length)],
+  ["user-totals 2 instances × W=1", () => weir(DEMO, 1, 2)],
+  ["user-totals 3 instances × W=1", () => weir(DEMO, 1, 3)],
+  ["quiet-totals W=1", () => weir(QUIET, 1)],
+  [`quiet-totals W=${cpus().length}`, () => weir(QUIET, cpus().length)],
+  ["quiet-totals 2 instances × W=1", () => weir(QUIET, 1, 2)],
 ];
 const samples: Sample[][] = contenders.map(() => []);
 for (let r = 0; r < R; r++) {
@@ -159,13 +178,14 @@ for (let r = 0; r < R; r++) {
 }
 status("");
 const base = median(samples[0]!.map((x) => x.rate));
-process.stdout.write(`\n${N} events, ${USERS} users, ${R} rounds, ${cpus().length} cores (medians; CPU µs per event: this process, all threads / nats-server)\n`);
+process.stdout.write(`\n${N} events, ${USERS} users, ${R} rounds, ${cpus().length} cores (medians; CPU µs per event: main thread / other threads / nats-server)\n`);
 contenders.forEach(([label], i) => {
   const xs = samples[i]!;
   const med = median(xs.map((x) => x.rate));
-  const cpu = `${median(xs.map((x) => x.self)).toFixed(1).padStart(5)} / ${median(xs.map((x) => x.server)).toFixed(1).padStart(5)} µs`;
+  const us = (f: (x: Sample) => number) => median(xs.map(f)).toFixed(2).padStart(6);
   process.stdout.write(
-    `${label.padEnd(38)} ${Math.round(med).toString().padStart(9)} ev/s   ratio ${(med / base).toFixed(2)}   cpu ${cpu}   runs: ${xs.map((x) => Math.round(x.rate)).join(", ")}\n`,
+    `${label.padEnd(36)} ${Math.round(med).toString().padStart(9)} ev/s   ratio ${(med / base).toFixed(2)}   cpu ${us((x) => x.main)} / ${us((x) => x.others)} / ${us((x) => x.server)} µs   runs: ${xs.map((x) => Math.round(x.rate)).join(", ")}\n`,
   );
 });
+process.stdout.write("goals: main thread < 0.5 µs per event; quiet-totals ≥ 0.5× the baseline; cost per event flat in the number of instances\n");
 await nc.close();

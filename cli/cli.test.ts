@@ -6,10 +6,13 @@ import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { startNats, appNames } from "../runtime/nats/mod.ts";
 import { kvSnapshotStore } from "../runtime/state/mod.ts";
-import { client, KILLED_LOCK_TTL, publishAll, storedProgress, storedStates, waitFor } from "../runtime/testing/mod.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { msgpackCodec, partitionOf } from "../runtime/route/mod.ts";
+import { client, KILLED_LOCK_TTL, publishAll, readStream, storedProgress, storedStates, waitFor } from "../runtime/testing/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const ORDER_APP = join(ROOT, "runtime/testdata/order-app.ts");
+const COUNT_APP = join(ROOT, "runtime/testdata/count-app.ts");
 let dir: string;
 let weir: string;
 
@@ -101,25 +104,7 @@ describe("weir CLI (compiled binary)", () => {
 
   test("embedded default: starts its own nats-server, reuses it after kill -9, stops it on SIGTERM", async () => {
     const dataDir = join(dir, "embedded");
-    const start = async () => {
-      const proc = spawn([weir, "run", ORDER_APP, "--data-dir", dataDir, "--workers", "1", "--no-progress", ...KILLED_LOCK_TTL], {
-        cwd: dir,
-        stdout: "ignore",
-        stderr: "pipe",
-      });
-      let log = "";
-      const dec = new TextDecoder();
-      const reader = proc.stderr.getReader();
-      while (!log.includes("resuming each partition")) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`weir exited: ${log}`);
-        log += dec.decode(value);
-      }
-      reader.releaseLock();
-      void proc.stderr.pipeTo(new WritableStream()).catch(() => {});
-      const url = /embedded nats-server at (\S+)/.exec(log)![1]!;
-      return { proc, url, reused: log.includes("reusing embedded") };
-    };
+    const start = () => runEmbedded(ORDER_APP, dataDir);
     const first = await start();
     expect(first.reused).toBe(false);
     {
@@ -147,7 +132,74 @@ describe("weir CLI (compiled binary)", () => {
     // The embedded server went down with the graceful stop.
     await expect(client(second.url)).rejects.toThrow();
   });
+
+  test("--server-mapping: the embedded nats-server partitions a token-keyed app's input as partitionOf does, as weir mapping prints it; a run without it undoes it", async () => {
+    const printed = runSync(["mapping", COUNT_APP]);
+    expect(printed).toMatchObject({
+      code: 0,
+      out: 'mappings = {\n  "cnt.*": "weir.in.cnt.{{partition(16,1)}}.cnt.{{wildcard(1)}}"\n  "cnt.*.>": "weir.in.cnt.{{partition(16,1)}}.cnt.{{wildcard(1)}}.>"\n}\n',
+    });
+    expect(runSync(["mapping", ORDER_APP]).err).toContain("actor acc is keyed by a field or a function, not a subject token");
+    expect(runSync(["run", COUNT_APP, "--server-mapping", "--nats", "nats://127.0.0.1:1"]).err).toContain("--server-mapping sets up the embedded nats-server");
+
+    const dataDir = join(dir, "mapped");
+    const names = appNames("cnt");
+    const keys = Array.from({ length: 200 }, (_, i) => `user-${i}`);
+    const total = async (nc: Parameters<typeof storedStates>[0]) =>
+      [...(await storedStates(nc, names.bucket)).values()].reduce((n, r) => n + (r.state as { count: number }).count, 0);
+
+    const mapped = await runEmbedded(COUNT_APP, dataDir, ["--server-mapping"], "now partitions");
+    expect(mapped.log).toContain("the embedded nats-server now partitions cnt.*, cnt.*.> into app cnt's partitions");
+    {
+      await using c = await client(mapped.url);
+      // Producers publish the plain subjects; the server stores each in its key's partition.
+      for (let i = 0; i < 2_000; i++) await c.js.publish(`cnt.${keys[i % keys.length]}`, msgpackCodec.encode({ n: 1 }));
+      await waitFor(async () => (await total(c.nc)) === 2_000, 60_000, "the mapped events to be counted");
+      const jsm = await jetstreamManager(c.nc);
+      expect((await jsm.streams.info(names.input)).state.messages).toBe(0);
+      for (let p = 0; p < 16; p++) {
+        for (const m of await readStream(c.nc, names.partitionStream(p))) expect([m.subject, partitionOf(m.subject.split(".")[5]!, 16)]).toEqual([m.subject, p]);
+      }
+    }
+    mapped.proc.kill("SIGTERM");
+    expect(await mapped.proc.exited).toBe(0);
+
+    const plain = await runEmbedded(COUNT_APP, dataDir, [], "no longer partitions");
+    expect(plain.log).toContain("the embedded nats-server no longer partitions app cnt's input (the repartition step does)");
+    {
+      await using c = await client(plain.url);
+      for (let i = 0; i < 100; i++) await c.js.publish(`cnt.${keys[i]}`, msgpackCodec.encode({ n: 1 }));
+      await waitFor(async () => (await total(c.nc)) === 2_100, 60_000, "the unmapped events to be counted");
+      expect((await (await jetstreamManager(c.nc)).streams.info(names.input)).state.messages).toBe(100);
+    }
+    plain.proc.kill("SIGTERM");
+    expect(await plain.proc.exited).toBe(0);
+  });
 });
+
+/**
+ * `weir run` of the binary on the embedded server of `dataDir`, once it is up: its server's URL,
+ * whether it reused a running server, and its log until then (`until` in it, when given, too).
+ */
+async function runEmbedded(app: string, dataDir: string, args: string[] = [], until?: string) {
+  const proc = spawn([weir, "run", app, "--data-dir", dataDir, "--workers", "1", "--no-progress", "--no-http", ...KILLED_LOCK_TTL, ...args], {
+    cwd: dir,
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  let log = "";
+  const dec = new TextDecoder();
+  const reader = proc.stderr.getReader();
+  while (!log.includes("resuming each partition") || (until && !log.includes(until))) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`weir exited: ${log}`);
+    log += dec.decode(value);
+  }
+  reader.releaseLock();
+  void proc.stderr.pipeTo(new WritableStream()).catch(() => {});
+  const url = /embedded nats-server at (\S+)/.exec(log)![1]!;
+  return { proc, url, log, reused: log.includes("reusing embedded") };
+}
 
 /** The app's snapshot store, once the app has started (it writes its config first). */
 async function waitForStore(nc: Parameters<typeof kvSnapshotStore>[0]) {

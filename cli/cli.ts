@@ -1,6 +1,7 @@
 import pkg from "../package.json" with { type: "json" };
 import { describeError } from "../runtime/mod.ts";
 import { dlqCommand } from "./dlq.ts";
+import { mappingCommand } from "./mapping.ts";
 import { produceCommand } from "./produce.ts";
 import { registryCommand } from "./registry.ts";
 import { replayCommand } from "./replay.ts";
@@ -18,6 +19,7 @@ Usage:
                                        reprocess a range of the input into a namespace
   weir dlq stats|show|redrive <app>    dead-letter triage: counts, samples, send again once
   weir status <app>                    instances, and per partition owner, epoch, stored position
+  weir mapping <app-module.ts>         the nats-server mappings that partition the app's input
   weir --help                          this text (also: weir run --help)
   weir --version                       print the version
 
@@ -51,5 +53,6 @@ async function dispatch(argv: string[]): Promise<number> {
   if (cmd === "produce") return produceCommand(rest);
   if (cmd === "dlq") return dlqCommand(rest);
   if (cmd === "status") return statusCommand(rest);
+  if (cmd === "mapping") return mappingCommand(rest);
   throw new UsageError(`unknown command "${cmd}" (try weir --help)`);
 }

@@ -1,12 +1,15 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { describeError, startRuntime, type Runtime, type RuntimeOptions } from "../runtime/mod.ts";
-import { connectNats } from "../runtime/internal.ts";
+import { connectNats, type EmbeddedNats } from "../runtime/internal.ts";
 import { createRegistry, kvRegistryStore, type Registry } from "../schema-registry/mod.ts";
 import { natsFor } from "./nats.ts";
 import type { AppValues } from "./options.ts";
 import { progressLine } from "./progress.ts";
 import { registryPort } from "./registry-port.ts";
 import { onSignals } from "./signals.ts";
+
+/** The workers' entry (cli/worker.ts; in the compiled binary, the build's second entry point of that name). */
+const WORKER_ENTRY = new URL("./worker.ts", import.meta.url).href;
 
 /**
  * Starts an app (the embedded nats-server and the registry as asked), shows progress, and returns
@@ -17,8 +20,8 @@ export async function driveApp(
   values: AppValues,
   options: Omit<RuntimeOptions, "nats" | "registry">,
   hooks: {
-    /** Once the app is up (e.g. to serve its API); returns what to stop at the end. */
-    started?: (rt: Runtime, registry: Registry | undefined, registryNc: NatsConnection | undefined) => Promise<{ stop(): Promise<void> } | undefined>;
+    /** Once the app is up (e.g. to serve its API); returns what to stop at the end. A throw stops the app. */
+    started?: (rt: Runtime, registry: Registry | undefined, registryNc: NatsConnection | undefined, embedded: EmbeddedNats | undefined) => Promise<{ stop(): Promise<void> } | undefined>;
     /** What the command waits for before stopping (default: the runtime stopping). */
     until?: (rt: Runtime) => Promise<void>;
     /** Last words on stdout after a clean stop. */
@@ -48,10 +51,11 @@ export async function driveApp(
       registryNc = await connectNats(url, "weir-registry");
       registry = createRegistry({ store: await kvRegistryStore(registryNc) });
     }
-    rt = await startRuntime({ ...options, nats: url, ...(registry ? { registry: registryPort(registry) } : {}) });
+    rt = await startRuntime({ ...options, nats: url, workerEntry: WORKER_ENTRY, ...(registry ? { registry: registryPort(registry) } : {}) });
     // Started once the app is up, so a start-up failure stays a one-line error.
-    extra = await hooks.started?.(rt, registry, registryNc);
+    extra = await hooks.started?.(rt, registry, registryNc, embedded);
   } catch (err) {
+    await rt?.stop().catch(() => {});
     await cleanup();
     throw err;
   }

@@ -1,8 +1,8 @@
-import { appNames, DEFAULTS, kvViews } from "../runtime/internal.ts";
+import { appNames, DEFAULTS, kvViews, partitionMappings } from "../runtime/internal.ts";
 import { registryApi } from "../schema-registry/mod.ts";
 import { driveApp } from "./drive-app.ts";
 import { serveHttp } from "./http.ts";
-import { APP_OPTIONS, appArgs, listenAddress, parse } from "./options.ts";
+import { APP_OPTIONS, appArgs, listenAddress, parse, UsageError } from "./options.ts";
 import { viewsApi } from "./views-api.ts";
 
 export const RUN_HELP = `Usage: weir run <app-module.ts> [options]
@@ -31,6 +31,10 @@ Options:
   --lock-ttl <ms>        instances of an app share its partitions under leases renewed every
                          third of this; a killed instance's partitions move to the others
                          this long after its last renewal (default ${DEFAULTS.lockTtlMs})
+  --server-mapping       the embedded nats-server partitions the app's input itself (subject
+                         mappings, for apps keyed by a subject token): producers publish as they
+                         always did, and the app reads without the repartition step. Kept in
+                         --data-dir until a run without it; see weir mapping for your own server
   --replicas <n>         replicas of the streams and buckets weir creates (default
                          ${DEFAULTS.replicas}; 3 on a 3-node cluster); existing ones are kept
   -h, --help             this text
@@ -46,7 +50,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const noHttp = argv.includes("--no-http");
   const { values, positionals } = parse(
     argv.filter((a) => a !== "--no-http"),
-    { ...APP_OPTIONS, http: { type: "string", default: DEFAULTS.http }, "registry-token": { type: "string" } },
+    { ...APP_OPTIONS, http: { type: "string", default: DEFAULTS.http }, "registry-token": { type: "string" }, "server-mapping": { type: "boolean" } },
     "run",
   );
   if (values.help) {
@@ -56,8 +60,23 @@ export async function runCommand(argv: string[]): Promise<number> {
   const options = appArgs(values, positionals, "run");
   const http = noHttp ? undefined : listenAddress(String(values.http));
   const token = (values["registry-token"] as string | undefined) ?? process.env.WEIR_REGISTRY_TOKEN;
+  const mapped = Boolean(values["server-mapping"]);
+  if (mapped && values.nats) {
+    throw new UsageError("--server-mapping sets up the embedded nats-server; for a server of your own, put what `weir mapping <app>` prints in its config");
+  }
   return driveApp(values, options, {
-    async started(rt, registry, registryNc) {
+    async started(rt, registry, registryNc, embedded) {
+      if (embedded) {
+        // Set once the app is up: its partition count is then the one its state was made with.
+        const mappings = mapped ? partitionMappings(rt.app, rt.metrics().partitions) : undefined;
+        if (await embedded.mapInput(rt.app.name, mappings)) {
+          process.stderr.write(
+            mappings
+              ? `weir: the embedded nats-server now partitions ${mappings.map((m) => m.from).join(", ")} into app ${rt.app.name}'s partitions\n`
+              : `weir: the embedded nats-server no longer partitions app ${rt.app.name}'s input (the repartition step does)\n`,
+          );
+        }
+      }
       if (!registry || !http) return undefined;
       // The app's views are served beside the registry, read from the same NATS.
       const names = rt.app.views ?? [];

@@ -68,6 +68,6 @@ export {
 } from "./route/mod.ts";
 export { startRuntime, type Runtime, type RuntimeMetrics, type RuntimeOptions } from "./runtime.ts";
 export { startEmbeddedNats, findNatsServer, appNames, connectNats, connectOptions, type NatsServer } from "./nats/mod.ts";
-export { produce, schemaProducer, type ProduceOptions, type SchemaProducer } from "./ops/mod.ts";
+export { appInput, appInputOf, produce, schemaProducer, type AppInput, type ProduceOptions, type SchemaProducer } from "./ops/mod.ts";
 export { kvSnapshotStore, type SnapshotStore, type ActorRecord, type PartitionMeta } from "./state/mod.ts";
 export { DLQ_HEADERS } from "./output/mod.ts";

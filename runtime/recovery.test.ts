@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
-import { startNats, appNames, ensureAppStreams } from "./nats/mod.ts";
+import { startNats, appNames } from "./nats/mod.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { loadApp } from "./contract/mod.ts";
+import { ORIGIN_HEADER, partitionOf } from "./route/mod.ts";
 import { client, KILLED_LOCK_TTL, publishAll, readStream, orderWorkload, spawnWeir, storedProgress, storedStates, waitFor } from "./testing/mod.ts";
 
 const ORDER_APP = new URL("./testdata/order-app.ts", import.meta.url).pathname;
@@ -15,16 +15,16 @@ function startChild(url: string) {
   return child;
 }
 
-test("SIGKILL at 5 random moments during 200k events: exact final state, each output exactly once", async () => {
+test("SIGKILL at 5 random moments during 200k events on a stream weir does not control: the repartition step copies each event once, in order; exact final state, each output exactly once", async () => {
   await using nats = await startNats();
   await using c = await client(nats.url);
-  // Create the app's streams first so the whole backlog is in place before the first run.
-  await ensureAppStreams(await jetstreamManager(c.nc), await loadApp(ORDER_APP));
+  // The producers' own stream, keyed by a payload field: the app binds to it and repartitions it.
+  await (await jetstreamManager(c.nc)).streams.add({ name: "ORDERS", subjects: ["t.in.>"] });
 
   const { events, expected } = orderWorkload(7, TOTAL, KEYS, 10);
   const lastSeq = await publishAll(c.js, events);
 
-  const progress = () => storedProgress(c.nc, "order", PARTITIONS);
+  const progress = () => storedProgress(c.nc, "order", PARTITIONS, "ORDERS");
 
   const kills = Array.from({ length: 5 }, () => 150 + Math.floor(Math.random() * 1200));
   process.stderr.write(`  kill delays (ms after start): ${kills.join(", ")}\n`);
@@ -55,4 +55,20 @@ test("SIGKILL at 5 random moments during 200k events: exact final state, each ou
   const ids = outputs.map((o) => (o.value as { id: number }).id);
   expect(new Set(ids).size).toBe(TOTAL);
   expect(outputs.length).toBe(TOTAL);
+
+  // What the step wrote, SIGKILLed five times: each message of ORDERS exactly once, in its key's
+  // partition, in the order of ORDERS.
+  const copied: number[] = [];
+  for (let p = 0; p < PARTITIONS; p++) {
+    const origins = (await readStream(c.nc, appNames("order").partitionStream(p))).map((m) => {
+      expect(partitionOf((m.value as { k: string }).k, PARTITIONS)).toBe(p);
+      const [stream, seq] = m.headers[ORIGIN_HEADER]!.split(":");
+      expect(stream).toBe("ORDERS");
+      return Number(seq);
+    });
+    expect(origins.every((seq, i) => i === 0 || seq > origins[i - 1]!)).toBe(true);
+    copied.push(...origins);
+  }
+  expect(copied.length).toBe(TOTAL);
+  expect(new Set(copied).size).toBe(TOTAL);
 });

@@ -51,6 +51,14 @@ export interface RuntimeOptions extends ConfigOverrides {
    * events carrying a `Weir-Schema-Id` header are validated against that schema.
    */
   registry?: SchemaRegistryPort;
+  /**
+   * URL of the module the worker threads start from: one that imports the runtime's worker
+   * (`runtime/workers/worker.ts`) and installs what workers take from outside the runtime, such as
+   * the schema registry they check events published straight to a partition with
+   * (`useSchemaRegistry`; the CLI's `cli/worker.ts` does). Default: the runtime's worker alone,
+   * whose workers check no schemas (the repartition step still checks what it copies).
+   */
+  workerEntry?: string;
   /** SQL sink URL for apps that declare tables: `sqlite:<path>` or `postgres://...[?schema=]`. */
   sink?: string;
   /**
@@ -309,7 +317,9 @@ async function start(
         maxInFlight: config.maxInFlight,
         maxFetch: config.maxFetch,
         ...(ranges ? { ranges: owned.map((p): [number, number, number] => [p, ...ranges.get(p)!]) } : {}),
+        ...(opts.registry ? { schemas: true } : {}),
       },
+      ...(opts.workerEntry ? { entry: opts.workerEntry } : {}),
       // Only apps with tables get a database connection in each worker.
       ...(opts.sink && app.tables ? { sinkUrl: opts.sink } : {}),
       ...(app.views?.length ? { viewBucket: names.views } : {}),
@@ -399,7 +409,10 @@ async function start(
     let step: Repartition | undefined;
     let stepLock: InstanceLock | undefined;
     let stopped = false;
+    // One signal for the whole life of the loop: a stop that comes while the step is starting
+    // must still end the wait that follows.
     let wake = () => {};
+    const stopSignal = new Promise<void>((r) => (wake = r));
     const loop = (async () => {
       let failures = 0;
       while (!stopped) {
@@ -408,7 +421,7 @@ async function start(
         } catch (err) {
           if (!(err instanceof LockHeldError)) log.warn(`repartitioning: ${describeError(err)}; trying again`);
           // Another instance runs it: stand by.
-          await Promise.race([scheduler.sleep(config.lockTtlMs), new Promise<void>((r) => (wake = r))]);
+          await Promise.race([scheduler.sleep(config.lockTtlMs), stopSignal]);
           continue;
         }
         try {
@@ -436,11 +449,11 @@ async function start(
           });
           m.startSeq = step.startSeq;
           failures = 0;
-          await Promise.race([step.failed, stepLock.lost, new Promise<void>((r) => (wake = r))]);
+          await Promise.race([step.failed, stepLock.lost, stopSignal]);
         } catch (err) {
           if (!stopped) {
             log.warn(`repartitioning ${streams.input} failed (${describeError(err)}); starting it again`);
-            await scheduler.sleep(backoffMs(++failures, { baseMs: 200, maxMs: 5_000 }));
+            await Promise.race([scheduler.sleep(backoffMs(++failures, { baseMs: 200, maxMs: 5_000 })), stopSignal]);
           }
         } finally {
           await step?.stop().catch(() => {});

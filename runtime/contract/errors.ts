@@ -68,6 +68,14 @@ export class InvalidKeyError extends WeirError {
   readonly retryable = false;
 }
 
+/**
+ * The event sits in a partition's stream none of its keys belongs to (its producer hashed with
+ * another partition count, or not with `partitionOf`). Terminal: no actor here may take it.
+ */
+export class WrongPartitionError extends WeirError {
+  readonly retryable = false;
+}
+
 /** The event does not match the actor's input schema. Terminal. */
 export class ValidationError extends WeirError {
   readonly retryable = false;

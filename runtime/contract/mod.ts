@@ -39,6 +39,7 @@ export {
   ConfigError,
   DecodeError,
   EventTimeError,
+  WrongPartitionError,
   FencedError,
   HandlerError,
   InvalidKeyError,

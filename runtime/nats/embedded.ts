@@ -1,7 +1,36 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { NatsServerError } from "../contract/mod.ts";
-import { portOpen, startNats, type NatsServer } from "./server.ts";
+import { ConfigError, NatsServerError } from "../contract/mod.ts";
+import { mappingConfig, type SubjectMapping } from "./mapping.ts";
+import { portOpen, reloadNats, startNats, type NatsServer } from "./server.ts";
+
+/** The embedded server as weir uses it: reattached after a kill -9 of weir, and its input mappings set per app. */
+export interface EmbeddedNats extends NatsServer {
+  /** The server was running already (left by a weir that was killed, or another command's). */
+  reused: boolean;
+  /**
+   * Sets (or with undefined, removes) the subject mappings that partition an app's input on this
+   * server (see `partitionMappings`), kept in the data directory beside those of the other apps
+   * that use it, and reloads the server when they changed. True when they changed.
+   */
+  mapInput(app: string, mappings: readonly SubjectMapping[] | undefined): Promise<boolean>;
+}
+
+/**
+ * The data directory's mappings, by app, after setting `app`'s: refuses a source subject another
+ * app maps already (one subject goes one way on a server).
+ */
+function mappingsWith(file: string, app: string, mappings: readonly SubjectMapping[] | undefined): Record<string, SubjectMapping[]> {
+  const all: Record<string, SubjectMapping[]> = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+  delete all[app];
+  for (const m of mappings ?? []) {
+    for (const [other, theirs] of Object.entries(all)) {
+      if (theirs.some((t) => t.from === m.from)) throw new ConfigError(`the embedded nats-server maps ${m.from} for app ${other} already: it cannot map it for app ${app} too`);
+    }
+  }
+  if (mappings?.length) all[app] = [...mappings];
+  return all;
+}
 
 function processAlive(pid: number): boolean {
   try {
@@ -17,10 +46,23 @@ function processAlive(pid: number): boolean {
  * If a previous weir process was killed, the server it started is still running and is reused, so
  * a restart after `kill -9` reconnects to the same broker. `stop()` ends the server.
  */
-export async function startEmbeddedNats(dataDir: string, bin?: string): Promise<NatsServer & { reused: boolean }> {
+export async function startEmbeddedNats(dataDir: string, bin?: string): Promise<EmbeddedNats> {
   const dir = resolve(dataDir);
   mkdirSync(dir, { recursive: true });
   const stateFile = join(dir, "nats-server.json");
+  const byApp = join(dir, "nats-mappings.json");
+  const include = join(dir, "nats-mappings.conf");
+  const logFile = join(dir, "nats", "nats-server.log");
+  const mapInput = (pid: () => number) => async (app: string, mappings: readonly SubjectMapping[] | undefined) => {
+    const all = mappingsWith(byApp, app, mappings);
+    const list = Object.values(all).flat();
+    const conf = list.length ? mappingConfig(list) : "";
+    if ((existsSync(include) ? readFileSync(include, "utf8") : "") === conf) return false;
+    writeFileSync(byApp, JSON.stringify(all, null, 2));
+    writeFileSync(include, conf);
+    await reloadNats(pid(), logFile);
+    return true;
+  };
   if (existsSync(stateFile)) {
     try {
       const prev = JSON.parse(readFileSync(stateFile, "utf8")) as { pid: number; port: number };
@@ -39,6 +81,7 @@ export async function startEmbeddedNats(dataDir: string, bin?: string): Promise<
           storeDir: join(dir, "nats"),
           pid: prev.pid,
           reused: true,
+          mapInput: mapInput(() => prev.pid),
           stop: stopPrev,
           kill: stopPrev,
           restart: () => Promise.reject(new NatsServerError("cannot restart a reattached nats-server")),
@@ -51,7 +94,7 @@ export async function startEmbeddedNats(dataDir: string, bin?: string): Promise<
   }
   // Detached: a Ctrl-C in the terminal must reach weir, which then shuts down in order while the
   // broker is still up; and after a kill -9 of weir the broker keeps its data and is reused.
-  const server = await startNats({ storeDir: join(dir, "nats"), detached: true, ...(bin ? { bin } : {}) });
+  const server = await startNats({ storeDir: join(dir, "nats"), detached: true, include, ...(bin ? { bin } : {}) });
   writeFileSync(stateFile, JSON.stringify({ pid: server.pid, port: server.port }));
-  return Object.assign(server, { reused: false });
+  return Object.assign(server, { reused: false, mapInput: mapInput(() => server.pid) });
 }

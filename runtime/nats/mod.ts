@@ -1,9 +1,9 @@
 // NATS as weir uses it: connection options, the names of an app's streams and buckets, binding
 // and creating streams, and nats-server processes (the embedded default, and test servers).
 export { connectNats, connectOptions } from "./connect.ts";
-export { startEmbeddedNats } from "./embedded.ts";
+export { startEmbeddedNats, type EmbeddedNats } from "./embedded.ts";
 export { appNames, NAMESPACE_PATTERN } from "./names.ts";
-export { findNatsServer, freePort, portOpen, startNats, type NatsServer, type StartNatsOptions } from "./server.ts";
+export { findNatsServer, freePort, portOpen, reloadNats, startNats, type NatsServer, type StartNatsOptions } from "./server.ts";
 export { ensureAppStreams, peekSeq, type AppStreams } from "./streams.ts";
 export { mappingConfig, partitionMappings, type SubjectMapping } from "./mapping.ts";
-export { casConflict } from "./kv.ts";
+export { casConflict, hasBucket } from "./kv.ts";

@@ -1,8 +1,8 @@
 import { spawn, type Subprocess } from "bun";
 import { createServer } from "node:net";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { NatsServerError } from "../contract/mod.ts";
 
 /** A nats-server process with JetStream that this process started (or reattached to). */
@@ -29,6 +29,11 @@ export interface StartNatsOptions {
   bin?: string;
   /** Extra command-line arguments for nats-server. */
   args?: string[];
+  /**
+   * A config file the server includes (created empty when missing), re-read by {@link reloadNats}:
+   * the server then takes its settings from `nats-server.conf` beside it, which this writes.
+   */
+  include?: string;
   /**
    * Run the server in its own process group, so it outlives this process and a Ctrl-C aimed at
    * this process does not reach it (the embedded default). Test servers are not detached.
@@ -91,6 +96,24 @@ async function waitReady(proc: Subprocess, port: number, logFile: string, logFro
   throw new NatsServerError(`nats-server did not become ready on port ${port}: ${tail}`);
 }
 
+/**
+ * Makes a running nats-server re-read its config file (SIGHUP) and waits until its log says it did.
+ * Throws when it says it could not (a server started without a config file cannot reload).
+ */
+export async function reloadNats(pid: number, logFile: string): Promise<void> {
+  const from = existsSync(logFile) ? statSync(logFile).size : 0;
+  process.kill(pid, "SIGHUP");
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline) {
+    const log = existsSync(logFile) ? readFileSync(logFile).subarray(from).toString("utf8") : "";
+    if (log.includes("Reloaded server configuration")) return;
+    const failed = log.split("\n").find((l) => /reload/i.test(l) && !/Reloaded/.test(l));
+    if (failed) throw new NatsServerError(`nats-server (pid ${pid}) did not reload its configuration: ${failed.replace(/^\[\d+\] \S+ \S+ /, "")}`);
+    await Bun.sleep(25);
+  }
+  throw new NatsServerError(`nats-server (pid ${pid}) did not confirm a reload of its configuration within 5 s`);
+}
+
 /** Servers that must not outlive this process, even one that exits without disposing them. */
 const attached = new Set<() => Subprocess | undefined>();
 process.once("exit", () => {
@@ -119,10 +142,21 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
   const logFile = join(storeDir, "nats-server.log");
   let proc: Subprocess | undefined;
 
+  // With an include, everything is in a config file: a reload re-reads only the file, and would
+  // turn off what only a command-line flag asked for (JetStream).
+  let settings = ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir];
+  if (opts.include) {
+    if (!existsSync(opts.include)) writeFileSync(opts.include, "");
+    const conf = join(dirname(opts.include), "nats-server.conf");
+    const lines = ["host: 127.0.0.1", `port: ${port}`, `jetstream { store_dir: ${JSON.stringify(storeDir)} }`, `include ${JSON.stringify(basename(opts.include))}`];
+    writeFileSync(conf, `# Written by weir at each start of this server.\n${lines.join("\n")}\n`);
+    settings = ["-c", conf];
+  }
+
   const launch = async () => {
     const logFrom = existsSync(logFile) ? statSync(logFile).size : 0;
     proc = spawn(
-      [bin, "-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, "-l", logFile, ...(opts.args ?? [])],
+      [bin, ...settings, "-l", logFile, ...(opts.args ?? [])],
       { stdin: "ignore", stdout: "ignore", stderr: "ignore", detached: opts.detached ?? false },
     );
     await waitReady(proc, port, logFile, logFrom);

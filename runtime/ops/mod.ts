@@ -21,5 +21,5 @@ export {
   type DeadLetter,
   type DeadLetterFilter,
 } from "./dlq.ts";
-export { produce, schemaProducer, type ProduceOptions, type SchemaProducer } from "./producer.ts";
+export { appInput, appInputOf, produce, schemaProducer, type AppInput, type ProduceOptions, type SchemaProducer } from "./producer.ts";
 export { appStatus, type AppStatus, type PartitionStatus } from "./status.ts";

@@ -2,7 +2,7 @@ import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nat
 import type { NatsConnection } from "@nats-io/nats-core";
 import { ConfigError } from "../contract/mod.ts";
 import { kvSnapshotStore, type AppConfigRecord } from "../state/mod.ts";
-import { appNames, NAMESPACE_PATTERN, peekSeq } from "../nats/mod.ts";
+import { appNames, hasBucket, NAMESPACE_PATTERN, peekSeq } from "../nats/mod.ts";
 import { ORIGIN_HEADER } from "../route/mod.ts";
 
 /** The namespace that names the live app's own outputs, tables and views. */
@@ -80,12 +80,6 @@ export async function resolveRange(
   }
   return { from, to };
 }
-
-const hasBucket = (jsm: JetStreamManager, bucket: string) =>
-  jsm.streams.info(`KV_${bucket}`).then(
-    () => true,
-    () => false,
-  );
 
 /**
  * How far the live app's repartition step has copied `input` into the partitions' streams (0 when

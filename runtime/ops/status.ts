@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { appNames } from "../nats/mod.ts";
+import { appNames, hasBucket } from "../nats/mod.ts";
 import { ownerView } from "../ownership/mod.ts";
 import { kvSnapshotStore } from "../state/mod.ts";
 
@@ -45,11 +45,7 @@ export async function appStatus(nc: NatsConnection, app: string, inputStream = a
   const names = appNames(app);
   const jsm = await jetstreamManager(nc);
   // Opened, never created: an app that never ran here has no state bucket.
-  const hasState = await jsm.streams.info(`KV_${names.bucket}`).then(
-    () => true,
-    () => false,
-  );
-  if (!hasState) return undefined;
+  if (!(await hasBucket(jsm, names.bucket))) return undefined;
   const store = await kvSnapshotStore(nc, { bucket: names.bucket });
   const config = await store.loadConfig();
   const partitions = config?.partitions ?? 0;

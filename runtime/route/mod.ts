@@ -3,6 +3,7 @@
 export { CONTENT_TYPE_HEADER, codecFor, decodePayload, jsonCodec, msgpackCodec, type Codec } from "./codec.ts";
 export { partitionOf } from "./partition.ts";
 export { eventTimeReader, keyReader } from "./readers.ts";
+export { actorsReading, partitionsFor } from "./targets.ts";
 export { createRouter, ORIGIN_HEADER, partitionsOfWorker, TIME_HEADER, type PartitionInput, type Rejected, type RoutedBatch, type Router } from "./router.ts";
 export {
   SCHEMA_ID_HEADER,

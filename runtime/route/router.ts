@@ -1,9 +1,10 @@
 import type { JsMsg } from "@nats-io/jetstream";
-import { DecodeError, EventTimeError, InvalidKeyError, MissingKeyError, MAX_KEY_BYTES, subjectMatches, type AppDefinition, type RoutedEvent, type WeirError } from "../contract/mod.ts";
+import { DecodeError, EventTimeError, InvalidKeyError, MissingKeyError, MAX_KEY_BYTES, WrongPartitionError, type AppDefinition, type RoutedEvent, type WeirError } from "../contract/mod.ts";
 import { eventTimeReader, keyReader } from "./readers.ts";
 import { CONTENT_TYPE_HEADER, decodePayload } from "./codec.ts";
 import { partitionOf } from "./partition.ts";
 import type { SchemaChecks } from "./schemas.ts";
+import { actorsReading, keyFits } from "./targets.ts";
 import { createWatermarks, type Watermarks } from "./watermark.ts";
 
 /** A message that cannot reach any actor, with the reason. */
@@ -42,8 +43,6 @@ export interface PartitionInput {
 export interface Router {
   route(msgs: readonly JsMsg[]): RoutedBatch;
 }
-
-const SUBJECT_CACHE_LIMIT = 10_000;
 
 /** The i-th of the `owned` partitions belongs to worker i mod W. */
 const workerOfOwned = (i: number, workers: number) => i % workers;
@@ -100,18 +99,7 @@ export function createRouter(
   const readers = app.actors.map((a) => keyReader(a.key));
   const timeOf = app.eventTime ? eventTimeReader(app.eventTime) : undefined;
   const touched: number[] = [];
-  const bySubject = new Map<string, number[]>();
-  const actorsFor = (subject: string): number[] => {
-    let hit = bySubject.get(subject);
-    if (hit) return hit;
-    hit = [];
-    for (let i = 0; i < app.actors.length; i++) {
-      if (app.actors[i]!.input.some((p) => subjectMatches(p, subject))) hit.push(i);
-    }
-    if (bySubject.size >= SUBJECT_CACHE_LIMIT) bySubject.clear();
-    bySubject.set(subject, hit);
-    return hit;
-  };
+  const actorsFor = actorsReading(app);
 
   return {
     route(msgs) {
@@ -132,63 +120,70 @@ export function createRouter(
           value = decodePayload(m.data, m.headers?.get(CONTENT_TYPE_HEADER) || undefined);
         } catch (err) {
           if (!copy) rejected.push({ msg: m, subject, error: err instanceof DecodeError ? err : new DecodeError(String(err)) });
+          reporting = rejected.length;
           continue;
         }
-        const invalid = schemas?.check(m, value);
-        if (invalid) {
-          if (!copy) rejected.push({ msg: m, subject, error: invalid });
-          continue;
-        }
+        // A copy was checked by the step; a message published straight to a partition is checked here.
+        let problem: WeirError | undefined = copy ? undefined : schemas?.check(m, value);
         const stored = copy?.headers?.get(TIME_HEADER);
         const time = stored ? Number(stored) : Math.floor(m.info.timestampNanos / 1e6);
         let eventTime = time;
-        if (timeOf) {
+        if (timeOf && !problem) {
           const t = timeOf(value, subject);
-          if (t === undefined) {
-            if (!copy) rejected.push({ msg: m, subject, error: new EventTimeError(`no event time: ${describeTime(app.eventTime!)} is missing or not a time`) });
-            continue;
-          }
-          eventTime = t;
+          if (t === undefined) problem = new EventTimeError(`no event time: ${describeTime(app.eventTime!)} is missing or not a time`);
+          else eventTime = t;
         }
+        if (problem && copy) continue;
         // Each event carries the watermark from before it: "late" means at or below it.
         const before = marks.current();
         touched.length = 0;
-        /** The lowest partition among the message's keys. */
+        /** The lowest partition among the message's keys (where a message with copies in several is reported). */
         let lowest = partitions;
         for (const i of interested) {
           const key = readers[i]!(value, subject);
           const actor = app.actors[i]!;
           if (key === undefined) {
-            rejected.push({
-              msg: m,
-              subject,
-              actor: actor.name,
-              error: new MissingKeyError(`no key for actor ${actor.name}: ${describeKey(actor.key)} is missing or empty`),
-            });
+            if (!problem) {
+              rejected.push({
+                msg: m,
+                subject,
+                actor: actor.name,
+                error: new MissingKeyError(`no key for actor ${actor.name}: ${describeKey(actor.key)} is missing or empty`),
+              });
+            }
             continue;
           }
-          // Three UTF-8 bytes per UTF-16 unit at most: only long keys are measured.
-          if (key.length * 3 > MAX_KEY_BYTES && Buffer.byteLength(key) > MAX_KEY_BYTES) {
-            rejected.push({
-              msg: m,
-              subject,
-              actor: actor.name,
-              error: new InvalidKeyError(`key for actor ${actor.name} is ${Buffer.byteLength(key)} bytes long; keys are at most ${MAX_KEY_BYTES} bytes`),
-            });
+          if (!keyFits(key)) {
+            if (!problem) {
+              rejected.push({
+                msg: m,
+                subject,
+                actor: actor.name,
+                error: new InvalidKeyError(`key for actor ${actor.name} is ${Buffer.byteLength(key)} bytes long; keys are at most ${MAX_KEY_BYTES} bytes`),
+              });
+            }
             continue;
           }
           const p = partitionOf(key, partitions);
           touched.push(p);
           if (p < lowest) lowest = p;
+          if (problem) continue;
           const w = workerOf[p]!;
           if (w >= 0) perWorker[w]!.push([seq, time, subject, i, key, p, value, eventTime, before]);
         }
+        if (problem) rejected.push({ msg: m, subject, error: problem });
+        else if (input && !copy && touched.length > 0 && !touched.includes(input.partition)) {
+          // Published here by a producer that partitions otherwise: dead-lettered, not dropped.
+          const where = [...new Set(touched)].sort((x, y) => x - y).join(", ");
+          rejected.push({ msg: m, subject, error: new WrongPartitionError(`published to partition ${input.partition}, but its keys are in partition ${where} of ${partitions} (the producer partitions with another count or hash)`) });
+          lowest = input.partition;
+        }
         if (input) {
-          marks.observe(input.partition, eventTime);
+          if (!problem) marks.observe(input.partition, eventTime);
           // Of a message with copies in several partitions, the one in the lowest reports it.
           if (copy || (touched.length > 0 && lowest !== input.partition)) rejected.length = reporting;
           reporting = rejected.length;
-        } else for (const p of touched) marks.observe(p, eventTime);
+        } else if (!problem) for (const p of touched) marks.observe(p, eventTime);
       }
       return { perWorker, rejected: input || ownsAll || rejected.length === 0 ? rejected : rejected.filter(mine), through, watermark: marks.current(), marks: marks.state() };
     },

@@ -56,7 +56,7 @@ export function schemaIdOf(m: Pick<JsMsg, "headers">): number | undefined {
  * Per-id validators for the decode stage: `prepare` loads (async, once per id) what a batch needs so
  * `check` can stay synchronous inside the router.
  */
-export function schemaChecks(port: SchemaRegistryPort) {
+export function schemaChecks(port: Pick<SchemaRegistryPort, "validator">) {
   const cache = new Map<number, SchemaValidate | undefined>();
   return {
     async prepare(msgs: readonly JsMsg[]): Promise<void> {

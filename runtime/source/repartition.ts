@@ -44,11 +44,23 @@ export interface Repartition {
   stop(): Promise<void>;
 }
 
-/** The newest copy in a partition stream and what it copies: `[last sequence, origin sequence in stream]`. */
-async function tailOf(jsm: JetStreamManager, partitionStream: string, origin: string): Promise<[number, number]> {
+/**
+ * How far back the step looks for its newest copy among messages producers published straight to a
+ * partition. Past it, the stored position decides what is copied again (and the partition stream's
+ * dedup window absorbs copies of the batch that was in hand).
+ */
+const TAIL_SCAN_LIMIT = 2_000;
+
+/**
+ * The newest copy in a partition stream and what it copies: `[last sequence, origin sequence in
+ * stream]`; without `look`, only the last sequence (nothing after the step's position can have
+ * been copied).
+ */
+async function tailOf(jsm: JetStreamManager, partitionStream: string, origin: string, look: boolean): Promise<[number, number]> {
   const { first_seq: first, last_seq: last } = (await jsm.streams.info(partitionStream)).state;
+  if (!look) return [last, 0];
   // Messages published straight to the partition (by partitioning producers) carry no origin: look further back.
-  for (let seq = last; seq >= Math.max(1, first); seq--) {
+  for (let seq = last; seq >= Math.max(1, first, last - TAIL_SCAN_LIMIT); seq--) {
     const m = await jsm.streams.getMessage(partitionStream, { seq }).catch(() => null);
     const o = m?.header.get(ORIGIN_HEADER);
     if (o && o.startsWith(`${origin}:`)) return [last, Number(o.slice(origin.length + 1))];
@@ -74,7 +86,10 @@ async function tailOf(jsm: JetStreamManager, partitionStream: string, origin: st
 export async function startRepartition(js: JetStreamClient, jsm: JetStreamManager, opts: RepartitionOptions): Promise<Repartition> {
   const { app, partitions, stream, publisher, dlq, store, log } = opts;
   const startSeq = (await store.loadPosition(stream)) + 1;
-  const tails = await Promise.all(opts.partitionStreams.map((s) => tailOf(jsm, s, stream)));
+  // Copies past the position exist only if a run stopped between storing a batch's copies and its
+  // position: there are none to look for while the input holds nothing past it.
+  const look = (await jsm.streams.info(stream)).state.last_seq >= startSeq;
+  const tails = await Promise.all(opts.partitionStreams.map((s) => tailOf(jsm, s, stream, look)));
   /** The last sequence of each partition stream, as the step's next copy there expects it. */
   const expected = tails.map(([last]) => last);
   /** The newest message of `stream` each partition holds a copy of. */

@@ -162,10 +162,10 @@ export function spawnWeir(args: string[]): WeirChild {
 }
 
 /**
- * How far in the app's input stream each partition's stored state reaches (see `inputCoverage`):
+ * How far in the app's input stream (or `input`, a stream of its producers') each partition's stored state reaches (see `inputCoverage`):
  * the least is where the stored state covers everything, the most shows that something is stored.
  */
-export async function storedCoverage(nc: NatsConnection, app: string, partitions: number): Promise<{ least: number; most: number }> {
+export async function storedCoverage(nc: NatsConnection, app: string, partitions: number, input = appNames(app).input): Promise<{ least: number; most: number }> {
   const jsm = await jetstreamManager(nc);
   const names = appNames(app);
   const streams = Array.from({ length: partitions }, (_, p) => names.partitionStream(p));
@@ -176,7 +176,7 @@ export async function storedCoverage(nc: NatsConnection, app: string, partitions
   if (!started) return { least: 0, most: 0 };
   const store = await kvSnapshotStore(nc, { bucket: names.bucket });
   const metas = await Promise.all(streams.map((_, p) => store.loadMeta(p)));
-  const each = await inputCoverage(jsm, names.input, streams, new Map(metas.map((m, p) => [p, m?.lastSeq ?? 0])), await store.loadPosition(names.input));
+  const each = await inputCoverage(jsm, input, streams, new Map(metas.map((m, p) => [p, m?.lastSeq ?? 0])), await store.loadPosition(input));
   return { least: Math.min(...each), most: Math.max(...each) };
 }
 
@@ -185,8 +185,8 @@ export async function storedCoverage(nc: NatsConnection, app: string, partitions
  * stored position, held back by every partition whose snapshot has not reached the copies it made
  * (compare with the input's last sequence to see whether the app has processed and stored it all).
  */
-export async function storedProgress(nc: NatsConnection, app: string, partitions: number): Promise<number> {
-  return (await storedCoverage(nc, app, partitions)).least;
+export async function storedProgress(nc: NatsConnection, app: string, partitions: number, input?: string): Promise<number> {
+  return (await storedCoverage(nc, app, partitions, input)).least;
 }
 
 /** Two `weir run` of one app, the second started after the first; resolves once each owns half the partitions. */

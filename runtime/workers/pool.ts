@@ -29,6 +29,8 @@ export interface WorkerPoolOptions extends Omit<WorkerInit, "type" | "index" | "
   onRound?: (report: RoundReport) => void;
   /** Every worker has applied its whole range (a replay). */
   onEnded?: () => void;
+  /** URL of the workers' entry module (see `RuntimeOptions.workerEntry`); the runtime's own worker by default. */
+  entry?: string;
 }
 
 export interface WorkerPool {
@@ -85,13 +87,13 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
   });
 
   // What every worker is told: the options, without the pool's own.
-  const { workers: _count, partitions: _total, onSnapshot: _onSnapshot, onRound: _onRound, onEnded: _onEnded, input, ...shared } = opts;
+  const { workers: _count, partitions: _total, onSnapshot: _onSnapshot, onRound: _onRound, onEnded: _onEnded, entry, input, ...shared } = opts;
   const ready = Promise.all(
     Array.from({ length: opts.workers }, (_, i) => {
       return new Promise<void>((resolve, reject) => {
         // From source: worker.ts beside this file. In the compiled binary import.meta.url is the
         // binary itself, and ./worker.ts the build's second entry point (cli/worker.ts).
-        const w = new Worker(new URL("./worker.ts", import.meta.url).href);
+        const w = new Worker(entry ?? new URL("./worker.ts", import.meta.url).href);
         workers.push(w);
         actorCounts.push(0);
         w.onmessage = (e: MessageEvent<FromWorker>) => {

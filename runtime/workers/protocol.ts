@@ -14,6 +14,12 @@ export interface WorkerInput {
   maxFetch: number;
   /** A replay: `[partition, from, to]`, the sequences of each partition's stream to read (inclusive); the worker ends after them. */
   ranges?: [number, number, number][];
+  /**
+   * Check messages published straight to a partition against the schema their `Weir-Schema-Id`
+   * names (the repartition step checked its copies), through the registry the worker's entry
+   * module installs (see `useSchemaRegistry`).
+   */
+  schemas?: boolean;
 }
 
 /** What a worker reports after each round: the round's counts and where its partition is. */

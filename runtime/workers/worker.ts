@@ -9,7 +9,7 @@ import { workerWatch } from "./watchdog.ts";
 import { connectNats } from "../nats/mod.ts";
 import { consoleLogger } from "../observe/mod.ts";
 import { pipelinedPublisher } from "../output/mod.ts";
-import { CONTENT_TYPE_HEADER, createRouter, createWatermarks, type Router } from "../route/mod.ts";
+import { CONTENT_TYPE_HEADER, createRouter, createWatermarks, schemaChecks, type Router, type SchemaChecks, type SchemaRegistryPort } from "../route/mod.ts";
 import { openSink, type SqlSink } from "../sinks/mod.ts";
 import { createCredit, pullSource, type Credit } from "../source/mod.ts";
 import { kvSnapshotStore, kvViews } from "../state/mod.ts";
@@ -32,7 +32,20 @@ let log: ReturnType<typeof consoleLogger> | undefined;
 let app: AppDefinition;
 let reading: Subscription | undefined;
 let nextRound = 1;
-type Chunk = { type: "chunk"; partition: number; msgs: JsMsg[]; router: Router; credit: Credit };
+type Chunk = { type: "chunk"; partition: number; msgs: JsMsg[]; router: Router; credit: Credit; checks: SchemaChecks | undefined };
+type RegistryFactory = (nc: NatsConnection) => Promise<Pick<SchemaRegistryPort, "validator">>;
+let registryFactory: RegistryFactory | undefined;
+
+/**
+ * Installs the schema registry workers check events against (called by a worker entry module at
+ * its top level, before the worker is told to start; see `RuntimeOptions.workerEntry`).
+ *
+ * @example
+ * useSchemaRegistry(async (nc) => registryPort(createRegistry({ store: await kvRegistryStore(nc) })));
+ */
+export function useSchemaRegistry(factory: RegistryFactory): void {
+  registryFactory = factory;
+}
 const inbox = new Subject<ToWorker | Chunk | { type: "tick" } | { type: "ended" }>();
 
 async function init(msg: WorkerInit): Promise<void> {
@@ -66,7 +79,10 @@ async function init(msg: WorkerInit): Promise<void> {
   await host.init();
   const positions = host.positions();
   post({ type: "ready", positions: positions.map((p) => [p.partition, p.lastSeq]) });
-  reading = read(msg.input, nc, positions);
+  let checks: SchemaChecks | undefined;
+  if (msg.input.schemas && registryFactory) checks = schemaChecks(await registryFactory(nc));
+  else if (msg.input.schemas) log.debug("no schema registry installed in this worker: events published straight to a partition are not checked against their Weir-Schema-Id");
+  reading = read(msg.input, nc, positions, checks);
   // Processing-time timers and time-based snapshots are checked between rounds, twice per snapshot period.
   const period = Math.max(50, Math.min(1000, Math.floor(msg.config.snapshot.everyMs / 2)));
   stopTicks = every(systemScheduler, period, () => inbox.next({ type: "tick" }));
@@ -77,7 +93,7 @@ async function init(msg: WorkerInit): Promise<void> {
  * range), unfiltered: a partition's stream holds only its own events, so no start pays a subject
  * scan. Each partition has its own credit, so an idle one's open pull holds back no other.
  */
-function read(input: WorkerInput, conn: NatsConnection, positions: ReturnType<ActorHost["positions"]>): Subscription {
+function read(input: WorkerInput, conn: NatsConnection, positions: ReturnType<ActorHost["positions"]>, checks: SchemaChecks | undefined): Subscription {
   const js = jetstream(conn);
   const streams = new Map(input.streams);
   const ranges = new Map(input.ranges?.map(([p, from, to]) => [p, { from, to }]));
@@ -90,6 +106,7 @@ function read(input: WorkerInput, conn: NatsConnection, positions: ReturnType<Ac
     const router = createRouter(app, input.partitions, 1, {
       input: { partition, prefix: input.prefix },
       watermarks: createWatermarks(input.partitions, input.watermark, marks),
+      ...(checks ? { schemas: checks } : {}),
     });
     const stream = streams.get(partition)!;
     return [
@@ -101,7 +118,7 @@ function read(input: WorkerInput, conn: NatsConnection, positions: ReturnType<Ac
         scheduler: systemScheduler,
         ...(range ? { stopSeq: range.to } : {}),
         onRetry: (err) => log?.warn(`reading ${stream} failed (${describeError(err)}); retrying`),
-      }).pipe(map((msgs): Chunk => ({ type: "chunk", partition, msgs, router, credit }))),
+      }).pipe(map((msgs): Chunk => ({ type: "chunk", partition, msgs, router, credit, checks }))),
     ];
   });
   return merge(...sources).subscribe({
@@ -112,7 +129,8 @@ function read(input: WorkerInput, conn: NatsConnection, positions: ReturnType<Ac
 }
 
 /** Decodes and routes one partition's chunk, and applies it as one round. */
-async function apply({ partition, msgs, router, credit }: Chunk): Promise<void> {
+async function apply({ partition, msgs, router, credit, checks }: Chunk): Promise<void> {
+  if (checks) await checks.prepare(msgs);
   const batch = router.route(msgs);
   for (const { msg, subject, error, actor } of batch.rejected) {
     const contentType = msg.headers?.get(CONTENT_TYPE_HEADER);
