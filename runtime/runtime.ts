@@ -37,7 +37,7 @@ import { registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./r
 import { openSink } from "./sinks/mod.ts";
 import { startRepartition, type Repartition } from "./source/mod.ts";
 import { deleteSnapshotStore, kvSnapshotStore, kvViews, SNAPSHOT_VERSION } from "./state/mod.ts";
-import { startWorkerPool, StuckWorkerError } from "./workers/mod.ts";
+import { startWorkerPool, StuckWorkerError, TransientWorkerError, type WorkerPool } from "./workers/mod.ts";
 import { stuckKey } from "./host/mod.ts";
 
 /** What to run, where, and the options and flags over the app's own settings. */
@@ -300,6 +300,7 @@ async function start(
     }
     let resolveEndedHere!: () => void;
     const endedHere = new Promise<void>((r) => (resolveEndedHere = r));
+    let up: WorkerPool | undefined;
     const pool = await startWorkerPool({
       workers: Math.min(workerCount, owned.length),
       partitions: owned,
@@ -338,13 +339,15 @@ async function start(
         m.lastSnapshotMs = ms;
       },
       onRound: (r) => {
+        transientFailures = 0;
         m.received += r.count;
         m.processed += r.result.processed;
         m.skipped += r.result.skipped;
         m.emitted += r.result.emitted;
         m.dlq += r.result.dlq;
         m.timersFired += r.result.fired ?? 0;
-        m.actors = pool.actors();
+        // A worker may apply a round before the others are ready (and the pool is returned).
+        if (up) m.actors = up.actors();
         progress.set(r.partition, { through: r.through, pending: r.pending, watermark: r.watermark });
         let low = Number.POSITIVE_INFINITY;
         for (const p of progress.values()) if (p.watermark > Number.NEGATIVE_INFINITY && p.watermark < low) low = p.watermark;
@@ -356,6 +359,7 @@ async function start(
       stopLeaseClock();
       throw err;
     });
+    up = pool;
     for (const [p, seq] of pool.positions) progress.set(p, { through: seq, pending: 0, watermark: Number.NEGATIVE_INFINITY });
     void endedHere.then(resolveEnded);
     const share = owned.length === partitions ? `${partitions} partitions` : `${owned.length} of ${partitions} partitions (${compactList(owned)})`;
@@ -534,6 +538,10 @@ async function start(
       try {
         current = await startPipeline(held, epochs);
       } catch (err) {
+        if (err instanceof TransientWorkerError) {
+          void startAgain(err);
+          return;
+        }
         // A lease that moved just before its claim: drop it and start over what is left.
         if (!(err instanceof FencedError) || !ownership) throw err;
         await fenced(ownership, err, epochs, false);
@@ -545,10 +553,26 @@ async function start(
         if (pipeline !== current) return;
         if (err instanceof FencedError && ownership) fenced(ownership, err, current.epochs).catch(fail);
         else if (err instanceof StuckWorkerError && err.stuck.seq >= 0) unstick(err).catch(fail);
+        else if (err instanceof TransientWorkerError) void startAgain(err);
         else fail(err);
       });
     });
     return changes;
+  };
+
+  /** Transient failures in a row (reset by a round applied): the backoff before the next start. */
+  let transientFailures = 0;
+  /**
+   * A worker failed on the broker (a node restarting, a leader moving): the pipeline starts again
+   * from the snapshots after a backoff, as often as it takes; what failed is logged each time.
+   */
+  const startAgain = async (err: TransientWorkerError) => {
+    const wait = backoffMs(++transientFailures, { baseMs: 500, maxMs: 30_000 });
+    log.warn(`${err.message}; the partitions start again from their snapshots in ${Math.round(wait)} ms`);
+    await Promise.race([scheduler.sleep(wait), done.then(() => {}, () => {})]);
+    if (closing) return;
+    restart = true;
+    await reconcile().catch(fail);
   };
 
   /**

@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { appNames, ensureAppStreams, kvSnapshotStore, kvViews, loadApp, openSink, type SnapshotStore } from "../runtime/internal.ts";
-import { client, orderWorkload, publishAll, readStream, rng, scratchSchema, spawnWeir, startCluster, storedProgress, storedStates, waitFor, type WeirChild } from "../runtime/testing/mod.ts";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { appNames, ensureAppStreams, kvSnapshotStore, kvViews, loadApp, openSink, produce } from "../runtime/internal.ts";
+import { client, orderWorkload, readStream, rng, scratchSchema, spawnWeir, startCluster, storedCoverage, storedProgress, storedStates, waitFor, type WeirChild } from "../runtime/testing/mod.ts";
 import { generate } from "../apps/testing/mod.ts";
 import ledgerApp, { type Payment } from "../apps/payments-ledger/main.ts";
 
@@ -22,14 +24,43 @@ interface Chaos {
   lastSeq: number;
 }
 
-/** The furthest any partition's stored state reaches: work was under way when this is between 0 and the end. */
-async function highestStored(store: SnapshotStore, partitions: number): Promise<number> {
-  const metas = await Promise.all(Array.from({ length: partitions }, (_, p) => store.loadMeta(p)));
-  return Math.max(...metas.map((m) => m?.lastSeq ?? 0));
+/**
+ * Publishes events `from..` with message ids by position, trying a failed publish again (a NATS
+ * node restarting moves stream leaders: "no responders" for a moment) so each is stored once.
+ * Returns the highest stream sequence.
+ */
+async function publishSurely(js: JetStreamClient, events: readonly { subject: string; value: unknown }[], from: number): Promise<number> {
+  let last = 0;
+  for (let i = 0; i < events.length; i += 1_000) {
+    const batch = events.slice(i, i + 1_000).map((e, j) => ({ ...e, id: `ev-${from + i + j}` }));
+    for (let attempt = 1; batch.length > 0; attempt++) {
+      const acks = await Promise.allSettled(batch.map((e) => produce(js, e.subject, e.value, { msgID: e.id })));
+      const failed = batch.filter((_, j) => acks[j]!.status === "rejected");
+      for (const a of acks) if (a.status === "fulfilled") last = Math.max(last, a.value.seq);
+      if (failed.length > 0 && attempt >= 60) throw (acks.find((a) => a.status === "rejected") as PromiseRejectedResult).reason;
+      batch.splice(0, batch.length, ...failed);
+      if (failed.length > 0) await Bun.sleep(500);
+    }
+  }
+  return last;
 }
 
-/** SIGTERM: the instance hands its partitions back and exits 0 (its log is shown if not, or if it hangs). */
+/** How far in the input the furthest partition's stored state reaches (-1 when the cluster does not answer: a node is restarting). */
+async function reached(nc: NatsConnection, app: string, partitions: number): Promise<number> {
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    try {
+      return (await storedCoverage(nc, app, partitions)).most;
+    } catch {
+      await Bun.sleep(1_000);
+    }
+  }
+  return -1;
+}
+
+/** SIGTERM to a started instance: it hands its partitions back and exits 0 (its log is shown if not, or if it hangs). */
 async function expectCleanStop(p: WeirChild): Promise<void> {
+  // A process still loading (the box is busy) has no signal handler yet: a clean stop is of a running instance.
+  await p.started;
   p.proc.kill("SIGTERM");
   const code = await Promise.race([p.proc.exited, Bun.sleep(60_000).then(() => "still running 60 s after SIGTERM")]);
   if (typeof code === "string") p.proc.kill("SIGKILL");
@@ -44,7 +75,8 @@ async function chaos(appPath: string, extraArgs: string[], events: readonly { su
   const app = await loadApp(appPath);
   await ensureAppStreams(await jetstreamManager(c.nc), app, { replicas: 3 });
   const parts = app.partitions ?? 32;
-  const store = await kvSnapshotStore(c.nc, { bucket: appNames(app.name).bucket, replicas: 3 });
+  // The state bucket R3 before any instance creates it.
+  await kvSnapshotStore(c.nc, { bucket: appNames(app.name).bucket, replicas: 3 });
   const args = [appPath, "--nats", cluster.url, "--workers", "2", "--no-progress", "--no-http", "--no-registry", "--lock-ttl", "1500", "--replicas", "3", "--max-in-flight", "1024", ...extraArgs];
   const random = rng(seed);
   const alive: WeirChild[] = [spawnWeir(args), spawnWeir(args), spawnWeir(args)];
@@ -52,10 +84,12 @@ async function chaos(appPath: string, extraArgs: string[], events: readonly { su
   let lastSeq = 0;
   const slice = Math.ceil(events.length / ROUNDS);
   for (let round = 0; round < ROUNDS; round++) {
-    lastSeq = Math.max(lastSeq, await publishAll(c.js, events.slice(round * slice, (round + 1) * slice)));
-    await Bun.sleep(3_000 + random() * 2_000);
+    lastSeq = Math.max(lastSeq, await publishSurely(c.js, events.slice(round * slice, (round + 1) * slice), round * slice));
+    // Soon enough after a slice that a kill often lands while it is being processed.
+    await Bun.sleep(200 + random() * 2_500);
     const victim = alive.splice(Math.floor(random() * alive.length), 1)[0]!;
-    killedAt.push(await highestStored(store, parts));
+    // How far in the input the furthest partition's stored state reaches: work was under way when between 0 and the end.
+    killedAt.push(await reached(c.nc, app.name, parts));
     victim.proc.kill("SIGKILL");
     alive.push(spawnWeir(args));
     if (round === 3) alive.push(spawnWeir(args)); // one joins

@@ -27,3 +27,20 @@ export async function connectNats(servers: string, name: string): Promise<NatsCo
     throw new ConfigError(`cannot connect to NATS at ${servers}: ${describeError(err)}`, { cause: err });
   }
 }
+
+/** nats.js errors of a broker that is away or busy for a while (a node restarting, a leader moving, a lost connection). */
+const TRANSIENT = new Set(["TimeoutError", "ConnectionError", "ClosedConnectionError", "DrainingConnectionError", "NoResponders", "RequestError", "JetStreamNotEnabled"]);
+
+/**
+ * Whether an error is the broker's, and passing: trying again later (from the snapshots) can
+ * succeed. JetStream's "temporarily unavailable" (503) counts; its other API errors do not.
+ *
+ * @example
+ * transientNatsError(new TimeoutError()) // true
+ */
+export function transientNatsError(err: unknown): boolean {
+  const e = err as { name?: unknown; status?: unknown; code?: unknown } | null;
+  if (!e || typeof e !== "object") return false;
+  if (typeof e.name === "string" && TRANSIENT.has(e.name)) return true;
+  return e.name === "JetStreamApiError" && (e.status === 503 || e.code === 10008);
+}

@@ -18,6 +18,17 @@ export class StuckWorkerError extends Error {
   }
 }
 
+/**
+ * A worker failed on the broker (timeouts, a lost connection, JetStream unavailable for a while):
+ * its partitions can start again from their snapshots once it is back.
+ */
+export class TransientWorkerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TransientWorkerError";
+  }
+}
+
 /** What every worker is told at start (its own index and partitions aside), and the pool's own settings. */
 export interface WorkerPoolOptions extends Omit<WorkerInit, "type" | "index" | "partitions" | "watch"> {
   workers: number;
@@ -117,7 +128,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
               stopped[i]?.();
               break;
             case "fatal": {
-              const err = new Error(`worker ${i}: ${m.message}`);
+              const err = m.transient ? new TransientWorkerError(`worker ${i}: ${m.message}`) : new Error(`worker ${i}: ${m.message}`);
               reject(err);
               fail(err);
               break;

@@ -93,6 +93,7 @@ export type FromWorker =
   /** `dlq`: dead letters sent outside rounds (rows the database refused) since the last report. */
   | { type: "snapshot"; ms: number; dlq: number }
   | { type: "stopped" }
-  | { type: "fatal"; message: string }
+  /** `transient`: the broker's and passing (see `transientNatsError`): the partitions can start again from their snapshots. */
+  | { type: "fatal"; message: string; transient: boolean }
   /** A write was refused: these partitions belong to a newer owner now. */
   | { type: "fenced"; message: string; partitions: number[] };

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { describeError, every, isWeirError, loadApp, systemScheduler, type AppDefinition, type FencedError } from "../contract/mod.ts";
 import { createActorHost, type ActorHost } from "../host/mod.ts";
 import { workerWatch } from "./watchdog.ts";
-import { connectNats } from "../nats/mod.ts";
+import { connectNats, transientNatsError } from "../nats/mod.ts";
 import { consoleLogger } from "../observe/mod.ts";
 import { pipelinedPublisher } from "../output/mod.ts";
 import { CONTENT_TYPE_HEADER, createRouter, createWatermarks, schemaChecks, type Router, type SchemaChecks, type SchemaRegistryPort } from "../route/mod.ts";
@@ -191,7 +191,7 @@ inbox.pipe(concatMap((m) => handle(m))).subscribe({
       // Said here too: the main thread may already be dropping this worker and not hear it.
       log?.warn(`write refused: ${err.message}`);
       post({ type: "fenced", message: err.message, partitions: [...(err as FencedError).partitions] });
-    } else post({ type: "fatal", message: describeError(err) });
+    } else post({ type: "fatal", message: describeError(err), transient: transientNatsError(err) || (isWeirError(err) && err.retryable) });
   },
 });
 
