@@ -5,9 +5,12 @@ import type { JetStreamManager } from "@nats-io/jetstream";
  */
 export const casConflict = (err: unknown): boolean => [10071, 10164].includes((err as { code?: unknown }).code as number);
 
-/** Whether a KV bucket exists (looked up without creating it). */
-export const hasBucket = (jsm: JetStreamManager, bucket: string): Promise<boolean> =>
-  jsm.streams.info(`KV_${bucket}`).then(
+/** Whether a stream exists (looked up, never created). */
+export const hasStream = (jsm: JetStreamManager, stream: string): Promise<boolean> =>
+  jsm.streams.info(stream).then(
     () => true,
     () => false,
   );
+
+/** Whether a KV bucket exists (looked up without creating it). */
+export const hasBucket = (jsm: JetStreamManager, bucket: string): Promise<boolean> => hasStream(jsm, `KV_${bucket}`);

@@ -6,4 +6,4 @@ export { appNames, NAMESPACE_PATTERN } from "./names.ts";
 export { findNatsServer, freePort, portOpen, reloadNats, startNats, type NatsServer, type StartNatsOptions } from "./server.ts";
 export { ensureAppStreams, peekSeq, type AppStreams } from "./streams.ts";
 export { mappingConfig, partitionMappings, type SubjectMapping } from "./mapping.ts";
-export { casConflict, hasBucket } from "./kv.ts";
+export { casConflict, hasBucket, hasStream } from "./kv.ts";

@@ -1,6 +1,7 @@
 import type { JetStreamClient, JetStreamManager, OrderedConsumerOptions, StreamInfo } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { ConfigError, DEFAULTS, subjectCovers, type AppDefinition } from "../contract/mod.ts";
+import { hasStream } from "./kv.ts";
 import { appNames } from "./names.ts";
 
 export interface AppStreams {
@@ -124,11 +125,7 @@ export async function ensureAppStreams(
   const partitionStreams = Array.from({ length: opts.partitions ?? 0 }, (_, p) => live.partitionStream(p));
   await Promise.all(
     partitionStreams.map(async (name, p) => {
-      const exists = await jsm.streams.info(name).then(
-        () => true,
-        () => false,
-      );
-      if (exists) return;
+      if (await hasStream(jsm, name)) return;
       await createStream(jsm, name, [`${live.inputPrefix}.${p}.>`], replicas, PARTITION_DEDUP_MS);
     }),
   );

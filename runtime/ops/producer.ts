@@ -2,7 +2,7 @@ import type { JetStreamClient, JetStreamManager, PubAck } from "@nats-io/jetstre
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
 import { CONTENT_TYPE_HEADER, jsonCodec, msgpackCodec, governingSubject, partitionsFor, SCHEMA_ID_HEADER, type SchemaRegistryPort, type SchemaValidate } from "../route/mod.ts";
 import { ConfigError, partitionsOf, SchemaValidationError, type AppDefinition } from "../contract/mod.ts";
-import { appNames, hasBucket } from "../nats/mod.ts";
+import { appNames, hasBucket, hasStream } from "../nats/mod.ts";
 import { kvSnapshotStore } from "../state/mod.ts";
 
 /**
@@ -53,7 +53,7 @@ export async function appInputOf(nc: NatsConnection, jsm: JetStreamManager, app:
   }
   const input = appInput(app, stored ?? partitions);
   const first = appNames(app.name).partitionStream(0);
-  if (!(await jsm.streams.info(first).then(() => true, () => false))) {
+  if (!(await hasStream(jsm, first))) {
     throw new ConfigError(`app ${app.name} has no partition streams here yet (no ${first}): start it once (weir run creates them), or publish unpartitioned`);
   }
   return input;

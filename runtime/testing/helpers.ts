@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jets
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { spawn, type Subprocess } from "bun";
-import { appNames, connectOptions } from "../nats/mod.ts";
+import { appNames, connectOptions, hasStream } from "../nats/mod.ts";
 import { inputCoverage, produce } from "../ops/mod.ts";
 import { decodePayload } from "../route/mod.ts";
 import { kvSnapshotStore, type ActorRecord } from "../state/mod.ts";
@@ -169,11 +169,7 @@ export async function storedCoverage(nc: NatsConnection, app: string, partitions
   const jsm = await jetstreamManager(nc);
   const names = appNames(app);
   const streams = Array.from({ length: partitions }, (_, p) => names.partitionStream(p));
-  const started = await jsm.streams.info(streams[0]!).then(
-    () => true,
-    () => false,
-  );
-  if (!started) return { least: 0, most: 0 };
+  if (!(await hasStream(jsm, streams[0]!))) return { least: 0, most: 0 };
   const store = await kvSnapshotStore(nc, { bucket: names.bucket });
   const metas = await Promise.all(streams.map((_, p) => store.loadMeta(p)));
   const each = await inputCoverage(jsm, input, streams, new Map(metas.map((m, p) => [p, m?.lastSeq ?? 0])), await store.loadPosition(input));

@@ -32,9 +32,11 @@ let log: ReturnType<typeof consoleLogger> | undefined;
 let app: AppDefinition;
 let reading: Subscription | undefined;
 let nextRound = 1;
-type Chunk = { type: "chunk"; partition: number; msgs: JsMsg[]; router: Router; credit: Credit; checks: SchemaChecks | undefined };
+type Chunk = { type: "chunk"; partition: number; msgs: JsMsg[]; router: Router; credit: Credit };
 type RegistryFactory = (nc: NatsConnection) => Promise<Pick<SchemaRegistryPort, "validator">>;
 let registryFactory: RegistryFactory | undefined;
+/** The worker's schema checks of messages published straight to its partitions (when the runtime has a registry and the entry installed one). */
+let checks: SchemaChecks | undefined;
 
 /**
  * Installs the schema registry workers check events against (called by a worker entry module at
@@ -79,10 +81,9 @@ async function init(msg: WorkerInit): Promise<void> {
   await host.init();
   const positions = host.positions();
   post({ type: "ready", positions: positions.map((p) => [p.partition, p.lastSeq]) });
-  let checks: SchemaChecks | undefined;
   if (msg.input.schemas && registryFactory) checks = schemaChecks(await registryFactory(nc));
   else if (msg.input.schemas) log.debug("no schema registry installed in this worker: events published straight to a partition are not checked against their Weir-Schema-Id");
-  reading = read(msg.input, nc, positions, checks);
+  reading = read(msg.input, nc, positions);
   // Processing-time timers and time-based snapshots are checked between rounds, twice per snapshot period.
   const period = Math.max(50, Math.min(1000, Math.floor(msg.config.snapshot.everyMs / 2)));
   stopTicks = every(systemScheduler, period, () => inbox.next({ type: "tick" }));
@@ -93,7 +94,7 @@ async function init(msg: WorkerInit): Promise<void> {
  * range), unfiltered: a partition's stream holds only its own events, so no start pays a subject
  * scan. Each partition has its own credit, so an idle one's open pull holds back no other.
  */
-function read(input: WorkerInput, conn: NatsConnection, positions: ReturnType<ActorHost["positions"]>, checks: SchemaChecks | undefined): Subscription {
+function read(input: WorkerInput, conn: NatsConnection, positions: ReturnType<ActorHost["positions"]>): Subscription {
   const js = jetstream(conn);
   const streams = new Map(input.streams);
   const ranges = new Map(input.ranges?.map(([p, from, to]) => [p, { from, to }]));
@@ -118,7 +119,7 @@ function read(input: WorkerInput, conn: NatsConnection, positions: ReturnType<Ac
         scheduler: systemScheduler,
         ...(range ? { stopSeq: range.to } : {}),
         onRetry: (err) => log?.warn(`reading ${stream} failed (${describeError(err)}); retrying`),
-      }).pipe(map((msgs): Chunk => ({ type: "chunk", partition, msgs, router, credit, checks }))),
+      }).pipe(map((msgs): Chunk => ({ type: "chunk", partition, msgs, router, credit }))),
     ];
   });
   return merge(...sources).subscribe({
@@ -129,7 +130,7 @@ function read(input: WorkerInput, conn: NatsConnection, positions: ReturnType<Ac
 }
 
 /** Decodes and routes one partition's chunk, and applies it as one round. */
-async function apply({ partition, msgs, router, credit, checks }: Chunk): Promise<void> {
+async function apply({ partition, msgs, router, credit }: Chunk): Promise<void> {
   if (checks) await checks.prepare(msgs);
   const batch = router.route(msgs);
   for (const { msg, subject, error, actor } of batch.rejected) {
