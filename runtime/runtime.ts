@@ -378,6 +378,7 @@ async function start(
       owned,
       epochs,
       failed,
+      abandon: () => void pool.abort(),
       async stop(final) {
         try {
           if (!final) {
@@ -504,6 +505,12 @@ async function start(
    * changes (leases taken one by one) is one restart.
    */
   let changes: Promise<void> = Promise.resolve();
+  /**
+   * The pipeline being stopped with a final snapshot. Its writes wait while its leases are
+   * unconfirmed: when one is lost meanwhile (the cluster unreachable past the TTL) the snapshot
+   * cannot land, and waiting for it would hold every change after it (and a clean stop) for good.
+   */
+  let retiring: Pipeline | undefined;
   let queued = false;
   let lostSome = false;
   /** The pipeline must start again even over the same partitions (a worker was terminated). */
@@ -525,7 +532,12 @@ async function start(
       const final = !lostSome && !restart;
       lostSome = false;
       restart = false;
-      await old?.stop(final);
+      retiring = old;
+      try {
+        await old?.stop(final);
+      } finally {
+        retiring = undefined;
+      }
       // Leases may have moved while the old pipeline stopped: start over what is held now.
       const held = closing ? [] : owned();
       if (held.length === 0) {
@@ -632,7 +644,11 @@ async function start(
             giving.delete(p);
           }
         },
-        lost: () => {
+        lost: (p) => {
+          if (retiring?.owned.includes(p)) {
+            log.warn(`partition ${p} was lost while being handed over: its final snapshot is dropped, it resumes from the last one`);
+            retiring.abandon();
+          }
           lostSome = true;
           reconcile().catch(fail);
         },
@@ -697,6 +713,8 @@ interface Pipeline {
   readonly failed: Promise<never>;
   /** Stops reading; `final`: finish what is in flight and snapshot; else drop it (a lost lease). */
   stop(final: boolean): Promise<void>;
+  /** Terminates the workers now (a lease lost): a final snapshot under way is dropped, its `stop` resolves. */
+  abandon(): void;
 }
 
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);

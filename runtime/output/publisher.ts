@@ -30,13 +30,17 @@ interface InFlight {
   reject: (err: Error) => void;
   sentAt: number;
   attempts: number;
+  /** When the first "no responders" came back (0: none): a stream leader moving, or no stream at all. */
+  noStreamSince: number;
 }
 
 /**
  * A JetStream publisher that pipelines: every message goes out at once with its own reply subject
  * under one wildcard inbox subscription, and acks are matched as they come back. No per-message
  * request or timer as in `js.publish`, which makes it ~1.5x faster for many small outputs. A message
- * whose ack is late is sent again; with a `Nats-Msg-Id` the server stores it once.
+ * whose ack is late is sent again; with a `Nats-Msg-Id` the server stores it once. "No responders"
+ * (no stream answered: on a cluster, a leader moving) is sent again for up to twice the ack
+ * timeout before it fails as a subject no stream stores.
  *
  * @example
  * const pub = pipelinedPublisher(nc);
@@ -63,15 +67,24 @@ export function pipelinedPublisher(nc: NatsConnection, opts: PipelinedPublisherO
       const id = Number(m.subject.slice(prefix.length + 1));
       const f = inFlight.get(id);
       if (!f) return; // the ack of an earlier attempt of a message already settled
+      if (m.data.length === 0 && m.headers && m.headers.code === 503) {
+        // No stream answered: on a cluster, the stream's leader is moving (a node restarting) and
+        // one answers again within seconds. Sent again shortly, for up to twice the ack timeout.
+        const now = scheduler.now();
+        f.noStreamSince ||= now;
+        if (now - f.noStreamSince < 2 * timeoutMs) {
+          // The sweep sends it again from a quarter of a second on; these are not failed attempts.
+          f.sentAt = now - timeoutMs + Math.min(250, timeoutMs / 2);
+          f.attempts = 0;
+          return;
+        }
+        inFlight.delete(id);
+        f.reject(new PublishError(`no JetStream stream stores subject "${f.subject}"`));
+        return;
+      }
       inFlight.delete(id);
       if (m.data.length === 0 && m.headers && m.headers.code >= 300) {
-        f.reject(
-          new PublishError(
-            m.headers.code === 503
-              ? `no JetStream stream stores subject "${f.subject}"`
-              : `JetStream refused "${f.subject}": ${m.headers.code} ${m.headers.description}`,
-          ),
-        );
+        f.reject(new PublishError(`JetStream refused "${f.subject}": ${m.headers.code} ${m.headers.description}`));
         return;
       }
       const body = dec.decode(m.data);
@@ -120,7 +133,7 @@ export function pipelinedPublisher(nc: NatsConnection, opts: PipelinedPublisherO
             if (po.msgID) headers.set("Nats-Msg-Id", po.msgID);
             for (const [k, v] of Object.entries(po.headers ?? {})) headers.set(k, v);
           }
-          const f: InFlight = { subject, data, headers, resolve, reject, sentAt: 0, attempts: 0 };
+          const f: InFlight = { subject, data, headers, resolve, reject, sentAt: 0, attempts: 0, noStreamSince: 0 };
           inFlight.set(id, f);
           send(id, f);
         } catch (err) {

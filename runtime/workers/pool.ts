@@ -181,6 +181,8 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
       stopping = true;
       stopWatchdog();
       await Promise.all(workers.map((w) => w.terminate()));
+      // A stop under way (its final snapshot) ends here too: nothing more of it is written.
+      for (const s of stopped) s?.();
     },
     async stop() {
       stopping = true;
