@@ -24,6 +24,8 @@ export interface LiveActor {
   base?: Uint8Array;
   /** Since the base, in order: invocations applied, and timers that fired (removed from `timers`). */
   log?: (Invocation | TimerEntry)[];
+  /** Held back by a failing event (waiting for a retry): stays in memory, its timers wait. */
+  held?: boolean;
 }
 
 /** One run of a handler or `onTimer`: the call (it reads the actor's state when it runs) and what it sees. */
@@ -163,7 +165,7 @@ export function createActorCache(env: {
       const cutoff = scheduler.now() - afterMs;
       let n = 0;
       for (const [id, a] of live) {
-        if (a.dirty || a.lastActive > cutoff || a.timers?.length) continue;
+        if (a.dirty || a.held || a.lastActive > cutoff || a.timers?.length) continue;
         live.delete(id);
         if (!env.storedAtStart(a.partition)) evicted.add(id);
         n++;

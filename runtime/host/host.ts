@@ -10,6 +10,7 @@ import {
   type Logger,
   type Round,
   type RoundResult,
+  type RoutedEvent,
   type Scheduler,
   type Timer,
   type WeirError,
@@ -20,7 +21,7 @@ import { SNAPSHOT_VERSION, type ActorWrite, type PartitionMeta, type SnapshotSto
 import { createActorCache, issuesOf, type Invocation, type LiveActor } from "./actors.ts";
 import { contextEnv } from "./context.ts";
 import { createEffects } from "./effects.ts";
-import { createInvoker, type InvocationWatch } from "./invocation.ts";
+import { createInvoker, type InvocationWatch, type Outcome } from "./invocation.ts";
 import { createTimerIndex, firstDue, TTL_TAG } from "./timers.ts";
 
 export interface ActorHostOptions {
@@ -67,6 +68,11 @@ export interface ActorHostOptions {
    * they are dead-lettered (reason: deadline, sync) instead of being run again.
    */
   stuck?: ReadonlySet<string>;
+  /**
+   * Called when a held key's attempt that was still running (an async handler past the grace
+   * period) has settled: `tick` should run soon to go on with that key.
+   */
+  wake?: () => void;
 }
 
 /** The key of an event in {@link ActorHostOptions.stuck}. */
@@ -76,7 +82,13 @@ export const stuckKey = (partition: number, seq: number, def: number) => `${part
 export interface ActorHost {
   /** Loads partition progress from the store. */
   init(): Promise<void>;
-  /** Applies a round. Its outputs may still be in flight when this resolves; `snapshot` awaits them. */
+  /**
+   * Applies a round. Its outputs may still be in flight when this resolves; `snapshot` awaits them.
+   * An event whose handler fails with a retryable error (or an async one still running after a
+   * moment) holds back only its key: that key's later events queue behind it, other keys go on,
+   * and `tick` tries it again when its backoff is over. Past {@link MAX_HELD} held events, this
+   * waits for them.
+   */
   process(round: Round): Promise<RoundResult>;
   /** True when the snapshot policy says it is time (events or elapsed time since the last one). */
   snapshotDue(): boolean;
@@ -86,8 +98,22 @@ export interface ActorHost {
    * number of dead letters sent since the last round reported (refused rows and outputs).
    */
   snapshot(): Promise<number>;
-  /** Fires processing-time timers that are due on the host's clock. */
-  tick(): Promise<void>;
+  /**
+   * Fires processing-time timers that are due on the host's clock, and tries the held keys' events
+   * whose retry is due (see {@link ActorHost.process}).
+   */
+  tick(): Promise<RoundResult>;
+  /** Tries the held keys' events until none is held (a replay's end), waiting for their retries. */
+  drain(): Promise<RoundResult>;
+  /**
+   * Every event of the partition up to here is applied: the position rounds have reached, held back
+   * to just before the earliest event of a held key.
+   */
+  through(partition: number): number;
+  /** Events held back (a key's failing event and the later events of that key). */
+  held(): number;
+  /** When the earliest retry of a held key is due (scheduler time); Infinity when none is waiting on time. */
+  nextRetryAt(): number;
   /**
    * Dead-letters a message of a partition's stream that reached no actor; stored before the
    * snapshot that moves the partition past it.
@@ -120,6 +146,31 @@ interface PartitionState {
 
 /** Actor records written between two checks of the leases. */
 const WRITE_CHUNK = 1024;
+
+/** Events held back by failing keys before `process` waits for their retries (memory stays bounded). */
+export const MAX_HELD = 10_000;
+
+/** How long an async handler runs inline before its key is held and the round goes on without it. */
+const GRACE_MS = 100;
+
+/** A key held back by a failing event: it and the later events of that key wait; other keys go on. */
+interface Hold {
+  actor: LiveActor;
+  /** The failing event, then the key's later events, in order. */
+  queue: RoutedEvent[];
+  /** The failing event's invocation. */
+  at: Invocation;
+  /** Attempts made so far. */
+  attempt: number;
+  /** When the next attempt is due (scheduler time). */
+  dueAt: number;
+  /** An attempt still running (an async handler past the grace period). */
+  running?: Promise<void>;
+  /** What the event came to, once decided: its outcome, or the error it is dead-lettered with. */
+  final?: Outcome;
+  /** Restoring the actor after a running attempt failed, failed: thrown by the next `tick`. */
+  broken?: unknown;
+}
 
 /** Timers one key may fire in a row before the host calls it a loop (a timer that re-arms itself at a due time). */
 const MAX_FIRES_IN_A_ROW = 100_000;
@@ -172,7 +223,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     ...(opts.fence ? { fence: opts.fence } : {}),
     ...(epochs ? { epochs: [...epochs].filter(([p]) => opts.partitions.includes(p)), guard: claim, leaseHeld } : {}),
   });
-  const { invoke, invokeWithRetries } = createInvoker({
+  const { invoke, invokeWithRetries, afterFailure } = createInvoker({
     contexts: contextEnv(app, log, publisher.maxPayload),
     defs,
     cache,
@@ -186,7 +237,16 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   });
   let eventsSinceSnapshot = 0;
   let lastSnapshotAt = scheduler.now();
-  const positions = (): [number, number][] => [...parts].map(([p, ps]) => [p, ps.through]);
+  /** Keys held back by a failing event, and how many events they hold. */
+  const holds = new Map<LiveActor, Hold>();
+  let heldEvents = 0;
+  const through = (p: number): number => {
+    let t = parts.get(p)!.through;
+    for (const h of holds.values()) if (h.actor.partition === p && h.queue[0]![0] <= t) t = h.queue[0]![0] - 1;
+    return t;
+  };
+  const positions = (): [number, number][] => [...parts.keys()].map((p) => [p, through(p)]);
+  const newResult = (id: number): RoundResult => ({ id, processed: 0, skipped: 0, emitted: 0, dlq: 0 });
 
   /**
    * Fires an actor's timers of one kind that are due at `upTo`, in time order. Event-time timers
@@ -253,10 +313,185 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     let low = Number.POSITIVE_INFINITY;
     for (const a of [...timers.owners]) {
       const ps = parts.get(a.partition)!;
-      await fireDue(a, kind, kind === "e" ? ps.watermark : now, ps.through, result);
+      // A held key's timers wait behind its event (they fire once it is let go).
+      if (!a.held) await fireDue(a, kind, kind === "e" ? ps.watermark : now, ps.through, result);
       for (const t of a.timers ?? []) if (t[1] === kind && t[0] < low) low = t[0];
     }
     timers.nextDue[kind] = low;
+  };
+
+  /**
+   * Runs one attempt of an event's handler. An async handler not settled within the grace period
+   * goes on running and is returned as such: its key is held meanwhile.
+   */
+  const attempt = async (a: LiveActor, at: Invocation): Promise<Outcome | { running: Promise<Outcome> }> => {
+    const r = invoke(a, at);
+    if (!(r instanceof Promise)) return r;
+    let cancel = () => {};
+    const grace = new Promise<undefined>((resolve) => {
+      cancel = scheduler.schedule(() => resolve(undefined), GRACE_MS);
+    });
+    const settled = await Promise.race([r, grace]);
+    cancel();
+    return settled ?? { running: r };
+  };
+
+  /** An attempt failed or succeeded: decides the event (`final`), or when it is tried next. */
+  const decide = async (h: Hold, r: Outcome): Promise<void> => {
+    if (!(r instanceof Error)) {
+      h.final = r;
+      return;
+    }
+    const next = await afterFailure(h.actor, r, h.attempt);
+    if (next instanceof Error) h.final = next;
+    else h.dueAt = scheduler.now() + next;
+  };
+
+  /** Holds a key back at its event, or (its attempt still running) learns the outcome when it settles. */
+  const hold = (a: LiveActor, ev: RoutedEvent, at: Invocation): Hold => {
+    const h: Hold = { actor: a, queue: [ev], at, attempt: 1, dueAt: Number.POSITIVE_INFINITY };
+    holds.set(a, h);
+    a.held = true;
+    heldEvents++;
+    return h;
+  };
+  const follow = (h: Hold, running: Promise<Outcome>) => {
+    h.running = running
+      .then((r) => decide(h, r))
+      .catch((err) => {
+        h.broken = err;
+      })
+      .finally(() => {
+        h.running = undefined;
+        opts.wake?.();
+      });
+  };
+
+  /** An event's outcome takes effect: the key has moved past it (applied, or dead-lettered). */
+  const settle = (a: LiveActor, ev: RoutedEvent, r: Outcome, result: RoundResult) => {
+    a.seq = ev[0];
+    if (r instanceof Error) {
+      effects.deadEvent(a, ev[0], ev[2], ev[6], r);
+      result.dlq++;
+      return;
+    }
+    result.emitted += r.emitted;
+    result.processed++;
+  };
+
+  /** Applies one event of a round (or of a held key let go), or queues it behind its held key. */
+  const applyEvent = async (ev: RoutedEvent, result: RoundResult, now: number): Promise<void> => {
+    const [seq, time, subject, defIdx, key, partition, value] = ev;
+    const p = parts.get(partition);
+    if (!p) throw new Error(`bug: event for partition ${partition} reached a host that does not own it`);
+    if (seq <= p.lastSeq) {
+      result.skipped++;
+      return;
+    }
+    let actor = cache.get(defIdx, key);
+    if (actor?.held) {
+      holds.get(actor)!.queue.push(ev);
+      heldEvents++;
+      return;
+    }
+    if (actor && seq <= actor.seq) {
+      // Already applied and stored before a restart: its effects are out, skip it.
+      result.skipped++;
+      return;
+    }
+    const before = ev[8] ?? Number.NEGATIVE_INFINITY;
+    if (actor?.timers) {
+      // Timers due before this event belong to the position just before it.
+      await fireDue(actor, "e", before, seq - 1, result);
+      actor = cache.get(defIdx, key);
+    }
+    actor ??= cache.create(defIdx, key, partition);
+    const def = defs[defIdx]!;
+    actor.lastActive = now;
+    const parsed = def.event.safeParse(value);
+    if (!parsed.success) {
+      settle(actor, ev, new ValidationError(`event does not match the input schema of ${def.name}: ${issuesOf(parsed.error)}`), result);
+      return;
+    }
+    const a = actor;
+    if (stuck && stuck.size > 0 && stuck.has(stuckKey(partition, seq, defIdx))) {
+      settle(a, ev, new HandlerError(`deadline, sync: the handler of ${def.name} ran for more than ${config.retry.deadlineMs} ms without returning; its worker was stopped`), result);
+      return;
+    }
+    const at: Invocation = {
+      call: (ctx: Context) => def.handle(a.state, parsed.data, ctx),
+      pos: seq,
+      seq,
+      time,
+      subject,
+      eventTime: ev[7] ?? time,
+      watermark: before,
+      now,
+      idBase: () => `${app.name}.${def.name}.${partition}.${seq}`,
+      expireAt: def.ttlMs !== undefined ? (ev[7] ?? time) + def.ttlMs : undefined,
+    };
+    const r = await attempt(a, at);
+    if ("running" in r) {
+      follow(hold(a, ev, at), r.running);
+      return;
+    }
+    if (!(r instanceof Error)) {
+      settle(a, ev, r, result);
+      return;
+    }
+    // Only a failure pays for the restore and the decision.
+    const next = await afterFailure(a, r, 1);
+    if (next instanceof Error) settle(a, ev, next, result);
+    else hold(a, ev, at).dueAt = scheduler.now() + next;
+  };
+
+  /** Lets a decided key go: its event takes effect, then its queued events are applied (one may hold it again). */
+  const release = async (h: Hold, result: RoundResult) => {
+    holds.delete(h.actor);
+    h.actor.held = false;
+    heldEvents -= h.queue.length;
+    settle(h.actor, h.queue[0]!, h.final!, result);
+    const now = scheduler.now();
+    for (let i = 1; i < h.queue.length; i++) await applyEvent(h.queue[i]!, result, now);
+  };
+
+  /** Tries the held keys whose retry is due, and lets go of those decided. */
+  const retryDue = async (result: RoundResult) => {
+    for (const h of [...holds.values()]) {
+      if (h.broken !== undefined) throw h.broken;
+      if (h.running) continue;
+      if (h.final === undefined) {
+        if (h.dueAt > scheduler.now()) continue;
+        h.attempt++;
+        const r = await attempt(h.actor, h.at);
+        if ("running" in r) {
+          follow(h, r.running);
+          continue;
+        }
+        await decide(h, r);
+        if (h.final === undefined) continue;
+      }
+      await release(h, result);
+    }
+  };
+
+  /** When the earliest held key not running is due: at once when decided (or broken). */
+  const dueAt = () => {
+    let next = Number.POSITIVE_INFINITY;
+    for (const h of holds.values()) {
+      if (h.running) continue;
+      const at = h.final !== undefined || h.broken !== undefined ? 0 : h.dueAt;
+      if (at < next) next = at;
+    }
+    return next;
+  };
+
+  /** Waits for the next held key to be due (a backoff over, a running attempt settled), then tries it. */
+  const waitForHeld = async (result: RoundResult) => {
+    const running = [...holds.values()].flatMap((h) => (h.running ? [h.running] : []));
+    const wait = Math.max(0, dueAt() - scheduler.now());
+    if (wait > 0) await Promise.race([...running, ...(wait !== Number.POSITIVE_INFINITY ? [scheduler.sleep(wait)] : [])]);
+    await retryDue(result);
   };
 
   return {
@@ -297,77 +532,18 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     },
 
     async process(round) {
-      const result: RoundResult = { id: round.id, processed: 0, skipped: 0, emitted: 0, dlq: 0 };
+      const result = newResult(round.id);
       await cache.prefetch(round.events);
       const now = scheduler.now();
-      for (const ev of round.events) {
-        const [seq, time, subject, defIdx, key, partition, value] = ev;
-        const p = parts.get(partition);
-        if (!p) throw new Error(`bug: event for partition ${partition} reached a host that does not own it`);
-        if (seq <= p.lastSeq) {
-          result.skipped++;
-          continue;
-        }
-        let actor = cache.get(defIdx, key);
-        if (actor && seq <= actor.seq) {
-          // Already applied and stored before a restart: its effects are out, skip it.
-          result.skipped++;
-          continue;
-        }
-        const before = ev[8] ?? Number.NEGATIVE_INFINITY;
-        if (actor?.timers) {
-          // Timers due before this event belong to the position just before it.
-          await fireDue(actor, "e", before, seq - 1, result);
-          actor = cache.get(defIdx, key);
-        }
-        actor ??= cache.create(defIdx, key, partition);
-        const def = defs[defIdx]!;
-        actor.lastActive = now;
-        const parsed = def.event.safeParse(value);
-        if (!parsed.success) {
-          effects.deadEvent(actor, seq, subject, value, new ValidationError(`event does not match the input schema of ${def.name}: ${issuesOf(parsed.error)}`));
-          result.dlq++;
-          actor.seq = seq;
-          continue;
-        }
-        const a = actor;
-        if (stuck && stuck.size > 0 && stuck.has(stuckKey(partition, seq, defIdx))) {
-          effects.deadEvent(a, seq, subject, value, new HandlerError(`deadline, sync: the handler of ${def.name} ran for more than ${config.retry.deadlineMs} ms without returning; its worker was stopped`));
-          result.dlq++;
-          a.seq = seq;
-          continue;
-        }
-        const at: Invocation = {
-          call: (ctx: Context) => def.handle(a.state, parsed.data, ctx),
-          pos: seq,
-          seq,
-          time,
-          subject,
-          eventTime: ev[7] ?? time,
-          watermark: before,
-          now,
-          idBase: () => `${app.name}.${def.name}.${partition}.${seq}`,
-          expireAt: def.ttlMs !== undefined ? (ev[7] ?? time) + def.ttlMs : undefined,
-        };
-        let r = invoke(a, at);
-        if (r instanceof Promise) r = await r;
-        // Only a failure pays for the retry loop (which also restores the actor).
-        if (r instanceof Error) r = await invokeWithRetries(a, at, r);
-        a.seq = seq;
-        if (r instanceof Error) {
-          effects.deadEvent(a, seq, subject, value, r);
-          result.dlq++;
-          continue;
-        }
-        result.emitted += r.emitted;
-        result.processed++;
-      }
+      for (const ev of round.events) await applyEvent(ev, result, now);
       const moved = round.partition === undefined ? parts.values() : [parts.get(round.partition)!];
       for (const p of moved) {
         if (round.through > p.through) p.through = round.through;
         if (round.marks) p.pendingMarks = round.marks;
         if (round.watermark !== undefined && round.watermark > p.watermark) p.watermark = round.watermark;
       }
+      if (holds.size > 0) await retryDue(result);
+      while (heldEvents > MAX_HELD) await waitForHeld(result);
       await fireAllDue("e", result);
       await fireAllDue("p", result);
       await effects.relieve(positions);
@@ -377,19 +553,42 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     },
 
     async tick() {
-      const result: RoundResult = { id: -1, processed: 0, skipped: 0, emitted: 0, dlq: 0 };
+      const result = newResult(-1);
+      if (holds.size > 0) {
+        await retryDue(result);
+        // Let go of a key: its timers that came due meanwhile fire now.
+        await fireAllDue("e", result);
+      }
       await fireAllDue("p", result);
+      result.dlq += effects.takeUnreported();
+      return result;
     },
+
+    async drain() {
+      const result = newResult(-1);
+      while (holds.size > 0) await waitForHeld(result);
+      await fireAllDue("e", result);
+      result.dlq += effects.takeUnreported();
+      return result;
+    },
+
+    through,
+
+    held: () => heldEvents,
+
+    nextRetryAt: dueAt,
 
     snapshotDue() {
       if (eventsSinceSnapshot >= config.snapshot.everyEvents) return true;
       if (scheduler.now() - lastSnapshotAt < config.snapshot.everyMs) return false;
       if (eventsSinceSnapshot > 0) return true;
-      for (const p of parts.values()) if (p.through > p.lastSeq) return true;
+      for (const p of parts.keys()) if (through(p) > parts.get(p)!.lastSeq) return true;
       return false;
     },
 
     async snapshot() {
+      // A held key's running attempt ends (by its deadline at the latest) before its state is written.
+      await Promise.all([...holds.values()].map((h) => h.running));
       // Effects are durable before state is: a snapshot never covers an event whose outputs the
       // server, or whose rows the database, has not stored.
       await effects.settle();
@@ -440,12 +639,14 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       }
       await Promise.all(
         [...parts].map(async ([p, ps]) => {
-          if (ps.through <= ps.lastSeq) return;
-          const through = ps.through;
-          const marks = ps.pendingMarks;
+          const upTo = through(p);
+          if (upTo <= ps.lastSeq) return;
+          // Held back behind a held key: the watermark trackers as of the last stored position, which
+          // is behind (never ahead of) the events read again from there.
+          const marks = upTo === ps.through ? ps.pendingMarks : ps.marks;
           const owners = timerOwners.get(p);
-          await saveMeta(p, ps, { lastSeq: through, savedAt, ...(marks ? { marks } : {}), ...(owners ? { timers: owners } : {}) });
-          ps.lastSeq = through;
+          await saveMeta(p, ps, { lastSeq: upTo, savedAt, ...(marks ? { marks } : {}), ...(owners ? { timers: owners } : {}) });
+          ps.lastSeq = upTo;
           if (marks) ps.marks = marks;
         }),
       );

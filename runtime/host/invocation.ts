@@ -138,25 +138,36 @@ export function createInvoker(env: {
   };
 
   /**
-   * Runs an invocation, trying again after a backoff (exponential, with jitter; or the delay a
-   * `RetryableError` asks for) while it fails with a retryable error; the last error (with the
-   * number of attempts) is returned. A failed attempt leaves no trace: the actor is restored before
-   * the next one and before its dead letter.
+   * After a failed attempt (the `attempt`-th): puts the actor back as it was, then says what comes
+   * next: the wait in ms before the next attempt (a `RetryableError`'s own delay, else exponential
+   * backoff with jitter), or the final error (with the number of attempts) to dead-letter.
    */
-  const invokeWithRetries = async (a: LiveActor, at: Invocation, first?: Outcome): Promise<Outcome> => {
+  const afterFailure = async (a: LiveActor, r: WeirError, attempt: number): Promise<number | WeirError> => {
+    await restore(a);
+    if (!r.retryable || attempt >= retry.attempts) {
+      if (attempt > 1) r.message = `${r.message} (after ${attempt} attempts)`;
+      return r;
+    }
+    const asked = (r as { delayMs?: unknown }).delayMs;
+    return typeof asked === "number" && asked >= 0 ? asked : backoffMs(attempt, retry);
+  };
+
+  /**
+   * Runs an invocation, trying again (see `afterFailure`) while it fails with a retryable error,
+   * waiting inline; the last error is returned. A failed attempt leaves no trace: the actor is
+   * restored before the next one and before its dead letter. (Events are retried by the host
+   * without waiting inline, so that a failing key holds back only itself.)
+   */
+  const invokeWithRetries = async (a: LiveActor, at: Invocation): Promise<Outcome> => {
     for (let attempt = 1; ; attempt++) {
-      let r = attempt === 1 && first ? first : invoke(a, at);
+      let r = invoke(a, at);
       if (r instanceof Promise) r = await r;
       if (!(r instanceof Error)) return r;
-      await restore(a);
-      if (!r.retryable || attempt >= retry.attempts) {
-        if (attempt > 1) r.message = `${r.message} (after ${attempt} attempts)`;
-        return r;
-      }
-      const asked = (r as { delayMs?: unknown }).delayMs;
-      await scheduler.sleep(typeof asked === "number" && asked >= 0 ? asked : backoffMs(attempt, retry));
+      const next = await afterFailure(a, r, attempt);
+      if (next instanceof Error) return next;
+      await scheduler.sleep(next);
     }
   };
 
-  return { invoke, invokeWithRetries };
+  return { invoke, invokeWithRetries, afterFailure };
 }

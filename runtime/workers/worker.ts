@@ -3,7 +3,7 @@ import { jetstream, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { concatMap, map, merge, Subject, type Subscription } from "rxjs";
 import { fileURLToPath } from "node:url";
-import { describeError, every, isWeirError, loadApp, systemScheduler, type AppDefinition, type FencedError } from "../contract/mod.ts";
+import { describeError, every, isWeirError, loadApp, systemScheduler, type AppDefinition, type FencedError, type RoundResult } from "../contract/mod.ts";
 import { createActorHost, type ActorHost } from "../host/mod.ts";
 import { workerWatch } from "./watchdog.ts";
 import { connectNats, transientNatsError } from "../nats/mod.ts";
@@ -77,6 +77,7 @@ async function init(msg: WorkerInit): Promise<void> {
     ...(msg.leaseClock ? { leaseHeld: leaseHeld(new Float64Array(msg.leaseClock)) } : {}),
     watch: workerWatch(msg.watch),
     ...(msg.stuck?.length ? { stuck: new Set(msg.stuck) } : {}),
+    wake: () => inbox.next({ type: "tick" }),
   });
   await host.init();
   const positions = host.positions();
@@ -140,8 +141,41 @@ async function apply({ partition, msgs, router, credit }: Chunk): Promise<void> 
   const result = await host!.process({ id: nextRound++, partition, through: batch.through, events: batch.perWorker[0]!, watermark: batch.watermark, marks: batch.marks });
   credit.release(msgs.length);
   result.dlq += batch.rejected.length;
-  const last = msgs[msgs.length - 1]!;
-  post({ type: "round", result, actors: host!.size(), partition, count: msgs.length, through: batch.through, pending: last.info.pending, watermark: batch.watermark });
+  report(partition, result, msgs.length, { pending: msgs[msgs.length - 1]!.info.pending, watermark: batch.watermark });
+}
+
+/** Per partition, what was last reported: a held key let go moves `through` on without a chunk. */
+const reported = new Map<number, { through: number; pending: number; watermark: number }>();
+
+function report(partition: number, result: RoundResult, count: number, at: { pending: number; watermark: number }): void {
+  const now = { through: host!.through(partition), pending: at.pending, watermark: at.watermark };
+  reported.set(partition, now);
+  post({ type: "round", result, actors: host!.size(), partition, count, ...now });
+}
+
+/** After a tick: what it did (told with the first partition), and the partitions whose held keys moved on. */
+function reportTick(result: RoundResult): void {
+  let untold = result.processed + result.dlq + result.emitted + (result.fired ?? 0) > 0;
+  for (const [partition, last] of reported) {
+    if (host!.through(partition) === last.through && !untold) continue;
+    report(partition, untold ? result : { ...result, processed: 0, emitted: 0, dlq: 0, fired: 0 }, 0, last);
+    untold = false;
+  }
+}
+
+/** One tick when the earliest held key's retry is due. */
+let retryTimer: ReturnType<typeof setTimeout> | undefined;
+let retryAt = Number.POSITIVE_INFINITY;
+function scheduleRetry(): void {
+  const at = host!.nextRetryAt();
+  if (at >= retryAt) return;
+  if (retryTimer) clearTimeout(retryTimer);
+  retryAt = at;
+  retryTimer = setTimeout(() => {
+    retryTimer = undefined;
+    retryAt = Number.POSITIVE_INFINITY;
+    inbox.next({ type: "tick" });
+  }, Math.max(0, at - systemScheduler.now()));
 }
 
 /** Waits while the main thread cannot vouch for the leases (a renewal moves the time on; a lost lease terminates this worker). */
@@ -157,18 +191,25 @@ async function handle(msg: ToWorker | Chunk | { type: "tick" } | { type: "ended"
       return init(msg);
     case "chunk":
       await apply(msg);
+      if (host!.held() > 0) scheduleRetry();
       if (host!.snapshotDue()) await snapshot();
       return;
     case "ended":
+      // A replay's range is read: its held keys are tried until each is applied or dead-lettered.
+      if (host!.held() > 0) reportTick(await host!.drain());
       post({ type: "ended" });
       return;
     case "tick":
-      await host?.tick();
-      if (host?.snapshotDue()) await snapshot();
+      if (!host) return;
+      reportTick(await host.tick());
+      if (host.held() > 0) scheduleRetry();
+      if (host.snapshotDue()) await snapshot();
       return;
     case "stop":
-      // Reading stopped when the stop arrived (onmessage, below).
+      // Reading stopped when the stop arrived (onmessage, below). Held keys are not waited for:
+      // the snapshot stops short of them, and their events are read again after a restart.
       stopTicks?.();
+      if (retryTimer) clearTimeout(retryTimer);
       if (host) await snapshot();
       closePublisher?.();
       await sink?.close();
