@@ -1,4 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -7,7 +10,7 @@ import { client, orderWorkload, readStream, rng, scratchSchema, spawnWeir, start
 import { generate } from "../apps/testing/mod.ts";
 import ledgerApp, { type Payment } from "../apps/payments-ledger/main.ts";
 
-// Run with `npm run test:chaos` (about 4 minutes; not yet part of `npm test`, see README).
+// Part of `npm test`; `npm run test:chaos` runs it alone (about 4 minutes).
 // Scale-out under faults, on a real 3-node cluster with R3 streams and buckets: three instances
 // with two workers each, SIGKILLed and replaced at random moments while events arrive, one more
 // instance joining and one leaving cleanly, one NATS node killed and restarted. What every user
@@ -147,7 +150,18 @@ describe("scale-out under faults (3-node cluster, 3 instances × 2 workers)", ()
     }
   }, 400_000);
 
-  test("payments ledger on PostgreSQL: one transaction row per payment, balances and the view equal brute force", async () => {
+  // The ledger's rows on each SQL sink: three instances' workers writing one PostgreSQL schema, or one SQLite file.
+  const SINKS: [string, () => Promise<{ url: () => string } & AsyncDisposable>][] = [
+    ["PostgreSQL", scratchSchema],
+    [
+      "SQLite",
+      async () => {
+        const dir = mkdtempSync(join(tmpdir(), "weir-chaos-"));
+        return { url: () => `sqlite:${join(dir, "ledger.db")}`, [Symbol.asyncDispose]: async () => rmSync(dir, { recursive: true, force: true }) };
+      },
+    ],
+  ];
+  test.each(SINKS)("payments ledger on %s: one transaction row per payment, balances and the view equal brute force", async (_name, openDb) => {
     const CURRENCIES = ["EUR", "USD", "GBP"];
     const events = generate<Payment>(
       { seed: 17, n: 30_000, stepMs: 100, outOfOrdernessMs: 30_000, latenessMs: 0, tooLateMs: 1, tooLateRate: 0, lateRate: 0.1, dupRate: 0.1 },
@@ -162,10 +176,10 @@ describe("scale-out under faults (3-node cluster, 3 instances × 2 workers)", ()
     const balances = new Map<string, number>();
     for (const p of distinct.values()) balances.set(p.account_id, (balances.get(p.account_id) ?? 0) + p.amount);
 
-    await using pg = await scratchSchema();
-    const run = await chaos(LEDGER_APP, ["--sink", pg.url()], events, 17);
+    await using db = await openDb();
+    const run = await chaos(LEDGER_APP, ["--sink", db.url()], events, 17);
     try {
-      const sink = openSink(pg.url(), { scope: "ledger" });
+      const sink = openSink(db.url(), { scope: "ledger" });
       await sink.prepare(ledgerApp.tables!);
       const tx = await sink.rows("transactions");
       expect(tx.length).toBe(distinct.size);
