@@ -8,15 +8,17 @@ import { connectNats, ensureAppStreams, loadApp, partitionsOf } from "../runtime
 import { appInput, produce } from "../runtime/mod.ts";
 import { spawnWeir, startNats, waitFor, type WeirChild } from "../runtime/testing/mod.ts";
 
-const HELP = `Usage: npx bun bench/failover.ts [--kills K] [--ttl MS] [--rate R]
+const HELP = `Usage: npx bun bench/failover.ts [--kills K] [--ttl MS] [--rate R] [--keys N]
 
-Runs the user-totals app as two instances (W=1 each, lease TTL --ttl, default 1500 ms) while a
+Publishes one event for each of N users first (default 1000000: the partition streams hold N
+distinct subjects, the case where a wildcard-filtered consumer would scan them), then runs the
+user-totals app as two instances (W=1 each, lease TTL --ttl, default 1500 ms) while a
 producer publishes --rate events/s (default 2000) to its partitions; K times (default 20)
 SIGKILLs one instance at a random moment, measures the time until the other reads every
 partition, and starts the killed one again. Prints each failover, the median and the maximum.
 `;
 
-const { kills: K, ttl: TTL, rate: RATE } = benchArgs(HELP, { kills: 20, ttl: 1500, rate: 2000 });
+const { kills: K, ttl: TTL, rate: RATE, keys: KEYS } = benchArgs(HELP, { kills: 20, ttl: 1500, rate: 2000, keys: 1_000_000 });
 const APP = new URL("../apps/user-totals/main.ts", import.meta.url).pathname;
 const app = await loadApp(APP);
 const P = partitionsOf(app);
@@ -25,6 +27,20 @@ const nc = await connectNats(nats.url, "weir-bench-failover");
 const js = jetstream(nc);
 await ensureAppStreams(await jetstreamManager(nc), app, { partitions: P });
 const input = appInput(app);
+
+// The backlog: one event per key, many publishes in flight.
+const WINDOW = 2_000;
+for (let from = 0; from < KEYS; from += WINDOW) {
+  const to = Math.min(KEYS, from + WINDOW);
+  await Promise.all(
+    Array.from({ length: to - from }, (_, j) => {
+      const u = `k${from + j}`;
+      return produce(js, `purchases.${u}`, { event_id: `k${from + j}`, user_id: u, amount: 1, event_time: Date.now() }, { msgID: `k${from + j}`, input });
+    }),
+  );
+  if (to % 50_000 === 0 || to === KEYS) process.stderr.write(`\r\x1b[2Kpublished ${to} of ${KEYS} keys`);
+}
+process.stderr.write("\n");
 
 // A steady trickle of events, so each owner has work when it is killed.
 let producing = true;
@@ -75,7 +91,7 @@ await nc.close();
 const sorted = [...times].sort((a, b) => a - b);
 process.stderr.write("\n");
 process.stdout.write(
-  `failover over ${K} SIGKILLs of one of two instances (${P} partitions, lease TTL ${TTL} ms, ${RATE} ev/s): ` +
+  `failover over ${K} SIGKILLs of one of two instances (${P} partitions holding ${KEYS} distinct keys, lease TTL ${TTL} ms, ${RATE} ev/s): ` +
     `median ${Math.round(sorted[Math.floor(K / 2)]!)} ms, max ${Math.round(sorted[K - 1]!)} ms (kill to the survivor reading every partition)\n` +
     `  each: ${times.map((t) => Math.round(t)).join(", ")}\n`,
 );

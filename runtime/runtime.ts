@@ -37,7 +37,7 @@ import { registerInputSchemas, schemaChecks, type SchemaRegistryPort } from "./r
 import { openSink } from "./sinks/mod.ts";
 import { startRepartition, type Repartition } from "./source/mod.ts";
 import { deleteSnapshotStore, kvSnapshotStore, kvViews, SNAPSHOT_VERSION } from "./state/mod.ts";
-import { startWorkerPool, StuckWorkerError, TransientWorkerError, type WorkerPool } from "./workers/mod.ts";
+import { StartAbandonedError, startWorkerPool, StuckWorkerError, TransientWorkerError, type WorkerPool } from "./workers/mod.ts";
 import { stuckKey } from "./host/mod.ts";
 
 /** What to run, where, and the options and flags over the app's own settings. */
@@ -285,7 +285,7 @@ async function start(
    * partitions' streams. Ownership changes stop it (with a final snapshot, or without one when a
    * lease was lost) and start another over the new set.
    */
-  const startPipeline = async (owned: readonly number[], epochs: ReadonlyMap<number, number>): Promise<Pipeline> => {
+  const startPipeline = async (owned: readonly number[], epochs: ReadonlyMap<number, number>, signal?: AbortSignal): Promise<Pipeline> => {
     m.owned = [...owned];
     progress.clear();
     // Until when the leases are certainly ours, for the workers to check before they write.
@@ -321,6 +321,7 @@ async function start(
         ...(opts.registry ? { schemas: true } : {}),
       },
       ...(opts.workerEntry ? { entry: opts.workerEntry } : {}),
+      ...(signal ? { signal } : {}),
       // Only apps with tables get a database connection in each worker.
       ...(opts.sink && app.tables ? { sinkUrl: opts.sink } : {}),
       ...(app.views?.length ? { viewBucket: names.views } : {}),
@@ -511,6 +512,12 @@ async function start(
    * cannot land, and waiting for it would hold every change after it (and a clean stop) for good.
    */
   let retiring: Pipeline | undefined;
+  /**
+   * The pipeline being started, over these partitions: its workers claim them before they are
+   * ready, and a claim waits while the leases are unconfirmed, so a lease lost meanwhile calls
+   * the start off (else it would wait for good).
+   */
+  let starting: { owned: readonly number[]; abort: AbortController } | undefined;
   let queued = false;
   let lostSome = false;
   /** The pipeline must start again even over the same partitions (a worker was terminated). */
@@ -547,9 +554,12 @@ async function start(
       }
       const epochs = epochsOf(held);
       let current: Pipeline;
+      starting = { owned: held, abort: new AbortController() };
       try {
-        current = await startPipeline(held, epochs);
+        current = await startPipeline(held, epochs, starting.abort.signal);
       } catch (err) {
+        // A lease lost while starting: the change that loss queued starts over what is held then.
+        if (err instanceof StartAbandonedError) return;
         if (err instanceof TransientWorkerError) {
           void startAgain(err);
           return;
@@ -559,6 +569,8 @@ async function start(
         await fenced(ownership, err, epochs, false);
         void reconcile().catch(fail);
         return;
+      } finally {
+        starting = undefined;
       }
       pipeline = current;
       current.failed.catch((err) => {
@@ -648,6 +660,10 @@ async function start(
           if (retiring?.owned.includes(p)) {
             log.warn(`partition ${p} was lost while being handed over: its final snapshot is dropped, it resumes from the last one`);
             retiring.abandon();
+          }
+          if (starting?.owned.includes(p)) {
+            log.warn(`partition ${p} was lost while its workers were starting: starting over what is held now`);
+            starting.abort.abort(`partition ${p} was lost`);
           }
           lostSome = true;
           reconcile().catch(fail);

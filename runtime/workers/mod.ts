@@ -1,4 +1,4 @@
 // Worker threads: the pool on the main thread, the message protocol, and the worker entry (worker.ts,
 // started by the pool, never imported).
-export { startWorkerPool, StuckWorkerError, TransientWorkerError, type WorkerPool, type WorkerPoolOptions } from "./pool.ts";
+export { StartAbandonedError, startWorkerPool, StuckWorkerError, TransientWorkerError, type WorkerPool, type WorkerPoolOptions } from "./pool.ts";
 export type { EffectTarget, FromWorker, ToWorker, WorkerInit } from "./protocol.ts";

@@ -29,6 +29,14 @@ export class TransientWorkerError extends Error {
   }
 }
 
+/** The start was called off (`WorkerPoolOptions.signal`): its workers were terminated before they were all ready. */
+export class StartAbandonedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StartAbandonedError";
+  }
+}
+
 /** What every worker is told at start (its own index and partitions aside), and the pool's own settings. */
 export interface WorkerPoolOptions extends Omit<WorkerInit, "type" | "index" | "partitions" | "watch"> {
   workers: number;
@@ -42,6 +50,11 @@ export interface WorkerPoolOptions extends Omit<WorkerInit, "type" | "index" | "
   onEnded?: () => void;
   /** URL of the workers' entry module (see `RuntimeOptions.workerEntry`); the runtime's own worker by default. */
   entry?: string;
+  /**
+   * Calls the start off (a lease lost meanwhile: the workers would wait for good to write on it):
+   * the workers are terminated and the start rejects with a {@link StartAbandonedError}.
+   */
+  signal?: AbortSignal;
 }
 
 export interface WorkerPool {
@@ -98,7 +111,13 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
   });
 
   // What every worker is told: the options, without the pool's own.
-  const { workers: _count, partitions: _total, onSnapshot: _onSnapshot, onRound: _onRound, onEnded: _onEnded, entry, input, ...shared } = opts;
+  const { workers: _count, partitions: _total, onSnapshot: _onSnapshot, onRound: _onRound, onEnded: _onEnded, entry, input, signal, ...shared } = opts;
+  const abandoned = new Promise<never>((_, reject) => {
+    const off = () => reject(new StartAbandonedError(`the start of the workers was abandoned: ${String(signal!.reason ?? "called off")}`));
+    if (signal?.aborted) off();
+    else signal?.addEventListener("abort", off, { once: true });
+  });
+  abandoned.catch(() => {});
   const ready = Promise.all(
     Array.from({ length: opts.workers }, (_, i) => {
       return new Promise<void>((resolve, reject) => {
@@ -164,7 +183,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
     }),
   );
   try {
-    await Promise.race([ready, failed]);
+    await Promise.race([ready, failed, abandoned]);
   } catch (err) {
     stopping = true;
     stopWatchdog();
