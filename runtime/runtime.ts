@@ -268,13 +268,16 @@ async function start(
   let resolveEnded!: () => void;
   const ended = new Promise<void>((res) => (resolveEnded = res));
 
-  /**
-   * The data path over the partitions this instance owns: one source from the lowest stored
-   * position among them, the router, the workers. Ownership changes stop it (with a final snapshot,
-   * or without one when a lease was lost) and start another over the new set.
-   */
   /** Where each owned partition is: applied through, and left in its stream after that. */
   const progress = new Map<number, { through: number; pending: number; watermark: number }>();
+  const shareOf = (owned: readonly number[]) => (owned.length === partitions ? `${partitions} partitions` : `${owned.length} of ${partitions} partitions (${compactList(owned)})`);
+  /**
+   * A partition's progress as its worker starts reading it, unless a round of it has been reported
+   * already (a worker may apply rounds before the others are ready): that one is newer.
+   */
+  const startProgress = (p: number, seq: number) => {
+    if (!progress.has(p)) progress.set(p, { through: seq, pending: 0, watermark: Number.NEGATIVE_INFINITY });
+  };
   const sumLag = () => {
     let lag = repartitionLag;
     for (const p of progress.values()) lag += p.pending;
@@ -282,10 +285,14 @@ async function start(
   };
   /**
    * The data path over the partitions this instance owns: the workers, each reading its own
-   * partitions' streams. Ownership changes stop it (with a final snapshot, or without one when a
-   * lease was lost) and start another over the new set.
+   * partitions' streams. An ownership change hands partitions over and takes them on in the
+   * running workers (`rebalance`); a lost lease or a failed worker stops it (without a final
+   * snapshot) and starts another over the new set.
    */
-  const startPipeline = async (owned: readonly number[], epochs: ReadonlyMap<number, number>, signal?: AbortSignal): Promise<Pipeline> => {
+  const startPipeline = async (first: readonly number[], startEpochs: ReadonlyMap<number, number>, signal?: AbortSignal): Promise<Pipeline> => {
+    /** The partitions and their epochs now (a rebalance adds and drops some without a restart). */
+    let owned: readonly number[] = first;
+    const epochs = new Map(startEpochs);
     m.owned = [...owned];
     progress.clear();
     // Until when the leases are certainly ours, for the workers to check before they write.
@@ -361,11 +368,10 @@ async function start(
       throw err;
     });
     up = pool;
-    for (const [p, seq] of pool.positions) progress.set(p, { through: seq, pending: 0, watermark: Number.NEGATIVE_INFINITY });
+    for (const [p, seq] of pool.positions) startProgress(p, seq);
     void endedHere.then(resolveEnded);
-    const share = owned.length === partitions ? `${partitions} partitions` : `${owned.length} of ${partitions} partitions (${compactList(owned)})`;
     log.info(
-      `app ${app.name}: input ${streams.input}${streams.filter ? ` (${streams.filter})` : ""}, ${share} on ${pool.size} workers, ` +
+      `app ${app.name}: input ${streams.input}${streams.filter ? ` (${streams.filter})` : ""}, ${shareOf(owned)} on ${pool.size} workers, ` +
         (range
           ? `replaying sequences ${range.from}..${range.to} of ${streams.input} into ${replay!.into}`
           : `resuming each partition from its snapshot in its own stream (${live.partitionStream(owned[0]!)}, ...)`),
@@ -376,10 +382,42 @@ async function start(
     pool.failed.catch(failPipeline);
 
     return {
-      owned,
+      get owned() {
+        return owned;
+      },
       epochs,
       failed,
       abandon: () => void pool.abort(),
+      async rebalance(want, wantEpochs) {
+        const gone = owned.filter((p) => !want.includes(p));
+        const added = want.filter((p) => !owned.includes(p));
+        // A partition lost and taken again has a new epoch: its workers must start over with it.
+        if (owned.some((p) => want.includes(p) && wantEpochs.get(p) !== epochs.get(p))) return false;
+        // Taking partitions on where more workers should read them: a restart spreads them.
+        if (added.length > 0 && pool.size < Math.min(workerCount, want.length)) return false;
+        if (gone.length > 0) {
+          await pool.drop(gone);
+          // Only once their final snapshots are stored: until then their writes wait on the leases.
+          owned = owned.filter((p) => !gone.includes(p));
+          for (const p of gone) {
+            epochs.delete(p);
+            progress.delete(p);
+          }
+        }
+        if (added.length > 0) {
+          // The lease clock covers them before their workers claim them.
+          owned = [...owned, ...added].sort((x, y) => x - y);
+          for (const p of added) epochs.set(p, wantEpochs.get(p)!);
+          await pool.add(added, epochs, new Map(added.map((p) => [p, streams.partitionStreams[p]!])));
+          for (const p of added) startProgress(p, pool.positions.get(p) ?? 0);
+        }
+        m.owned = [...owned];
+        log.info(
+          `app ${app.name}: ${shareOf(owned)} on ${pool.size} workers, without a restart` +
+            `${added.length ? `; took on ${compactList(added)}` : ""}${gone.length ? `; handed over ${compactList(gone)}` : ""}`,
+        );
+        return true;
+      },
       async stop(final) {
         try {
           if (!final) {
@@ -501,9 +539,9 @@ async function start(
   };
   const owned = () => (ownership ? [...ownership.owned().keys()].filter((p) => !giving.has(p)).sort((x, y) => x - y) : Array.from({ length: partitions }, (_, p) => p));
   /**
-   * Brings the pipeline in line with the partitions owned now: stopped (with a final snapshot,
-   * unless a lease was lost) and started over the new set. One change at a time, and a burst of
-   * changes (leases taken one by one) is one restart.
+   * Brings the pipeline in line with the partitions owned now: rebalanced in its running workers
+   * where it can be, else stopped (with a final snapshot, unless a lease was lost) and started over
+   * the new set. One change at a time, and a burst of changes (leases taken one by one) is one.
    */
   let changes: Promise<void> = Promise.resolve();
   /**
@@ -533,6 +571,20 @@ async function start(
       const want = closing ? [] : owned();
       // A lease lost and taken again between two changes has a new epoch: the pipeline restarts with it.
       if (pipeline && same(pipeline.owned, want) && sameEpochs(pipeline.epochs, epochsOf(want)) && !restart) return;
+      // Partitions handed over and taken on in the running workers; the others go on meanwhile.
+      if (pipeline && want.length > 0 && !lostSome && !restart) {
+        const current = pipeline;
+        retiring = current;
+        try {
+          if (await current.rebalance(want, epochsOf(want))) return;
+        } catch {
+          // The workers failed (a fenced write, a lease lost and the workers abandoned): the
+          // pipeline's failure handler, or the change a lost lease queued, takes it from here.
+          return;
+        } finally {
+          retiring = undefined;
+        }
+      }
       const old = pipeline;
       pipeline = undefined;
       // No final snapshot after a lost lease or a terminated worker: the partitions resume from the last one.
@@ -731,6 +783,13 @@ interface Pipeline {
   stop(final: boolean): Promise<void>;
   /** Terminates the workers now (a lease lost): a final snapshot under way is dropped, its `stop` resolves. */
   abandon(): void;
+  /**
+   * Brings the running workers to these partitions without a restart: those handed over are
+   * snapshotted and let go, those taken on are claimed and read. False (nothing done) where a
+   * restart is needed: a kept partition's epoch changed, or more workers should read the new set.
+   * Throws when the workers fail meanwhile (the pipeline's `failed` says why).
+   */
+  rebalance(want: readonly number[], epochs: ReadonlyMap<number, number>): Promise<boolean>;
 }
 
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);

@@ -147,6 +147,14 @@ export function createActorCache(env: {
       }
       await loadAll([...wanted.values()]);
     },
+    /** Lets the actors of these partitions go (handed to another owner, their states stored). */
+    drop(partitions: ReadonlySet<number>) {
+      for (const [id, a] of live) {
+        if (!partitions.has(a.partition)) continue;
+        live.delete(id);
+        timers.drop(a);
+      }
+    },
     /** Forgets an actor's state: out of memory now, its stored record deleted at the next snapshot. */
     clear(a: LiveActor) {
       const id = idOf(a.def, a.key);

@@ -126,6 +126,11 @@ export function createEffects(env: EffectsEnv) {
 
   return {
     fenced,
+    /** Forgets a partition handed to another owner (after a snapshot: nothing of it is pending). */
+    forget(partition: number) {
+      sinkOffsets.delete(partition);
+      viewOffsets.delete(partition);
+    },
     /** Loads how far the sink and the views have written for these partitions. */
     async init(partitions: readonly number[]) {
       if (app.tables && !env.sink) throw new Error(`app ${app.name} declares tables but the host has no SQL sink`);

@@ -18,16 +18,18 @@ const PARTS = [0, 1, 2, 3];
 interface HostEnv extends AsyncDisposable {
   store: SnapshotStore;
   clock: ManualScheduler;
-  /** A host of partitions 0-3; with `epochs`, its writes are fenced by them. */
-  newHost(epochs?: ReadonlyMap<number, number>): ActorHost;
+  /** A host of partitions 0-3 (or of `partitions`); with `epochs`, its writes are fenced by them. */
+  newHost(epochs?: ReadonlyMap<number, number>, partitions?: readonly number[]): ActorHost;
   outputs(): Promise<StoredMessage[]>;
   deadLetters(): Promise<StoredMessage[]>;
 }
 
 type OpenEnv = (appPath: string, startMs: number) => Promise<HostEnv>;
 
-const host = (app: AppDefinition, store: SnapshotStore, publisher: Publisher, dlqSubject: string, clock: ManualScheduler) => (epochs?: ReadonlyMap<number, number>) =>
-  createActorHost({ app, partitions: PARTS, store, publisher, dlqSubject, scheduler: clock, log: consoleLogger("silent"), ...(epochs ? { epochs } : {}) });
+const host =
+  (app: AppDefinition, store: SnapshotStore, publisher: Publisher, dlqSubject: string, clock: ManualScheduler) =>
+  (epochs?: ReadonlyMap<number, number>, partitions: readonly number[] = PARTS) =>
+    createActorHost({ app, partitions, store, publisher, dlqSubject, scheduler: clock, log: consoleLogger("silent"), ...(epochs ? { epochs } : {}) });
 
 /** A real nats-server: KV snapshot store (writing records by `kv.put` or through the pipelined publisher), JetStream outputs. */
 const natsEnv =
@@ -136,6 +138,40 @@ describe.each(BACKENDS)("actor host on %s", (_name, open) => {
     expect((await stateOf(store, "a"))?.sum).toBe(12);
     expect((await stateOf(store, "c"))?.sum).toBe(2);
     expect(await store.loadMeta(pa)).toMatchObject({ lastSeq: 4, epoch: 8 });
+  });
+
+  test("a partition handed from one running host to another: dropped after a snapshot, added with a newer epoch, it goes on where it was stored", async () => {
+    await using env = await open(HOST_APP, 1_000);
+    const { store, newHost, outputs } = env;
+    const pa = partitionOf("a", 4);
+    const pb = partitionOf("b", 4);
+    expect(pa).not.toBe(pb);
+    const epochs = (e: number) => new Map(PARTS.map((p) => [p, e]));
+    const one = newHost(epochs(1), [pa, pb]);
+    const two = newHost(epochs(1), [PARTS.find((p) => p !== pa && p !== pb)!]);
+    await one.init();
+    await two.init();
+    await one.process({ id: 1, partition: pa, through: 2, events: [ev(1, "a", "add", 5), ev(2, "a", "add", 1)] });
+    await one.process({ id: 2, partition: pb, through: 1, events: [ev(1, "b", "add", 3)] });
+    // pa moves from one to two.
+    await one.snapshot();
+    await one.drop([pa]);
+    expect(one.positions().map((p) => p.partition)).toEqual([pb]);
+    await expect(one.process({ id: 9, partition: pa, through: 3, events: [ev(3, "a", "add", 10)] })).rejects.toThrow(`a round of partition ${pa} reached a host that does not own it`);
+    await two.add([pa], new Map([[pa, 2]]));
+    expect(two.positions().find((p) => p.partition === pa)?.lastSeq).toBe(2);
+    expect(await store.loadMeta(pa)).toMatchObject({ lastSeq: 2, epoch: 2 });
+    // What was stored before the hand-over is skipped; the rest applies on the state as stored.
+    const r = await two.process({ id: 1, partition: pa, through: 3, events: [ev(2, "a", "add", 1), ev(3, "a", "add", 10)] });
+    expect(r).toMatchObject({ processed: 1, skipped: 1 });
+    await two.snapshot();
+    expect((await stateOf(store, "a"))?.sum).toBe(16);
+    expect(await store.loadMeta(pa)).toMatchObject({ lastSeq: 3, epoch: 2 });
+    // The host that let pa go still runs its other partition.
+    await one.process({ id: 3, partition: pb, through: 2, events: [ev(2, "b", "add", 4)] });
+    await one.snapshot();
+    expect((await stateOf(store, "b"))?.sum).toBe(7);
+    expect((await outputs()).map((m) => m.value)).toEqual([{ sum: 5 }, { sum: 6 }, { sum: 3 }, { sum: 16 }, { sum: 7 }]);
   });
 
   test("after a restart, events already reflected in stored state are skipped (partition and per-key)", async () => {

@@ -80,8 +80,15 @@ export const stuckKey = (partition: number, seq: number, def: number) => `${part
 
 /** Hosts the actors of a set of partitions: applies events, publishes effects, snapshots. */
 export interface ActorHost {
-  /** Loads partition progress from the store. */
+  /** Loads partition progress from the store, and claims the partitions (with `epochs`). */
   init(): Promise<void>;
+  /** Takes more partitions on (a rebalance), as `init` does for the first ones, with their lease epochs. */
+  add(partitions: readonly number[], epochs: ReadonlyMap<number, number>): Promise<void>;
+  /**
+   * Lets partitions go (handed to another owner): their actors leave memory, their held keys are
+   * forgotten. Call it right after a `snapshot`, with nothing of theirs applied since.
+   */
+  drop(partitions: readonly number[]): Promise<void>;
   /**
    * Applies a round. Its outputs may still be in flight when this resolves; `snapshot` awaits them.
    * An event whose handler fails with a retryable error (or an async one still running after a
@@ -190,7 +197,11 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   const defs = app.actors as readonly ActorDefinition<unknown, unknown>[];
   const parts = new Map<number, PartitionState>();
   const timers = createTimerIndex();
-  const { stuck, epochs } = opts;
+  const { stuck } = opts;
+  /** The lease epoch of each partition held now (partitions come and go with `add` and `drop`). */
+  const epochs = opts.epochs ? new Map([...opts.epochs].filter(([p]) => opts.partitions.includes(p))) : undefined;
+  /** The same, as the effects send it with each sink batch (kept in step with `epochs`). */
+  const epochList: [number, number][] = epochs ? [...epochs] : [];
   const leaseHeld = opts.leaseHeld ?? (async () => {});
   /** A meta write of this host's, with the partition's epoch when it holds a lease. */
   const saveMeta = async (p: number, ps: PartitionState, meta: Omit<PartitionMeta, "v" | "epoch">) => {
@@ -205,11 +216,17 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
    * for a partition a newer owner has claimed, which stops this host before it writes anything
    * else for it.
    */
-  const claim = async () => {
+  const claim = async (only?: readonly number[]) => {
     await leaseHeld();
-    await Promise.all([...parts].map(([p, ps]) => saveMeta(p, ps, ps.meta ?? { lastSeq: ps.lastSeq, savedAt: scheduler.now(), ...(ps.marks ? { marks: ps.marks } : {}) })));
+    const which = only ?? [...parts.keys()];
+    await Promise.all(
+      which.map((p) => {
+        const ps = parts.get(p)!;
+        return saveMeta(p, ps, ps.meta ?? { lastSeq: ps.lastSeq, savedAt: scheduler.now(), ...(ps.marks ? { marks: ps.marks } : {}) });
+      }),
+    );
   };
-  const cache = createActorCache({ defs, store, scheduler, timers, log, storedAtStart: (p) => parts.get(p)!.storedAtStart });
+  const cache = createActorCache({ defs, store, scheduler, timers, log, storedAtStart: (p) => parts.get(p)?.storedAtStart ?? false });
   const effects = createEffects({
     app,
     defs,
@@ -221,7 +238,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     ...(opts.views ? { views: opts.views } : {}),
     outputPrefix: opts.outputPrefix ?? "",
     ...(opts.fence ? { fence: opts.fence } : {}),
-    ...(epochs ? { epochs: [...epochs].filter(([p]) => opts.partitions.includes(p)), guard: claim, leaseHeld } : {}),
+    ...(epochs ? { epochs: epochList, guard: () => claim(), leaseHeld } : {}),
   });
   const { invoke, invokeWithRetries, afterFailure } = createInvoker({
     contexts: contextEnv(app, log, publisher.maxPayload),
@@ -318,6 +335,48 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       for (const t of a.timers ?? []) if (t[1] === kind && t[0] < low) low = t[0];
     }
     timers.nextDue[kind] = low;
+  };
+
+  /**
+   * Takes partitions on (at start, or added to a running host): loads their progress, claims them
+   * with their epochs (writes of an earlier owner still running somewhere are refused from here
+   * on), reads where the sink and views are for them, and loads their actors with pending timers.
+   */
+  const own = async (partitions: readonly number[]): Promise<void> => {
+    const metas = await Promise.all(partitions.map((p) => store.loadMeta(p)));
+    partitions.forEach((p, i) => {
+      const m = metas[i];
+      const lastSeq = m?.lastSeq ?? 0;
+      const marks = m?.marks;
+      parts.set(p, {
+        lastSeq,
+        through: lastSeq,
+        storedAtStart: m !== null,
+        hasMeta: m !== null,
+        watermark: marks?.[0] ?? Number.NEGATIVE_INFINITY,
+        ...(marks ? { marks, pendingMarks: marks } : {}),
+        ...(m ? { meta: m } : {}),
+      });
+    });
+    if (epochs) {
+      epochList.splice(0, epochList.length, ...epochs);
+      await claim(partitions);
+    }
+    await effects.init(partitions);
+    cache.setAnyStoredAtStart([...parts.values()].some((ps) => ps.storedAtStart));
+    // Actors with pending timers come back at once: their timers must fire without waiting for
+    // the key's next event.
+    const index = new Map(defs.map((d, i) => [d.name, i]));
+    const owed: [number, string, number][] = [];
+    partitions.forEach((p, i) => {
+      for (const [name, key] of metas[i]?.timers ?? []) {
+        const def = index.get(name);
+        if (def !== undefined) owed.push([def, key, p]);
+      }
+    });
+    await cache.loadAll(owed);
+    // Timers loaded from the store: the next rounds scan for them.
+    timers.nextDue.e = timers.nextDue.p = Number.NEGATIVE_INFINITY;
   };
 
   /**
@@ -495,43 +554,33 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   };
 
   return {
-    async init() {
-      const metas = await Promise.all(opts.partitions.map((p) => store.loadMeta(p)));
-      opts.partitions.forEach((p, i) => {
-        const m = metas[i];
-        const lastSeq = m?.lastSeq ?? 0;
-        const marks = m?.marks;
-        parts.set(p, {
-          lastSeq,
-          through: lastSeq,
-          storedAtStart: m !== null,
-          hasMeta: m !== null,
-          watermark: marks?.[0] ?? Number.NEGATIVE_INFINITY,
-          ...(marks ? { marks, pendingMarks: marks } : {}),
-          ...(m ? { meta: m } : {}),
-        });
-      });
-      // A new owner claims its partitions before it reads where the sink and views are: writes of
-      // an earlier owner still running somewhere are refused from here on.
-      if (epochs) await claim();
-      await effects.init(opts.partitions);
-      cache.setAnyStoredAtStart(metas.some((m) => m !== null));
-      // Actors with pending timers come back at once: their timers must fire without waiting for
-      // the key's next event.
-      const index = new Map(defs.map((d, i) => [d.name, i]));
-      const owed: [number, string, number][] = [];
-      opts.partitions.forEach((p, i) => {
-        for (const [name, key] of metas[i]?.timers ?? []) {
-          const def = index.get(name);
-          if (def !== undefined) owed.push([def, key, p]);
-        }
-      });
-      await cache.loadAll(owed);
-      // Timers loaded from the store: the first rounds scan for them.
-      timers.nextDue.e = timers.nextDue.p = Number.NEGATIVE_INFINITY;
+    init: () => own(opts.partitions),
+
+    async add(partitions, with_) {
+      for (const [p, e] of with_) epochs?.set(p, e);
+      await own(partitions);
+    },
+
+    async drop(partitions) {
+      const gone = new Set(partitions);
+      for (const [a, h] of holds) {
+        if (!gone.has(a.partition)) continue;
+        // Its event is read again by the next owner (the snapshot stopped short of it).
+        holds.delete(a);
+        a.held = false;
+        heldEvents -= h.queue.length;
+      }
+      cache.drop(gone);
+      for (const p of gone) {
+        parts.delete(p);
+        epochs?.delete(p);
+        effects.forget(p);
+      }
+      epochList.splice(0, epochList.length, ...(epochs ?? []));
     },
 
     async process(round) {
+      if (round.partition !== undefined && !parts.has(round.partition)) throw new Error(`bug: a round of partition ${round.partition} reached a host that does not own it`);
       const result = newResult(round.id);
       await cache.prefetch(round.events);
       const now = scheduler.now();

@@ -6,7 +6,7 @@ import type { AppStatus } from "../ops/mod.ts";
 const ORDER_APP = new URL("../testdata/order-app.ts", import.meta.url).pathname;
 const PARTITIONS = 16;
 
-test("two weir run of one app share its partitions: each owns half, a kill -9 or a clean stop hands its half to the other, the state is exact", async () => {
+test("two weir run of one app share its partitions: each owns half, a kill -9 or a clean stop hands its half to the other without restarting its workers, the state is exact", async () => {
   await using nats = await startNats();
   await using c = await client(nats.url);
   const args = [ORDER_APP, "--nats", nats.url, "--workers", "1", "--no-progress", "--no-http", "--lock-ttl", "1500"];
@@ -42,10 +42,13 @@ test("two weir run of one app share its partitions: each owns half, a kill -9 or
   const killedAt = performance.now();
   first.proc.kill("SIGKILL");
   await waitFor(() => second.out.log.includes(`${PARTITIONS} partitions on`), 20_000, "the survivor to own every partition");
-  process.stderr.write(`  failover after kill -9 (lease TTL 1500 ms): ${Math.round(performance.now() - killedAt)} ms to the survivor's restart over all partitions\n`);
+  process.stderr.write(`  failover after kill -9 (lease TTL 1500 ms): ${Math.round(performance.now() - killedAt)} ms to the survivor reading every partition\n`);
+  // Its workers took the partitions on as they ran: no restart.
+  expect(second.out.log).toContain(`${PARTITIONS} partitions on 1 workers, without a restart; took on`);
   const third = spawnWeir(args);
   await third.started;
   await waitFor(() => third.out.log.includes(half), 20_000, "the newcomer to get half back");
+  await waitFor(() => second.out.log.includes(`${half} (`) && second.out.log.includes("without a restart; handed over"), 20_000, "the survivor to hand half over");
   const end = await publishAll(c.js, events.slice(15_000));
   await waitFor(async () => (await progress()) >= end, 30_000, "both to process the rest");
   // A clean stop hands its partitions back at once (no lease to expire).

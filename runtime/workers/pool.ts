@@ -68,6 +68,14 @@ export interface WorkerPool {
    * were fenced, a {@link StuckWorkerError} when the watchdog terminated one.
    */
   readonly failed: Promise<never>;
+  /**
+   * Takes more partitions on in the running workers (each to the worker with the fewest), with their
+   * lease epochs and streams: resolves once each is claimed and read from its stored position (then
+   * in `positions`).
+   */
+  add(partitions: readonly number[], epochs: ReadonlyMap<number, number>, streams: ReadonlyMap<number, string>): Promise<void>;
+  /** Hands partitions over: their workers stop reading them, snapshot, and let them go. */
+  drop(partitions: readonly number[]): Promise<void>;
   /** Final snapshot in every worker, then terminate. */
   stop(): Promise<void>;
   /** Terminates every worker at once, without a snapshot (their partitions' leases are lost). */
@@ -91,6 +99,19 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
   });
   failed.catch(() => {});
   const stopped: Array<() => void> = [];
+  /** Which worker reads each partition. */
+  const assigned = new Map<number, number>();
+  /** Per worker, the replies awaited to its "add" and "drop" messages, in the order they were sent. */
+  const replies: { resolve: (m: FromWorker) => void; reject: (err: Error) => void }[][] = Array.from({ length: opts.workers }, () => []);
+  failed.catch((err) => {
+    for (const queue of replies) for (const r of queue.splice(0)) r.reject(err);
+  });
+  /** Sends a worker an "add" or "drop" and waits for its reply (or the pool's failure). */
+  const ask = (i: number, m: ToWorker) =>
+    new Promise<FromWorker>((resolve, reject) => {
+      replies[i]!.push({ resolve, reject });
+      workers[i]!.postMessage(m);
+    });
   let stopping = false;
   const watches = Array.from({ length: opts.workers }, watchBuffer);
   /** Workers the watchdog ended. */
@@ -133,6 +154,13 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
               for (const [p, seq] of m.positions) positions.set(p, seq);
               resolve();
               break;
+            case "added":
+              for (const [p, seq] of m.positions) positions.set(p, seq);
+              replies[i]!.shift()?.resolve(m);
+              break;
+            case "dropped":
+              replies[i]!.shift()?.resolve(m);
+              break;
             case "round":
               actorCounts[i] = m.actors;
               opts.onRound?.(m);
@@ -169,6 +197,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
           if (!stopping) fail(new Error(`worker ${i} exited unexpectedly`));
         });
         const mine = partitionsOfWorker(i, opts.workers, opts.partitions);
+        for (const p of mine) assigned.set(p, i);
         const own = new Set(mine);
         const init: ToWorker = {
           ...shared,
@@ -196,10 +225,39 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
     positions,
     failed,
     actors: () => actorCounts.reduce((a, b) => a + b, 0),
+    async add(partitions, epochs, streams) {
+      const load = workers.map((_, i) => [...assigned.values()].filter((w) => w === i).length);
+      const to = new Map<number, number[]>();
+      for (const p of partitions) {
+        const i = load.indexOf(Math.min(...load));
+        load[i]!++;
+        assigned.set(p, i);
+        to.set(i, [...(to.get(i) ?? []), p]);
+      }
+      await Promise.all(
+        [...to].map(([i, ps]) =>
+          ask(i, { type: "add", partitions: ps, epochs: ps.map((p) => [p, epochs.get(p)!]), streams: ps.map((p) => [p, streams.get(p)!]) }),
+        ),
+      );
+    },
+    async drop(partitions) {
+      const from = new Map<number, number[]>();
+      for (const p of partitions) {
+        const i = assigned.get(p);
+        if (i === undefined) continue;
+        from.set(i, [...(from.get(i) ?? []), p]);
+      }
+      await Promise.all([...from].map(([i, ps]) => ask(i, { type: "drop", partitions: ps })));
+      for (const p of partitions) {
+        assigned.delete(p);
+        positions.delete(p);
+      }
+    },
     async abort() {
       stopping = true;
       stopWatchdog();
       await Promise.all(workers.map((w) => w.terminate()));
+      for (const queue of replies) for (const r of queue.splice(0)) r.reject(new Error("the workers were terminated"));
       // A stop under way (its final snapshot) ends here too: nothing more of it is written.
       for (const s of stopped) s?.();
     },

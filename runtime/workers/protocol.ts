@@ -82,11 +82,21 @@ export interface EffectTarget {
   fence?: [number, number][];
 }
 
-export type ToWorker = WorkerInit | { type: "stop" };
+export type ToWorker =
+  | WorkerInit
+  | { type: "stop" }
+  /** Take these partitions on too (a rebalance): claim them with their epochs, then read them from their stored positions. */
+  | { type: "add"; partitions: number[]; epochs: [number, number][]; streams: [number, string][] }
+  /** Hand these partitions over: stop reading them, snapshot, let their actors go. */
+  | { type: "drop"; partitions: number[] };
 
 export type FromWorker =
   /** Loaded; `positions`: `[partition, stored position]` of its partitions. */
   | { type: "ready"; positions: [number, number][] }
+  /** Added partitions claimed and being read; `positions` as in "ready". */
+  | { type: "added"; positions: [number, number][] }
+  /** Dropped partitions snapshotted and let go. */
+  | { type: "dropped" }
   | ({ type: "round" } & RoundReport)
   /** A replay's worker has applied its whole range. */
   | { type: "ended" }

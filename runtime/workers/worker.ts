@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 import { jetstream, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { concatMap, map, merge, Subject, type Subscription } from "rxjs";
+import { concatMap, map, Subject, type Subscription } from "rxjs";
 import { fileURLToPath } from "node:url";
 import { describeError, every, isWeirError, loadApp, systemScheduler, type AppDefinition, type FencedError, type RoundResult } from "../contract/mod.ts";
 import { createActorHost, type ActorHost } from "../host/mod.ts";
@@ -30,7 +30,11 @@ let sink: SqlSink | undefined;
 let stopTicks: (() => void) | undefined;
 let log: ReturnType<typeof consoleLogger> | undefined;
 let app: AppDefinition;
-let reading: Subscription | undefined;
+/** The partitions being read, each its own subscription (partitions come and go with a rebalance). */
+const reading = new Map<number, Subscription>();
+let input: WorkerInput;
+/** `read` is subscribing its sources: a replay's end is said by its caller, once. */
+let subscribing = false;
 let nextRound = 1;
 type Chunk = { type: "chunk"; partition: number; msgs: JsMsg[]; router: Router; credit: Credit };
 type RegistryFactory = (nc: NatsConnection) => Promise<Pick<SchemaRegistryPort, "validator">>;
@@ -84,7 +88,10 @@ async function init(msg: WorkerInit): Promise<void> {
   post({ type: "ready", positions: positions.map((p) => [p.partition, p.lastSeq]) });
   if (msg.input.schemas && registryFactory) checks = schemaChecks(await registryFactory(nc));
   else if (msg.input.schemas) log.debug("no schema registry installed in this worker: events published straight to a partition are not checked against their Weir-Schema-Id");
-  reading = read(msg.input, nc, positions);
+  input = { ...msg.input, streams: [...msg.input.streams] };
+  read(positions);
+  // A replay whose ranges hold nothing more for these partitions has ended already.
+  if (reading.size === 0) inbox.next({ type: "ended" });
   // Processing-time timers and time-based snapshots are checked between rounds, twice per snapshot period.
   const period = Math.max(50, Math.min(1000, Math.floor(msg.config.snapshot.everyMs / 2)));
   stopTicks = every(systemScheduler, period, () => inbox.next({ type: "tick" }));
@@ -93,17 +100,19 @@ async function init(msg: WorkerInit): Promise<void> {
 /**
  * One ordered consumer per partition, from its stored position + 1 (to the end of a replay's
  * range), unfiltered: a partition's stream holds only its own events, so no start pays a subject
- * scan. Each partition has its own credit, so an idle one's open pull holds back no other.
+ * scan. Each partition has its own credit, so an idle one's open pull holds back no other. Called
+ * at start, and for the partitions a rebalance adds.
  */
-function read(input: WorkerInput, conn: NatsConnection, positions: ReturnType<ActorHost["positions"]>): Subscription {
-  const js = jetstream(conn);
+function read(positions: ReturnType<ActorHost["positions"]>): void {
+  subscribing = true;
+  const js = jetstream(nc!);
   const streams = new Map(input.streams);
   const ranges = new Map(input.ranges?.map(([p, from, to]) => [p, { from, to }]));
-  const perPartition = Math.max(64, Math.floor(input.maxInFlight / Math.max(1, positions.length)));
-  const sources = positions.flatMap(({ partition, lastSeq, marks }) => {
+  const perPartition = Math.max(64, Math.floor(input.maxInFlight / Math.max(1, reading.size + positions.length)));
+  for (const { partition, lastSeq, marks } of positions) {
     const range = ranges.get(partition);
     const startSeq = Math.max(lastSeq + 1, range?.from ?? 1);
-    if (input.ranges && (!range || startSeq > range.to)) return [];
+    if (input.ranges && (!range || startSeq > range.to)) continue;
     const credit = createCredit(perPartition);
     const router = createRouter(app, input.partitions, 1, {
       input: { partition, prefix: input.prefix },
@@ -111,23 +120,36 @@ function read(input: WorkerInput, conn: NatsConnection, positions: ReturnType<Ac
       ...(checks ? { schemas: checks } : {}),
     });
     const stream = streams.get(partition)!;
-    return [
-      pullSource(js, {
-        stream,
-        startSeq,
-        credit,
-        maxFetch: Math.min(input.maxFetch, perPartition),
-        scheduler: systemScheduler,
-        ...(range ? { stopSeq: range.to } : {}),
-        onRetry: (err) => log?.warn(`reading ${stream} failed (${describeError(err)}); retrying`),
-      }).pipe(map((msgs): Chunk => ({ type: "chunk", partition, msgs, router, credit }))),
-    ];
-  });
-  return merge(...sources).subscribe({
-    next: (c) => inbox.next(c),
-    error: (err) => inbox.error(err),
-    complete: () => inbox.next({ type: "ended" }),
-  });
+    const source = pullSource(js, {
+      stream,
+      startSeq,
+      credit,
+      maxFetch: Math.min(input.maxFetch, perPartition),
+      scheduler: systemScheduler,
+      ...(range ? { stopSeq: range.to } : {}),
+      onRetry: (err) => log?.warn(`reading ${stream} failed (${describeError(err)}); retrying`),
+    });
+    const sub = source.pipe(map((msgs): Chunk => ({ type: "chunk", partition, msgs, router, credit }))).subscribe({
+      next: (c) => inbox.next(c),
+      error: (err) => inbox.error(err),
+      complete: () => {
+        reading.delete(partition);
+        // A replay's last partition has reached the end of its range (said by the caller when it
+        // happens while the sources are still being subscribed).
+        if (reading.size === 0 && !subscribing) inbox.next({ type: "ended" });
+      },
+    });
+    if (!sub.closed) reading.set(partition, sub);
+  }
+  subscribing = false;
+}
+
+/** Stops reading these partitions (all when absent): nothing more of them reaches the inbox. */
+function stopReading(partitions?: readonly number[]): void {
+  for (const p of partitions ?? [...reading.keys()]) {
+    reading.get(p)?.unsubscribe();
+    reading.delete(p);
+  }
 }
 
 /** Decodes and routes one partition's chunk, and applies it as one round. */
@@ -189,6 +211,23 @@ async function handle(msg: ToWorker | Chunk | { type: "tick" } | { type: "ended"
   switch (msg.type) {
     case "init":
       return init(msg);
+    case "add": {
+      await host!.add(msg.partitions, new Map(msg.epochs));
+      input.streams.push(...msg.streams);
+      const added = new Set(msg.partitions);
+      const positions = host!.positions().filter((p) => added.has(p.partition));
+      read(positions);
+      post({ type: "added", positions: positions.map((p) => [p.partition, p.lastSeq]) });
+      return;
+    }
+    case "drop":
+      // Reading them stopped when the message arrived (onmessage, below); what was read before is applied.
+      await snapshot();
+      await host!.drop(msg.partitions);
+      for (const p of msg.partitions) reported.delete(p);
+      input.streams = input.streams.filter(([p]) => !msg.partitions.includes(p));
+      post({ type: "dropped" });
+      return;
     case "chunk":
       await apply(msg);
       if (host!.held() > 0) scheduleRetry();
@@ -238,7 +277,9 @@ inbox.pipe(concatMap((m) => handle(m))).subscribe({
 });
 
 self.onmessage = (e: MessageEvent<ToWorker>) => {
-  // Nothing more is read once a stop is asked for; what was read before it is applied and snapshotted.
-  if (e.data.type === "stop") reading?.unsubscribe();
+  // Nothing more is read once a stop is asked for (or of the partitions a drop names); what was
+  // read before it is applied and snapshotted.
+  if (e.data.type === "stop") stopReading();
+  else if (e.data.type === "drop") stopReading(e.data.partitions);
   inbox.next(e.data);
 };
