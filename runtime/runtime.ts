@@ -108,7 +108,10 @@ export interface Runtime {
   readonly app: AppDefinition;
   readonly inputStream: string;
   metrics(): RuntimeMetrics;
-  /** Resolves when every message in the input stream (as of the call) has been processed. */
+  /**
+   * Resolves when every message in the input stream (as of the call) has been processed: by this
+   * instance for the partitions it reads, and as stored by their owners for the others.
+   */
   drained(): Promise<void>;
   /** Stops pulling, finishes in-flight work, takes a final snapshot, disconnects. */
   stop(): Promise<void>;
@@ -760,7 +763,25 @@ async function start(
       }
       const ends = await Promise.all(streams.partitionStreams.map((s) => retrying(() => jsm.streams.info(s), { scheduler }).then((i) => i.state.last_seq)));
       const target = (p: number) => Math.min(ends[p]!, ranges?.get(p)?.[1] ?? Number.POSITIVE_INFINITY);
-      while (!pipeline || pipeline.owned.some((p) => (progress.get(p)?.through ?? 0) < target(p))) await Promise.race([scheduler.sleep(20), done]);
+      // The partitions this instance reads, by what its workers report; the others (read by other
+      // instances, moving between two, or all of them while this one restarts) by the position
+      // their owner stored, checked less often.
+      const all = Array.from({ length: partitions }, (_, p) => p);
+      const stored = new Map<number, number>();
+      let lastLook = Number.NEGATIVE_INFINITY;
+      for (;;) {
+        const mine = pipeline?.owned ?? [];
+        // (A replay reads every partition itself: it waits for its pipeline while that restarts.)
+        const others = replay ? [] : all.filter((p) => !mine.includes(p) && (stored.get(p) ?? 0) < target(p));
+        if (others.length > 0 && scheduler.now() - lastLook >= 200) {
+          lastLook = scheduler.now();
+          const metas = await Promise.all(others.map((p) => retrying(() => store.loadMeta(p), { scheduler })));
+          others.forEach((p, i) => stored.set(p, metas[i]?.lastSeq ?? 0));
+        }
+        const behind = (p: number) => (mine.includes(p) ? (progress.get(p)?.through ?? 0) : replay ? -1 : (stored.get(p) ?? 0)) < target(p);
+        if (!all.some(behind)) return;
+        await Promise.race([scheduler.sleep(20), done]);
+      }
     },
     stop() {
       stopping ??= shutdown().then(resolveDone, (err) => {
