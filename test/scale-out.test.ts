@@ -10,7 +10,7 @@ import { client, orderWorkload, readStream, rng, scratchSchema, spawnWeir, start
 import { generate } from "../apps/testing/mod.ts";
 import ledgerApp, { type Payment } from "../apps/payments-ledger/main.ts";
 
-// Part of `npm test`; `npm run test:chaos` runs it alone (about 4 minutes).
+// Part of `npm test`; `npm run test:chaos` runs it alone (about 2 minutes).
 // Scale-out under faults, on a real 3-node cluster with R3 streams and buckets: three instances
 // with two workers each, SIGKILLed and replaced at random moments while events arrive, one more
 // instance joining and one leaving cleanly, one NATS node killed and restarted. What every user
