@@ -161,7 +161,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       if (running > 0) throw new LockHeldError(`app ${app.name} is already running (${running} instance${running > 1 ? "s" : ""}); stop it first: a replay into live runs alone`);
     } else {
       // Instances of the live app share its partitions; a replay into live holds them all off.
-      const holder = await retrying(() => lockHolder(nc, live.bucket), { scheduler });
+      const holder = await retrying(() => lockHolder(nc, live.bucket), startUpRetries(log, scheduler));
       if (holder) throw new LockHeldError(`a replay of app ${app.name} into live is running (instance ${holder}); wait for it to finish or stop it first`);
     }
     return await start(app, config, ns, nc, opts, log, scheduler, lock);
@@ -199,11 +199,11 @@ async function start(
   }
   const js = jetstream(nc);
   // Start-up calls are retried like the rest: a cluster electing a leader answers with timeouts for a while.
-  const jsm = await retrying(() => jetstreamManager(nc), { scheduler });
+  const jsm = await retrying(() => jetstreamManager(nc), startUpRetries(log, scheduler));
   const { replicas } = config;
   const streams = await retrying(
     () => ensureAppStreams(jsm, app, { ...(ns ? { namespace: ns } : {}), existingInput: replay !== undefined, dedupWindowMs: config.dedupWindowMs, replicas, partitions }),
-    { scheduler },
+    startUpRetries(log, scheduler),
   );
   const live = appNames(app.name);
   // Into live: outputs and dead letters the live app has published are not sent again; its
@@ -812,6 +812,12 @@ interface Pipeline {
    */
   rebalance(want: readonly number[], epochs: ReadonlyMap<number, number>): Promise<boolean>;
 }
+
+/** Start-up calls are retried while the broker is away (a cluster electing a leader), each retry said. */
+const startUpRetries = (log: Logger, scheduler: Scheduler) => ({
+  scheduler,
+  onRetry: (err: unknown, attempt: number) => log.warn(`starting: ${describeError(err)}; trying again (attempt ${attempt + 1})`),
+});
 
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 const sameEpochs = (a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>) => a.size === b.size && [...b].every(([p, e]) => a.get(p) === e);

@@ -85,7 +85,10 @@ const memberKey = (id: string) => `m.${id}`;
 export async function joinOwnership(nc: NatsConnection, opts: OwnershipOptions): Promise<Ownership> {
   const ttlMs = opts.ttlMs ?? DEFAULTS.lockTtlMs;
   const scheduler = opts.scheduler ?? systemScheduler;
-  const kv = await retrying(() => ownerBucket(nc, opts.bucket, ttlMs, opts.replicas ?? 1), { scheduler });
+  const kv = await retrying(() => ownerBucket(nc, opts.bucket, ttlMs, opts.replicas ?? 1), {
+    scheduler,
+    onRetry: (err) => opts.log?.warn(`opening the owner bucket ${opts.bucket}: ${describeError(err)}; trying again`),
+  });
   const id = `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const since = scheduler.now();
   const member = json({ id, capacity: opts.capacity, host: hostname(), since });
