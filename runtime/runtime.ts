@@ -548,17 +548,21 @@ async function start(
    */
   let changes: Promise<void> = Promise.resolve();
   /**
-   * The pipeline being stopped with a final snapshot. Its writes wait while its leases are
-   * unconfirmed: when one is lost meanwhile (the cluster unreachable past the TTL) the snapshot
-   * cannot land, and waiting for it would hold every change after it (and a clean stop) for good.
+   * The step of a change under way: a pipeline rebalancing, stopping with a final snapshot, or
+   * starting (its workers claim their partitions). Its writes wait while the leases are
+   * unconfirmed: when one it covers is lost meanwhile (the cluster unreachable past the TTL) they
+   * cannot land, and waiting for them would hold every change after it (and a clean stop) for
+   * good, so the loss abandons it.
    */
-  let retiring: Pipeline | undefined;
-  /**
-   * The pipeline being started, over these partitions: its workers claim them before they are
-   * ready, and a claim waits while the leases are unconfirmed, so a lease lost meanwhile calls
-   * the start off (else it would wait for good).
-   */
-  let starting: { owned: readonly number[]; abort: AbortController } | undefined;
+  let underway: { covers: (p: number) => boolean; what: string; abandon: (p: number) => void } | undefined;
+  const during = async <T>(step: NonNullable<typeof underway>, work: () => Promise<T>): Promise<T> => {
+    underway = step;
+    try {
+      return await work();
+    } finally {
+      underway = undefined;
+    }
+  };
   let queued = false;
   let lostSome = false;
   /** The pipeline must start again even over the same partitions (a worker was terminated). */
@@ -577,15 +581,13 @@ async function start(
       // Partitions handed over and taken on in the running workers; the others go on meanwhile.
       if (pipeline && want.length > 0 && !lostSome && !restart) {
         const current = pipeline;
-        retiring = current;
+        const step = { covers: (p: number) => current.owned.includes(p), what: "its workers were rebalancing", abandon: () => current.abandon() };
         try {
-          if (await current.rebalance(want, epochsOf(want))) return;
+          if (await during(step, () => current.rebalance(want, epochsOf(want)))) return;
         } catch {
           // The workers failed (a fenced write, a lease lost and the workers abandoned): the
           // pipeline's failure handler, or the change a lost lease queued, takes it from here.
           return;
-        } finally {
-          retiring = undefined;
         }
       }
       const old = pipeline;
@@ -594,12 +596,7 @@ async function start(
       const final = !lostSome && !restart;
       lostSome = false;
       restart = false;
-      retiring = old;
-      try {
-        await old?.stop(final);
-      } finally {
-        retiring = undefined;
-      }
+      if (old) await during({ covers: (p) => old.owned.includes(p), what: "its workers were stopping", abandon: () => old.abandon() }, () => old.stop(final));
       // Leases may have moved while the old pipeline stopped: start over what is held now.
       const held = closing ? [] : owned();
       if (held.length === 0) {
@@ -609,9 +606,12 @@ async function start(
       }
       const epochs = epochsOf(held);
       let current: Pipeline;
-      starting = { owned: held, abort: new AbortController() };
+      const start = new AbortController();
       try {
-        current = await startPipeline(held, epochs, starting.abort.signal);
+        current = await during(
+          { covers: (p) => held.includes(p), what: "its workers were starting", abandon: (p) => start.abort(`partition ${p} was lost`) },
+          () => startPipeline(held, epochs, start.signal),
+        );
       } catch (err) {
         // A lease lost while starting: the change that loss queued starts over what is held then.
         if (err instanceof StartAbandonedError) return;
@@ -624,8 +624,6 @@ async function start(
         await fenced(ownership, err, epochs, false);
         void reconcile().catch(fail);
         return;
-      } finally {
-        starting = undefined;
       }
       pipeline = current;
       current.failed.catch((err) => {
@@ -712,13 +710,9 @@ async function start(
           }
         },
         lost: (p) => {
-          if (retiring?.owned.includes(p)) {
-            log.warn(`partition ${p} was lost while being handed over: its final snapshot is dropped, it resumes from the last one`);
-            retiring.abandon();
-          }
-          if (starting?.owned.includes(p)) {
-            log.warn(`partition ${p} was lost while its workers were starting: starting over what is held now`);
-            starting.abort.abort(`partition ${p} was lost`);
+          if (underway?.covers(p)) {
+            log.warn(`partition ${p} was lost while ${underway.what}: that is abandoned, and it resumes from its last snapshot`);
+            underway.abandon(p);
           }
           lostSome = true;
           reconcile().catch(fail);

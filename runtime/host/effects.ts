@@ -45,7 +45,7 @@ export interface EffectsEnv {
    * `[partition, epoch]` of the partition leases this host holds: the sink refuses batches of an
    * owner that lost a partition (see `SinkBatch.epochs`). Absent for runs without leases (replays).
    */
-  epochs?: [number, number][];
+  epochs?: ReadonlyMap<number, number>;
   /**
    * Throws when a partition has moved to a newer owner (a fenced write of each partition's meta):
    * called before every flush, so view values (and the actor states written after a flush) of a
@@ -138,7 +138,7 @@ export function createEffects(env: EffectsEnv) {
       if (sink) {
         await sink.prepare(app.tables!);
         // The claim: from here on, batches of the partitions' earlier owners are refused.
-        if (env.epochs) await retrying(() => sink.write({ rows: new Map(), offsets: [], epochs: env.epochs! }), { scheduler: env.scheduler });
+        if (env.epochs) await retrying(() => sink.write({ rows: new Map(), offsets: [], epochs: [...env.epochs!] }), { scheduler: env.scheduler });
         for (const [p, seq] of await sink.offsets()) if (partitions.includes(p)) sinkOffsets.set(p, seq);
       }
       if (env.views) for (const [p, seq] of await env.views.offsets()) if (partitions.includes(p)) viewOffsets.set(p, seq);
@@ -213,7 +213,7 @@ export function createEffects(env: EffectsEnv) {
       if (sink) {
         const offsets: [number, number][] = positions.filter(([p, seq]) => seq > (sinkOffsets.get(p) ?? 0));
         if (pendingRowCount > 0 || offsets.length > 0) {
-          const batch = { rows: new Map(pendingRows), offsets, ...(env.epochs ? { epochs: env.epochs } : {}) };
+          const batch = { rows: new Map(pendingRows), offsets, ...(env.epochs ? { epochs: [...env.epochs] } : {}) };
           for (;;) {
             try {
               await env.leaseHeld?.();

@@ -160,6 +160,9 @@ export const MAX_HELD = 10_000;
 /** How long an async handler runs inline before its key is held and the round goes on without it. */
 const GRACE_MS = 100;
 
+/** An attempt of an async handler still running after the grace period. */
+type Running = { running: Promise<Outcome> };
+
 /** A key held back by a failing event: it and the later events of that key wait; other keys go on. */
 interface Hold {
   actor: LiveActor;
@@ -198,10 +201,8 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   const parts = new Map<number, PartitionState>();
   const timers = createTimerIndex();
   const { stuck } = opts;
-  /** The lease epoch of each partition held now (partitions come and go with `add` and `drop`). */
+  /** The lease epoch of each partition held now (partitions come and go with `add` and `drop`; the effects read it too). */
   const epochs = opts.epochs ? new Map([...opts.epochs].filter(([p]) => opts.partitions.includes(p))) : undefined;
-  /** The same, as the effects send it with each sink batch (kept in step with `epochs`). */
-  const epochList: [number, number][] = epochs ? [...epochs] : [];
   const leaseHeld = opts.leaseHeld ?? (async () => {});
   /** A meta write of this host's, with the partition's epoch when it holds a lease. */
   const saveMeta = async (p: number, ps: PartitionState, meta: Omit<PartitionMeta, "v" | "epoch">) => {
@@ -238,7 +239,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     ...(opts.views ? { views: opts.views } : {}),
     outputPrefix: opts.outputPrefix ?? "",
     ...(opts.fence ? { fence: opts.fence } : {}),
-    ...(epochs ? { epochs: epochList, guard: () => claim(), leaseHeld } : {}),
+    ...(epochs ? { epochs, guard: () => claim(), leaseHeld } : {}),
   });
   const { invoke, invokeWithRetries, afterFailure } = createInvoker({
     contexts: contextEnv(app, log, publisher.maxPayload),
@@ -358,10 +359,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         ...(m ? { meta: m } : {}),
       });
     });
-    if (epochs) {
-      epochList.splice(0, epochList.length, ...epochs);
-      await claim(partitions);
-    }
+    if (epochs) await claim(partitions);
     await effects.init(partitions);
     cache.setAnyStoredAtStart([...parts.values()].some((ps) => ps.storedAtStart));
     // Actors with pending timers come back at once: their timers must fire without waiting for
@@ -383,9 +381,12 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
    * Runs one attempt of an event's handler. An async handler not settled within the grace period
    * goes on running and is returned as such: its key is held meanwhile.
    */
-  const attempt = async (a: LiveActor, at: Invocation): Promise<Outcome | { running: Promise<Outcome> }> => {
+  const attempt = (a: LiveActor, at: Invocation): Outcome | Promise<Outcome | Running> => {
     const r = invoke(a, at);
-    if (!(r instanceof Promise)) return r;
+    // A synchronous handler (the common case) settles here, without a trip through the microtask queue.
+    return r instanceof Promise ? graced(r) : r;
+  };
+  const graced = async (r: Promise<Outcome>): Promise<Outcome | Running> => {
     let cancel = () => {};
     const grace = new Promise<undefined>((resolve) => {
       cancel = scheduler.schedule(() => resolve(undefined), GRACE_MS);
@@ -438,16 +439,20 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     result.processed++;
   };
 
-  /** Applies one event of a round (or of a held key let go), or queues it behind its held key. */
-  const applyEvent = async (ev: RoutedEvent, result: RoundResult, now: number): Promise<void> => {
-    const [seq, time, subject, defIdx, key, partition, value] = ev;
+  /**
+   * Applies one event of a round (or of a held key let go), or queues it behind its held key.
+   * Returns a promise only when it has to wait (timers due before the event, an async handler, a
+   * failure's restore): the common event costs no trip through the microtask queue.
+   */
+  const applyEvent = (ev: RoutedEvent, result: RoundResult, now: number): Promise<void> | undefined => {
+    const [seq, , , defIdx, key, partition] = ev;
     const p = parts.get(partition);
     if (!p) throw new Error(`bug: event for partition ${partition} reached a host that does not own it`);
     if (seq <= p.lastSeq) {
       result.skipped++;
       return;
     }
-    let actor = cache.get(defIdx, key);
+    const actor = cache.get(defIdx, key);
     if (actor?.held) {
       holds.get(actor)!.queue.push(ev);
       heldEvents++;
@@ -458,13 +463,15 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       result.skipped++;
       return;
     }
-    const before = ev[8] ?? Number.NEGATIVE_INFINITY;
-    if (actor?.timers) {
-      // Timers due before this event belong to the position just before it.
-      await fireDue(actor, "e", before, seq - 1, result);
-      actor = cache.get(defIdx, key);
-    }
-    actor ??= cache.create(defIdx, key, partition);
+    // Timers due before this event belong to the position just before it.
+    if (actor?.timers) return fireDue(actor, "e", ev[8] ?? Number.NEGATIVE_INFINITY, seq - 1, result).then(() => runEvent(ev, result, now));
+    return runEvent(ev, result, now);
+  };
+
+  /** Runs an event's handler on its actor (created if new): settles the event, or holds its key. */
+  const runEvent = (ev: RoutedEvent, result: RoundResult, now: number): Promise<void> | undefined => {
+    const [seq, time, subject, defIdx, key, partition, value] = ev;
+    const actor = cache.get(defIdx, key) ?? cache.create(defIdx, key, partition);
     const def = defs[defIdx]!;
     actor.lastActive = now;
     const parsed = def.event.safeParse(value);
@@ -484,24 +491,27 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       time,
       subject,
       eventTime: ev[7] ?? time,
-      watermark: before,
+      watermark: ev[8] ?? Number.NEGATIVE_INFINITY,
       now,
       idBase: () => `${app.name}.${def.name}.${partition}.${seq}`,
       expireAt: def.ttlMs !== undefined ? (ev[7] ?? time) + def.ttlMs : undefined,
     };
-    const r = await attempt(a, at);
-    if ("running" in r) {
-      follow(hold(a, ev, at), r.running);
-      return;
-    }
+    const r = attempt(a, at);
+    if (r instanceof Promise) return r.then((o) => ("running" in o ? void follow(hold(a, ev, at), o.running) : outcome(a, ev, at, o, result)));
+    return outcome(a, ev, at, r, result);
+  };
+
+  /** A first attempt's outcome: the event settles, or (a retryable failure) its key is held for a retry. */
+  const outcome = (a: LiveActor, ev: RoutedEvent, at: Invocation, r: Outcome, result: RoundResult): Promise<void> | undefined => {
     if (!(r instanceof Error)) {
       settle(a, ev, r, result);
       return;
     }
     // Only a failure pays for the restore and the decision.
-    const next = await afterFailure(a, r, 1);
-    if (next instanceof Error) settle(a, ev, next, result);
-    else hold(a, ev, at).dueAt = scheduler.now() + next;
+    return afterFailure(a, r, 1).then((next) => {
+      if (next instanceof Error) settle(a, ev, next, result);
+      else hold(a, ev, at).dueAt = scheduler.now() + next;
+    });
   };
 
   /** Lets a decided key go: its event takes effect, then its queued events are applied (one may hold it again). */
@@ -511,7 +521,10 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     heldEvents -= h.queue.length;
     settle(h.actor, h.queue[0]!, h.final!, result);
     const now = scheduler.now();
-    for (let i = 1; i < h.queue.length; i++) await applyEvent(h.queue[i]!, result, now);
+    for (let i = 1; i < h.queue.length; i++) {
+      const pending = applyEvent(h.queue[i]!, result, now);
+      if (pending) await pending;
+    }
   };
 
   /** Tries the held keys whose retry is due, and lets go of those decided. */
@@ -522,7 +535,8 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       if (h.final === undefined) {
         if (h.dueAt > scheduler.now()) continue;
         h.attempt++;
-        const r = await attempt(h.actor, h.at);
+        const tried = attempt(h.actor, h.at);
+        const r = tried instanceof Promise ? await tried : tried;
         if ("running" in r) {
           follow(h, r.running);
           continue;
@@ -576,7 +590,6 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         epochs?.delete(p);
         effects.forget(p);
       }
-      epochList.splice(0, epochList.length, ...(epochs ?? []));
     },
 
     async process(round) {
@@ -584,7 +597,10 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       const result = newResult(round.id);
       await cache.prefetch(round.events);
       const now = scheduler.now();
-      for (const ev of round.events) await applyEvent(ev, result, now);
+      for (const ev of round.events) {
+        const pending = applyEvent(ev, result, now);
+        if (pending) await pending;
+      }
       const moved = round.partition === undefined ? parts.values() : [parts.get(round.partition)!];
       for (const p of moved) {
         if (round.through > p.through) p.through = round.through;
