@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { nanos, type NatsConnection } from "@nats-io/nats-core";
+import { nanos, TimeoutError, type NatsConnection } from "@nats-io/nats-core";
 import { DEFAULTS, describeError, every, retrying, systemScheduler, type Logger, type Scheduler } from "../contract/mod.ts";
 import { desiredPartitions, type Member } from "./assignment.ts";
 import { casConflict } from "../nats/mod.ts";
@@ -67,6 +67,8 @@ export interface Ownership {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const json = (v: unknown) => encoder.encode(JSON.stringify(v));
+/** A listing of the owner bucket's keys that has not ended after this long has stalled. */
+const LISTING_TIMEOUT_MS = 5_000;
 const leaseKey = (p: number) => `p.${p}`;
 const memberKey = (id: string) => `m.${id}`;
 
@@ -217,7 +219,15 @@ async function readView(kv: KV, ttlMs: number): Promise<OwnershipView> {
   // The key listing follows the bucket while it is written to (heartbeats, renewals), so a key
   // written during the listing comes back again: each is read once.
   const seen = new Set<string>();
-  for await (const k of await kv.keys()) seen.add(k);
+  const listing = await kv.keys();
+  // A listing whose consumer was lost (a node restarting) may never end: past this it is stopped,
+  // and the round that asked for the view is skipped rather than stalled for good.
+  const stalled = setTimeout(() => listing.stop(new TimeoutError()), LISTING_TIMEOUT_MS);
+  try {
+    for await (const k of listing) seen.add(k);
+  } finally {
+    clearTimeout(stalled);
+  }
   const keys = [...seen];
   const entries = await Promise.all(keys.map((k) => kv.get(k)));
   let newest = 0;
