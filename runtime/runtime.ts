@@ -306,7 +306,8 @@ async function start(
       const until = new Float64Array(leaseClock);
       const update = () => void (until[0] = Date.now() + (ownership!.heldUntil(owned) - scheduler.now()));
       update();
-      stopLeaseClock = every(scheduler, 50, update);
+      // It moves on with each renewal (every third of the TTL); read between them, a late update errs on the safe side.
+      stopLeaseClock = every(scheduler, Math.max(20, Math.min(250, Math.floor(config.lockTtlMs / 20))), update);
     }
     let resolveEndedHere!: () => void;
     const endedHere = new Promise<void>((r) => (resolveEndedHere = r));
@@ -473,7 +474,7 @@ async function start(
         }
         try {
           if (stopped) break;
-          step = await startRepartition(js, jsm, {
+          step = await startRepartition(nc, jsm, {
             app,
             partitions,
             stream: streams.input,
@@ -554,7 +555,7 @@ async function start(
    * cannot land, and waiting for them would hold every change after it (and a clean stop) for
    * good, so the loss abandons it.
    */
-  let underway: { covers: (p: number) => boolean; what: string; abandon: (p: number) => void } | undefined;
+  let underway: { covers: (p: number) => boolean; what: string; abandon: (p: number) => void; onStop?: () => void } | undefined;
   const during = async <T>(step: NonNullable<typeof underway>, work: () => Promise<T>): Promise<T> => {
     underway = step;
     try {
@@ -609,7 +610,13 @@ async function start(
       const start = new AbortController();
       try {
         current = await during(
-          { covers: (p) => held.includes(p), what: "its workers were starting", abandon: (p) => start.abort(`partition ${p} was lost`) },
+          {
+            covers: (p) => held.includes(p),
+            what: "its workers were starting",
+            abandon: (p) => start.abort(`partition ${p} was lost`),
+            // A start that waits on the broker (a node restarting) would hold a stop as long.
+            onStop: () => start.abort("the app is stopping"),
+          },
           () => startPipeline(held, epochs, start.signal),
         );
       } catch (err) {
@@ -734,6 +741,8 @@ async function start(
 
   const shutdown = async () => {
     closing = true;
+    // A start under way is called off (its workers have applied nothing the next owner cannot apply again).
+    underway?.onStop?.();
     await stopRepartition();
     if (ownership) await ownership.stop();
     await reconcile();

@@ -59,7 +59,7 @@ export {
 } from "./errors.ts";
 export { appModuleUrl, loadApp } from "./load-app.ts";
 export { backoffMs, retrying, BROKER_BACKOFF, type Backoff, type RetryOptions } from "./retry.ts";
-export type { Round, RoundResult, RoutedEvent } from "./rounds.ts";
+export type { Round, RoundResult, RoutedEvent, SourceMsg } from "./rounds.ts";
 export { every, systemScheduler, type Scheduler } from "./scheduler.ts";
 export {
   MAX_KEY_BYTES,
@@ -67,6 +67,7 @@ export {
   fromSubjectToken,
   safeName,
   subjectCovers,
+  subjectMatcher,
   subjectMatches,
   subjectProblem,
   subjectToken,

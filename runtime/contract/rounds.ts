@@ -1,3 +1,20 @@
+import type { MsgHdrs } from "@nats-io/nats-core";
+
+/** A message read from a stream: what the stages after the source use of it (a `JsMsg` is one too). */
+export interface SourceMsg {
+  /** Stream sequence. */
+  readonly seq: number;
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headers?: MsgHdrs;
+  readonly info: {
+    /** When the stream stored it, ns since the epoch. */
+    readonly timestampNanos: number;
+    /** Messages left in the stream (for this consumer) after this one. */
+    readonly pending: number;
+  };
+}
+
 // What crosses from the decode/route stage to the workers and back: plain data, cheap to post
 // between threads.
 

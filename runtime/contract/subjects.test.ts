@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { subjectCovers, subjectMatches } from "./subjects.ts";
+import { subjectCovers, subjectMatcher, subjectMatches } from "./subjects.ts";
 
 describe("subjects", () => {
   test("wildcards", () => {
@@ -20,5 +20,13 @@ describe("subjects", () => {
     expect(subjectCovers("a.*.c", "a.b.c")).toBe(true);
     expect(subjectCovers("a.*.c", "a.b.d")).toBe(false);
     expect(subjectCovers(">", "x.y")).toBe(true);
+  });
+  test("a compiled matcher agrees with subjectMatches", () => {
+    const patterns = ["a", "a.b", "a.*", "a.>", "a.b.>", "*.b", "a.*.c", ">", "*", "a.*.>"];
+    const subjects = ["a", "b", "a.b", "a.c", "a.b.c", "a.bc", "ab.c", "b.b", "a.x.c", "a.b.c.d", "aa.b"];
+    for (const p of patterns) {
+      const m = subjectMatcher(p);
+      for (const s of subjects) expect([p, s, m(s)]).toEqual([p, s, subjectMatches(p, s)]);
+    }
   });
 });

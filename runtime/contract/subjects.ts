@@ -18,6 +18,25 @@ export function subjectMatches(pattern: string, subject: string): boolean {
 }
 
 /**
+ * {@link subjectMatches} for one pattern, made once and called per message: a literal compares,
+ * a pattern whose only wildcard is a trailing `>` checks a prefix, others match token by token.
+ *
+ * @example
+ * const isClick = subjectMatcher("clicks.>");
+ * isClick("clicks.u1") // => true
+ */
+export function subjectMatcher(pattern: string): (subject: string) => boolean {
+  const tokens = pattern.split(".");
+  const wild = tokens.findIndex((t) => t === "*" || t === ">");
+  if (wild < 0) return (subject) => subject === pattern;
+  if (wild === tokens.length - 1 && tokens[wild] === ">") {
+    const prefix = pattern.slice(0, -1);
+    return (subject) => subject.length > prefix.length && subject.startsWith(prefix);
+  }
+  return (subject) => subjectMatches(pattern, subject);
+}
+
+/**
  * True when every subject matching `inner` also matches `outer` (both may hold wildcards).
  *
  * @example

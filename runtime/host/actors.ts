@@ -55,9 +55,6 @@ export function issuesOf(err: z.ZodError): string {
   return err.issues.map((i) => `${i.path.length ? i.path.join(".") : "(event)"}: ${i.message}`).join("; ");
 }
 
-/** The actor cache's key for an actor of a definition. */
-export const idOf = (def: number, key: string) => `${def}\u0000${key}`;
-
 /**
  * The actors of one host in memory: created fresh or loaded from the store (concurrently, a round
  * at a time), cleared, and evicted when idle and clean.
@@ -72,6 +69,8 @@ export function createActorCache(env: {
   storedAtStart: (partition: number) => boolean;
 }) {
   const { defs, store, scheduler, timers, log } = env;
+  /** The cache's key for an actor of a definition (the key itself when the app has one actor definition: no string is built per look-up). */
+  const idOf = defs.length === 1 ? (_def: number, key: string) => key : (def: number, key: string) => `${def}\u0000${key}`;
   const live = new Map<string, LiveActor>();
   /** Keys evicted in this run from partitions that had no stored state at start. */
   const evicted = new Set<string>();

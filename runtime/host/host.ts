@@ -463,15 +463,15 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       result.skipped++;
       return;
     }
-    // Timers due before this event belong to the position just before it.
-    if (actor?.timers) return fireDue(actor, "e", ev[8] ?? Number.NEGATIVE_INFINITY, seq - 1, result).then(() => runEvent(ev, result, now));
-    return runEvent(ev, result, now);
+    // Timers due before this event belong to the position just before it (they may clear the actor).
+    if (actor?.timers) return fireDue(actor, "e", ev[8] ?? Number.NEGATIVE_INFINITY, seq - 1, result).then(() => runEvent(ev, result, now, cache.get(defIdx, key)));
+    return runEvent(ev, result, now, actor);
   };
 
-  /** Runs an event's handler on its actor (created if new): settles the event, or holds its key. */
-  const runEvent = (ev: RoutedEvent, result: RoundResult, now: number): Promise<void> | undefined => {
+  /** Runs an event's handler on its actor (`found` in memory, else created): settles the event, or holds its key. */
+  const runEvent = (ev: RoutedEvent, result: RoundResult, now: number, found: LiveActor | undefined): Promise<void> | undefined => {
     const [seq, time, subject, defIdx, key, partition, value] = ev;
-    const actor = cache.get(defIdx, key) ?? cache.create(defIdx, key, partition);
+    const actor = found ?? cache.create(defIdx, key, partition);
     const def = defs[defIdx]!;
     actor.lastActive = now;
     const parsed = def.event.safeParse(value);

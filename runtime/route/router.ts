@@ -1,5 +1,4 @@
-import type { JsMsg } from "@nats-io/jetstream";
-import { DecodeError, EventTimeError, InvalidKeyError, MissingKeyError, MAX_KEY_BYTES, WrongPartitionError, type AppDefinition, type RoutedEvent, type WeirError } from "../contract/mod.ts";
+import { DecodeError, EventTimeError, InvalidKeyError, MissingKeyError, MAX_KEY_BYTES, WrongPartitionError, type AppDefinition, type RoutedEvent, type SourceMsg, type WeirError } from "../contract/mod.ts";
 import { eventTimeReader, keyReader } from "./readers.ts";
 import { CONTENT_TYPE_HEADER, decodePayload } from "./codec.ts";
 import { partitionOf } from "./partition.ts";
@@ -9,7 +8,7 @@ import { createWatermarks, type Watermarks } from "./watermark.ts";
 
 /** A message that cannot reach any actor, with the reason. */
 export interface Rejected {
-  msg: JsMsg;
+  msg: SourceMsg;
   /** The subject the producer meant (a partition stream's subject without its prefix). */
   subject: string;
   error: WeirError;
@@ -41,7 +40,7 @@ export interface PartitionInput {
 }
 
 export interface Router {
-  route(msgs: readonly JsMsg[]): RoutedBatch;
+  route(msgs: readonly SourceMsg[]): RoutedBatch;
 }
 
 /** The i-th of the `owned` partitions belongs to worker i mod W. */

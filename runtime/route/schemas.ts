@@ -1,5 +1,4 @@
-import type { JsMsg } from "@nats-io/jetstream";
-import { SchemaRejectedError, SchemaValidationError, UnknownSchemaError, retrying, subjectMatches, type AppDefinition, type WeirError } from "../contract/mod.ts";
+import { SchemaRejectedError, SchemaValidationError, UnknownSchemaError, retrying, subjectMatches, type AppDefinition, type SourceMsg, type WeirError } from "../contract/mod.ts";
 
 /** Header naming the registered schema an event was produced with. */
 export const SCHEMA_ID_HEADER = "Weir-Schema-Id";
@@ -46,7 +45,7 @@ export async function registerInputSchemas(port: SchemaRegistryPort, app: AppDef
 }
 
 /** The schema id a message names, NaN for a malformed header, undefined without one. */
-export function schemaIdOf(m: Pick<JsMsg, "headers">): number | undefined {
+export function schemaIdOf(m: Pick<SourceMsg, "headers">): number | undefined {
   const raw = m.headers?.get(SCHEMA_ID_HEADER);
   if (!raw) return undefined;
   return /^\d+$/.test(raw) ? Number(raw) : NaN;
@@ -59,7 +58,7 @@ export function schemaIdOf(m: Pick<JsMsg, "headers">): number | undefined {
 export function schemaChecks(port: Pick<SchemaRegistryPort, "validator">) {
   const cache = new Map<number, SchemaValidate | undefined>();
   return {
-    async prepare(msgs: readonly JsMsg[]): Promise<void> {
+    async prepare(msgs: readonly SourceMsg[]): Promise<void> {
       const missing = new Set<number>();
       for (const m of msgs) {
         const id = schemaIdOf(m);
@@ -72,7 +71,7 @@ export function schemaChecks(port: Pick<SchemaRegistryPort, "validator">) {
       );
     },
     /** A terminal error when the message names a schema it does not satisfy (or an unknown one). */
-    check(m: Pick<JsMsg, "headers">, value: unknown): WeirError | undefined {
+    check(m: Pick<SourceMsg, "headers">, value: unknown): WeirError | undefined {
       const id = schemaIdOf(m);
       if (id === undefined) return undefined;
       if (Number.isNaN(id)) return new UnknownSchemaError(`${SCHEMA_ID_HEADER} header "${m.headers?.get(SCHEMA_ID_HEADER)}" is not a schema id`);

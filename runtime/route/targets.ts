@@ -1,28 +1,27 @@
-import { MAX_KEY_BYTES, subjectMatches, type AppDefinition } from "../contract/mod.ts";
+import { MAX_KEY_BYTES, subjectMatcher, type AppDefinition } from "../contract/mod.ts";
 import { eventTimeReader, keyReader } from "./readers.ts";
 import { partitionOf } from "./partition.ts";
 
-const SUBJECT_CACHE_LIMIT = 10_000;
-
 /**
- * The actors of an app that read a subject, by index (cached per subject, the cache bounded).
+ * The actors of an app that read a subject, by index: each actor's input patterns are compiled
+ * once, and the list for each combination of actors is made once.
  *
  * @example
  * const actorsFor = actorsReading(app);
  * actorsFor("purchases.u1"); // [0]
  */
 export function actorsReading(app: AppDefinition): (subject: string) => readonly number[] {
-  const bySubject = new Map<string, number[]>();
+  const matchers = app.actors.map((a) => a.input.map(subjectMatcher));
+  const reads = (i: number, subject: string) => matchers[i]!.some((m) => m(subject));
+  if (matchers.length > 30) return (subject) => matchers.flatMap((_, i) => (reads(i, subject) ? [i] : []));
+  /** The actors' indexes, by the bit mask of those that read a subject. */
+  const lists = new Map<number, number[]>();
   return (subject) => {
-    let hit = bySubject.get(subject);
-    if (hit) return hit;
-    hit = [];
-    for (let i = 0; i < app.actors.length; i++) {
-      if (app.actors[i]!.input.some((p) => subjectMatches(p, subject))) hit.push(i);
-    }
-    if (bySubject.size >= SUBJECT_CACHE_LIMIT) bySubject.clear();
-    bySubject.set(subject, hit);
-    return hit;
+    let mask = 0;
+    for (let i = 0; i < matchers.length; i++) if (reads(i, subject)) mask |= 1 << i;
+    let list = lists.get(mask);
+    if (!list) lists.set(mask, (list = matchers.flatMap((_, i) => (mask & (1 << i) ? [i] : []))));
+    return list;
   };
 }
 

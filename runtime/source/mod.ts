@@ -1,4 +1,4 @@
-// The source stage: an ordered pull consumer that only asks JetStream for what it holds credit for.
+// The source stage: a pull consumer of its own per stream, that only asks JetStream for what it holds credit for.
 export { createCredit, type Credit } from "./credit.ts";
 export { pullSource, type SourceOptions } from "./source.ts";
 export { startRepartition, type Repartition, type RepartitionOptions } from "./repartition.ts";

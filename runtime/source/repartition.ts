@@ -1,4 +1,5 @@
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { concatMap } from "rxjs";
 import { describeError, type AppDefinition, type Logger, type Scheduler } from "../contract/mod.ts";
 import type { DeadLetters, Publisher } from "../output/mod.ts";
@@ -81,9 +82,9 @@ async function tailOf(jsm: JetStreamManager, partitionStream: string, origin: st
  * it already holds. The position is stored only once a batch's copies and dead letters are.
  *
  * @example
- * const step = await startRepartition(js, jsm, { app, partitions: 32, stream: "weir_shop_in", prefix: "weir.in.shop", partitionStreams, store, publisher, dlq, maxInFlight: 8192, maxFetch: 512, scheduler, log });
+ * const step = await startRepartition(nc, jsm, { app, partitions: 32, stream: "weir_shop_in", prefix: "weir.in.shop", partitionStreams, store, publisher, dlq, maxInFlight: 8192, maxFetch: 512, scheduler, log });
  */
-export async function startRepartition(js: JetStreamClient, jsm: JetStreamManager, opts: RepartitionOptions): Promise<Repartition> {
+export async function startRepartition(nc: NatsConnection, jsm: JetStreamManager, opts: RepartitionOptions): Promise<Repartition> {
   const { app, partitions, stream, publisher, dlq, store, log } = opts;
   const startSeq = (await store.loadPosition(stream)) + 1;
   // Copies past the position exist only if a run stopped between storing a batch's copies and its
@@ -101,7 +102,7 @@ export async function startRepartition(js: JetStreamClient, jsm: JetStreamManage
   failed.catch(() => {});
   let inHand: Promise<unknown> = Promise.resolve();
 
-  const subscription = pullSource(js, {
+  const subscription = pullSource(nc, {
     stream,
     startSeq,
     ...(opts.filter ? { filter: opts.filter } : {}),

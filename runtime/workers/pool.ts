@@ -161,9 +161,11 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
             case "dropped":
               replies[i]!.shift()?.resolve(m);
               break;
-            case "round":
-              actorCounts[i] = m.actors;
-              opts.onRound?.(m);
+            case "rounds":
+              for (const r of m.reports) {
+                actorCounts[i] = r.actors;
+                opts.onRound?.(r);
+              }
               break;
             case "ended":
               if (++ended === opts.workers) opts.onEnded?.();

@@ -22,19 +22,25 @@ export interface WorkerInput {
   schemas?: boolean;
 }
 
-/** What a worker reports after each round: the round's counts and where its partition is. */
+/**
+ * A worker gathers its rounds' reports for this long before it posts them (each post costs both
+ * threads a structured clone): counts and progress reach the main thread this much later at most.
+ */
+export const REPORT_EVERY_MS = 20;
+
+/** What a worker reports of a partition's rounds: their counts, and where the partition is after the last. */
 export interface RoundReport {
   result: RoundResult;
   /** Actors in the worker's memory. */
   actors: number;
   partition: number;
-  /** Messages the round covered. */
+  /** Messages the rounds covered. */
   count: number;
   /** Every message of the partition's stream up to here is applied. */
   through: number;
   /** Messages left in the partition's stream after `through`. */
   pending: number;
-  /** The partition's watermark after the round. */
+  /** The partition's watermark after the last round. */
   watermark: number;
 }
 
@@ -97,7 +103,8 @@ export type FromWorker =
   | { type: "added"; positions: [number, number][] }
   /** Dropped partitions snapshotted and let go. */
   | { type: "dropped" }
-  | ({ type: "round" } & RoundReport)
+  /** The rounds applied since the last such message, one report per partition (sent at most every `REPORT_EVERY_MS`). */
+  | { type: "rounds"; reports: RoundReport[] }
   /** A replay's worker has applied its whole range. */
   | { type: "ended" }
   /** `dlq`: dead letters sent outside rounds (rows the database refused) since the last report. */

@@ -1,9 +1,8 @@
 /// <reference lib="dom" />
-import { jetstream, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { concatMap, map, Subject, type Subscription } from "rxjs";
 import { fileURLToPath } from "node:url";
-import { describeError, every, isWeirError, loadApp, systemScheduler, type AppDefinition, type FencedError, type RoundResult } from "../contract/mod.ts";
+import { describeError, every, isWeirError, loadApp, systemScheduler, type AppDefinition, type FencedError, type RoundResult, type SourceMsg } from "../contract/mod.ts";
 import { createActorHost, type ActorHost } from "../host/mod.ts";
 import { workerWatch } from "./watchdog.ts";
 import { connectNats, transientNatsError } from "../nats/mod.ts";
@@ -13,7 +12,7 @@ import { CONTENT_TYPE_HEADER, createRouter, createWatermarks, schemaChecks, type
 import { openSink, type SqlSink } from "../sinks/mod.ts";
 import { createCredit, pullSource, type Credit } from "../source/mod.ts";
 import { kvSnapshotStore, kvViews } from "../state/mod.ts";
-import type { FromWorker, ToWorker, WorkerInit, WorkerInput } from "./protocol.ts";
+import { REPORT_EVERY_MS, type FromWorker, type RoundReport, type ToWorker, type WorkerInit, type WorkerInput } from "./protocol.ts";
 
 // Worker entry, the composition root of its thread: picks the stores, the sink and the publisher
 // for the actor host of the partitions it is given, and reads those partitions' streams itself (no
@@ -21,7 +20,21 @@ import type { FromWorker, ToWorker, WorkerInit, WorkerInput } from "./protocol.t
 // (concatMap), so the actors of a key never run concurrently and see stream order.
 
 declare const self: Worker;
-const post = (m: FromWorker) => self.postMessage(m);
+/** Round reports not posted yet, by partition (see `REPORT_EVERY_MS`). */
+const unreported = new Map<number, RoundReport>();
+let reportTimer: ReturnType<typeof setTimeout> | undefined;
+const postReports = () => {
+  if (reportTimer) clearTimeout(reportTimer);
+  reportTimer = undefined;
+  if (unreported.size === 0) return;
+  self.postMessage({ type: "rounds", reports: [...unreported.values()] } satisfies FromWorker);
+  unreported.clear();
+};
+/** Posts a message to the main thread, after the round reports gathered so far (so it sees them first). */
+const post = (m: FromWorker) => {
+  postReports();
+  self.postMessage(m);
+};
 
 let host: ActorHost | undefined;
 let nc: NatsConnection | undefined;
@@ -36,7 +49,7 @@ let input: WorkerInput;
 /** `read` is subscribing its sources: a replay's end is said by its caller, once. */
 let subscribing = false;
 let nextRound = 1;
-type Chunk = { type: "chunk"; partition: number; msgs: JsMsg[]; router: Router; credit: Credit };
+type Chunk = { type: "chunk"; partition: number; msgs: SourceMsg[]; router: Router; credit: Credit };
 type RegistryFactory = (nc: NatsConnection) => Promise<Pick<SchemaRegistryPort, "validator">>;
 let registryFactory: RegistryFactory | undefined;
 /** The worker's schema checks of messages published straight to its partitions (when the runtime has a registry and the entry installed one). */
@@ -98,14 +111,13 @@ async function init(msg: WorkerInit): Promise<void> {
 }
 
 /**
- * One ordered consumer per partition, from its stored position + 1 (to the end of a replay's
- * range), unfiltered: a partition's stream holds only its own events, so no start pays a subject
- * scan. Each partition has its own credit, so an idle one's open pull holds back no other. Called
- * at start, and for the partitions a rebalance adds.
+ * One source (a pull consumer of its own) per partition, from its stored position + 1 (to the end
+ * of a replay's range), unfiltered: a partition's stream holds only its own events, so no start
+ * pays a subject scan. Each partition has its own credit, so an idle one's open pull holds back no
+ * other. Called at start, and for the partitions a rebalance adds.
  */
 function read(positions: ReturnType<ActorHost["positions"]>): void {
   subscribing = true;
-  const js = jetstream(nc!);
   const streams = new Map(input.streams);
   const ranges = new Map(input.ranges?.map(([p, from, to]) => [p, { from, to }]));
   const perPartition = Math.max(64, Math.floor(input.maxInFlight / Math.max(1, reading.size + positions.length)));
@@ -120,7 +132,7 @@ function read(positions: ReturnType<ActorHost["positions"]>): void {
       ...(checks ? { schemas: checks } : {}),
     });
     const stream = streams.get(partition)!;
-    const source = pullSource(js, {
+    const source = pullSource(nc!, {
       stream,
       startSeq,
       credit,
@@ -172,7 +184,18 @@ const reported = new Map<number, { through: number; pending: number; watermark: 
 function report(partition: number, result: RoundResult, count: number, at: { pending: number; watermark: number }): void {
   const now = { through: host!.through(partition), pending: at.pending, watermark: at.watermark };
   reported.set(partition, now);
-  post({ type: "round", result, actors: host!.size(), partition, count, ...now });
+  const last = unreported.get(partition);
+  if (last) {
+    const r = last.result;
+    r.id = result.id;
+    r.processed += result.processed;
+    r.skipped += result.skipped;
+    r.emitted += result.emitted;
+    r.dlq += result.dlq;
+    if (result.fired) r.fired = (r.fired ?? 0) + result.fired;
+    Object.assign(last, { actors: host!.size(), count: last.count + count, ...now });
+  } else unreported.set(partition, { result: { ...result }, actors: host!.size(), partition, count, ...now });
+  reportTimer ??= setTimeout(postReports, REPORT_EVERY_MS);
 }
 
 /** After a tick: what it did (told with the first partition), and the partitions whose held keys moved on. */
