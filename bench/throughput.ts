@@ -181,7 +181,7 @@ async function weir(path: string, workers: number, instances = 1): Promise<Sampl
     if (processed() !== last) [last, since] = [processed(), performance.now()];
     else if (performance.now() - since > 60_000) throw new Error(`${app.name}: stuck at ${last} of ${N} processed for 60 s`);
   }
-  if (!end || first > N / 2) throw new Error(`${app.name}: ${first} of ${N} events were processed before the steady state; too few events to measure`);
+  if (!end || first > N * 0.9) throw new Error(`${app.name}: ${first} of ${N} events were processed before the steady state; too few events to measure`);
   const sample = { ...end(), startMs };
   await Promise.all(rts.map((rt) => rt.drained()));
   clearInterval(timer);

@@ -63,6 +63,10 @@ async function createStream(jsm: JetStreamManager, name: string, subjects: strin
       ...(dedupMs ? { duplicate_window: nanos(dedupMs) } : {}),
     });
   } catch (err) {
+    // Made meanwhile by another instance starting at the same moment (nats-server 2.9 answers the
+    // second of two concurrent creates with "subjects overlap with an existing stream"): bound to.
+    const made = await jsm.streams.info(name).catch(() => undefined);
+    if (made && subjects.every((s) => made.config.subjects?.includes(s))) return made;
     throw new ConfigError(`cannot create stream ${name} for ${subjects.join(", ")}: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { nanos, TimeoutError, type NatsConnection } from "@nats-io/nats-core";
+import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import { DEFAULTS, describeError, every, retrying, systemScheduler, type Logger, type Scheduler } from "../contract/mod.ts";
 import { desiredPartitions, type Member } from "./assignment.ts";
 import { casConflict } from "../nats/mod.ts";
@@ -67,8 +67,6 @@ export interface Ownership {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const json = (v: unknown) => encoder.encode(JSON.stringify(v));
-/** A listing of the owner bucket's keys that has not ended after this long has stalled. */
-const LISTING_TIMEOUT_MS = 5_000;
 const leaseKey = (p: number) => `p.${p}`;
 const memberKey = (id: string) => `m.${id}`;
 
@@ -152,7 +150,8 @@ export async function joinOwnership(nc: NatsConnection, opts: OwnershipOptions):
     }
   };
 
-  const view = () => readView(kv, ttlMs);
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const view = () => readView(kv, jsm, opts.bucket, ttlMs);
 
   const tick = async () => {
     if (stopped) return;
@@ -215,20 +214,13 @@ export async function joinOwnership(nc: NatsConnection, opts: OwnershipOptions):
  * heartbeat seen) has most likely died, and is left out at once, so the others are ready to take
  * its leases the moment they expire.
  */
-async function readView(kv: KV, ttlMs: number): Promise<OwnershipView> {
-  // The key listing follows the bucket while it is written to (heartbeats, renewals), so a key
-  // written during the listing comes back again: each is read once.
-  const seen = new Set<string>();
-  const listing = await kv.keys();
-  // A listing whose consumer was lost (a node restarting) may never end: past this it is stopped,
-  // and the round that asked for the view is skipped rather than stalled for good.
-  const stalled = setTimeout(() => listing.stop(new TimeoutError()), LISTING_TIMEOUT_MS);
-  try {
-    for await (const k of listing) seen.add(k);
-  } finally {
-    clearTimeout(stalled);
-  }
-  const keys = [...seen];
+async function readView(kv: KV, jsm: JetStreamManager, bucket: string, ttlMs: number): Promise<OwnershipView> {
+  // The keys are the subjects the bucket's stream holds: one request, answered or timed out. (A
+  // key listing is a consumer, and one made while the bucket is being written to was seen not to
+  // end, or to end only when its consumer was given up: a start stalled 5 s on it.)
+  const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: ">" });
+  const prefix = `$KV.${bucket}.`;
+  const keys = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
   const entries = await Promise.all(keys.map((k) => kv.get(k)));
   let newest = 0;
   keys.forEach((k, i) => {
@@ -249,13 +241,15 @@ async function readView(kv: KV, ttlMs: number): Promise<OwnershipView> {
 export async function ownerView(nc: NatsConnection, bucket: string): Promise<OwnershipView | undefined> {
   let kv: KV;
   let ttlMs: number;
+  let jsm: JetStreamManager;
   try {
     kv = await new Kvm(nc).open(bucket);
     ttlMs = (await kv.status()).ttl;
+    jsm = await jetstreamManager(nc, { checkAPI: false });
   } catch {
     return undefined;
   }
-  return readView(kv, ttlMs);
+  return readView(kv, jsm, bucket, ttlMs);
 }
 
 /** The ids of an app's live instances now (none when the owner bucket does not exist). */
