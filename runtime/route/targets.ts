@@ -12,7 +12,10 @@ import { partitionOf } from "./partition.ts";
  */
 export function actorsReading(app: AppDefinition): (subject: string) => readonly number[] {
   const matchers = app.actors.map((a) => a.input.map(subjectMatcher));
-  const reads = (i: number, subject: string) => matchers[i]!.some((m) => m(subject));
+  const reads = (i: number, subject: string) => {
+    for (const m of matchers[i]!) if (m(subject)) return true;
+    return false;
+  };
   if (matchers.length > 30) return (subject) => matchers.flatMap((_, i) => (reads(i, subject) ? [i] : []));
   /** The actors' indexes, by the bit mask of those that read a subject. */
   const lists = new Map<number, number[]>();

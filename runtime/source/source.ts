@@ -48,8 +48,13 @@ class PulledMsg implements SourceMsg {
   constructor(
     private readonly msg: Msg,
     readonly seq: number,
-    readonly info: SourceMsg["info"],
+    readonly timestampNanos: number,
+    readonly pending: number,
   ) {}
+  /** Itself: one object per message. */
+  get info(): SourceMsg["info"] {
+    return this;
+  }
   get subject() {
     return this.msg.subject;
   }
@@ -77,29 +82,40 @@ interface AckInfo {
  */
 export const ackReader = (stream: string, consumer: string) => {
   const prefix = `$JS.ACK.${stream}.${consumer}.`;
+  /** What every call returns, filled in again by the next: the caller reads it at once. */
+  const out: AckInfo = { seq: 0, dseq: 0, ns: 0, pending: 0 };
+  /** The numbers after the consumer: delivered count, stream seq, delivery seq, time, pending. */
+  const n = [0, 0, 0, 0, 0];
+  const fill = (seq: number, dseq: number, ns: number, pending: number) => {
+    out.seq = seq;
+    out.dseq = dseq;
+    out.ns = ns;
+    out.pending = pending;
+    return out;
+  };
   return (reply: string | undefined): AckInfo | undefined => {
     if (!reply) return undefined;
     if (reply.startsWith(prefix)) {
-      const n: number[] = [];
+      let k = 0;
       let v = 0;
       let digits = 0;
       for (let i = prefix.length; i <= reply.length; i++) {
         const c = i < reply.length ? reply.charCodeAt(i) : 46;
         if (c === 46) {
           if (digits === 0) return undefined;
-          n.push(v);
-          if (n.length === 5) break;
+          n[k++] = v;
+          if (k === 5) break;
           v = digits = 0;
         } else if (c >= 48 && c <= 57) {
           v = v * 10 + (c - 48);
           digits++;
         } else return undefined;
       }
-      return n.length === 5 ? { seq: n[1]!, dseq: n[2]!, ns: n[3]!, pending: n[4]! } : undefined;
+      return k === 5 ? fill(n[1]!, n[2]!, n[3]!, n[4]!) : undefined;
     }
     const t = reply.split(".");
     if (t.length < 11 || t[0] !== "$JS" || t[1] !== "ACK" || t[4] !== stream || t[5] !== consumer) return undefined;
-    return { seq: Number(t[7]), dseq: Number(t[8]), ns: Number(t[9]), pending: Number(t[10]) };
+    return fill(Number(t[7]), Number(t[8]), Number(t[9]), Number(t[10]));
   };
 };
 
@@ -155,7 +171,10 @@ export function pullSource(nc: NatsConnection, opts: SourceOptions): Observable<
     let reachedEnd = false;
     const inboxPrefix = createInbox();
     let pulls = 0;
-    /** When the source last heard from the server (scheduler time). */
+    /** Messages the subscription has had (any: a stream message or a status); the watchdog notes when it moves. */
+    let received = 0;
+    let seen = 0;
+    /** When the source last heard from the server (scheduler time), as of the watchdog's last look. */
     let heard = scheduler.now();
     /** When the last pull was asked for: a consumer idle for long (credit held back downstream) is near its inactivity limit. */
     let lastPullAt = 0;
@@ -179,7 +198,7 @@ export function pullSource(nc: NatsConnection, opts: SourceOptions): Observable<
     };
 
     const onMsg = (err: Error | null, msg: Msg) => {
-      heard = scheduler.now();
+      received++;
       const p = pull;
       if (err) {
         if (p) p.end(err);
@@ -205,7 +224,7 @@ export function pullSource(nc: NatsConnection, opts: SourceOptions): Observable<
         reachedEnd = true;
         return p.end("filled");
       }
-      chunk.push(new PulledMsg(msg, a.seq, { timestampNanos: a.ns, pending: a.pending }));
+      chunk.push(new PulledMsg(msg, a.seq, a.ns, a.pending));
       p.got++;
       nextSeq = a.seq + 1;
       // Nothing left, or the last one: everything up to stopSeq was in the stream already.
@@ -243,6 +262,7 @@ export function pullSource(nc: NatsConnection, opts: SourceOptions): Observable<
       p.done = new Promise<PullEnd>((resolve, reject) => (settle = (how) => (how instanceof Error ? reject(how) : resolve(how))));
       const stopWatchdog = every(scheduler, 500, () => {
         const now = scheduler.now();
+        if (received !== seen) [seen, heard] = [received, now];
         // Nothing at all from the server for long (seen after restarts): the consumer is made again.
         if (now - heard > expires + DEFAULTS.pullStallGraceMs) p.end("stalled");
         // Past its expiry without the server saying so: nats-server 2.9 sends no 408 for a pull it
