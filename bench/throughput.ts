@@ -18,12 +18,15 @@ partitions (as weir's producers do), then, R times each (default 3), measures:
   hand-rolled  the same loop that also decodes, sums per user and publishes one output per event
   user-totals  the demo app end to end (decode, validate, dedup, emit, snapshot): W=1, W=<cores>,
                and 2 and 3 instances in this process, W=1 each, sharing the app's partitions
-  quiet-totals per-user totals that emit once per 1000 events of a user: W=1, W=<cores>, 2 instances
+  quiet-totals per-user totals that emit once per 1000 events of a user: W=1, W=<cores>, 2 and 3
+               instances
 and prints events/s (median), the ratio to the baseline, and CPU µs per event: this process's main
 thread, its other threads (the workers, and the JIT and GC), and the nats-server. weir is measured
 as a long-running job, in its steady state: from its first event processed (with several instances,
 from when each reads its share of the partitions) to its last; the start before that (loading the
 app, spawning the workers, taking and sharing out the leases) is printed apart.
+
+BENCH_ONLY=<regex> measures the baseline and only the contenders whose label matches.
 `;
 
 const { events: N, repeats: R, users: USERS } = benchArgs(HELP, { events: 300_000, repeats: 3, users: 10_000 });
@@ -202,7 +205,11 @@ const contenders: Array<[string, () => Promise<Sample>]> = [
   ["quiet-totals W=1", () => weir(QUIET, 1)],
   [`quiet-totals W=${cpus().length}`, () => weir(QUIET, cpus().length)],
   ["quiet-totals 2 instances × W=1", () => weir(QUIET, 1, 2)],
+  ["quiet-totals 3 instances × W=1", () => weir(QUIET, 1, 3)],
 ];
+/** `BENCH_ONLY=<regex>` measures the baseline and the contenders whose label matches. */
+const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
+if (only) contenders.splice(1, contenders.length, ...contenders.slice(1).filter(([label]) => only.test(label)));
 const samples: Sample[][] = contenders.map(() => []);
 for (let r = 0; r < R; r++) {
   // Interleave the contenders so drift on a noisy machine hits them alike.

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { SnapshotError, type ActorDefinition, type Context, type Logger, type RoutedEvent, type Scheduler } from "../contract/mod.ts";
+import { SnapshotError, type ActorDefinition, type Logger, type RoutedEvent, type Scheduler } from "../contract/mod.ts";
 import type { SnapshotStore } from "../state/mod.ts";
 import type { TimerEntry, TimerIndex } from "./timers.ts";
 
@@ -30,7 +30,8 @@ export interface LiveActor {
 
 /** One run of a handler or `onTimer`: the call (it reads the actor's state when it runs) and what it sees. */
 export interface Invocation {
-  call: (ctx: Context) => unknown;
+  /** What the handler is called with: the event's value, or (an `onTimer`, whose `subject` is empty) the timer that fired. */
+  input: unknown;
   /** Stream position the effects belong to: rows and view values at or below the stored offsets are already written. */
   pos: number;
   seq: number;
@@ -41,8 +42,11 @@ export interface Invocation {
   watermark: number;
   /** Processing time the invocation saw (`ctx.now`). */
   now: number;
-  /** Output message ids are `<idBase()>.<index>` (built only when there are outputs). */
-  idBase: () => string;
+  /**
+   * Output message ids are `<idBase>.<index>`. For a timer, its base; for an event, absent: the
+   * base is `<app>.<actor>.<partition>.<seq>`, built only when there are outputs.
+   */
+  idBase?: string;
   /** State TTL: a successful invocation moves the key's expiry to this event time, if later. */
   expireAt?: number;
 }

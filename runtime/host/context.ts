@@ -19,6 +19,8 @@ import { timerTime, type TimerEntry } from "./timers.ts";
 
 /** Room left for headers (message ids, dead-letter headers) below the server's max payload. */
 const HEADER_ROOM_BYTES = 4096;
+/** What `outputs` is until a handler emits (never written to). */
+const NO_OUTPUTS = Object.freeze([]) as unknown as [string, Uint8Array][];
 /** Subjects remembered per actor as valid and declared, before the memory is cleared. */
 const KNOWN_SUBJECTS = 10_000;
 
@@ -55,13 +57,15 @@ export class HandlerContext implements Context {
   readonly watermark: number;
   readonly now: number;
   readonly log: Logger;
-  /** Emitted outputs: subject and encoded value. */
-  readonly outputs: [string, Uint8Array][] = [];
+  /** Emitted outputs: subject and encoded value (a shared empty list until the first emit). */
+  outputs: [string, Uint8Array][] = NO_OUTPUTS;
   // Allocated only when a handler uses them: most events set no timer, row or view.
   timerOps: [boolean, TimerEntry][] | undefined;
   rowOps: [string, Row][] | undefined;
   viewOps: [string, string, unknown][] | undefined;
   cleared = false;
+  /** The methods as functions bound to this context, made on first use (see `bound`). */
+  private methods: Partial<Pick<Context, "emit" | "timer" | "processingTimer" | "cancelTimer" | "clear" | "upsert" | "view">> | undefined;
 
   constructor(
     private readonly env: ContextEnv,
@@ -79,42 +83,51 @@ export class HandlerContext implements Context {
     this.log = env.log;
   }
 
-  // Methods are arrow properties: handlers may pass them around detached from the context.
-  emit = (subject: string, value: unknown): void => {
+  // Handlers may pass the methods around detached from the context, so each is a function bound to
+  // it; made when first read, since most handlers use one or two of them and a context lives for
+  // one invocation.
+  get emit(): Context["emit"] {
+    return ((this.methods ??= {}).emit ??= (subject, value) => this.doEmit(subject, value));
+  }
+  get timer(): Context["timer"] {
+    return ((this.methods ??= {}).timer ??= (time, tag = "") => void (this.timerOps ??= []).push([true, [timerTime(time, "ctx.timer"), "e", tag]]));
+  }
+  get processingTimer(): Context["processingTimer"] {
+    return ((this.methods ??= {}).processingTimer ??= (time, tag = "") => void (this.timerOps ??= []).push([true, [timerTime(time, "ctx.processingTimer"), "p", tag]]));
+  }
+  get cancelTimer(): Context["cancelTimer"] {
+    return ((this.methods ??= {}).cancelTimer ??= (kind, time, tag = "") => void (this.timerOps ??= []).push([false, [time, kind === "event" ? "e" : "p", tag]]));
+  }
+  get clear(): Context["clear"] {
+    return ((this.methods ??= {}).clear ??= () => void (this.cleared = true));
+  }
+  get upsert(): Context["upsert"] {
+    return ((this.methods ??= {}).upsert ??= (table, row) => this.doUpsert(table, row));
+  }
+  get view(): Context["view"] {
+    return ((this.methods ??= {}).view ??= (name, key, value) => this.doView(name, key, value));
+  }
+
+  private doEmit(subject: string, value: unknown): void {
     this.checkEmit(subject);
     const data = msgpackCodec.encode(value);
     if (data.length > this.env.maxOutputBytes) {
       throw new OutputTooLargeError(`actor ${this.name} emitted ${data.length} bytes to "${subject}"; the server takes at most ${this.env.maxOutputBytes}`);
     }
+    if (this.outputs === NO_OUTPUTS) this.outputs = [];
     this.outputs.push([subject, data]);
-  };
+  }
 
-  timer = (time: number, tag = ""): void => {
-    (this.timerOps ??= []).push([true, [timerTime(time, "ctx.timer"), "e", tag]]);
-  };
-
-  processingTimer = (time: number, tag = ""): void => {
-    (this.timerOps ??= []).push([true, [timerTime(time, "ctx.processingTimer"), "p", tag]]);
-  };
-
-  cancelTimer = (kind: "event" | "processing", time: number, tag = ""): void => {
-    (this.timerOps ??= []).push([false, [time, kind === "event" ? "e" : "p", tag]]);
-  };
-
-  clear = (): void => {
-    this.cleared = true;
-  };
-
-  upsert = (table: string, row: Row): void => {
+  private doUpsert(table: string, row: Row): void {
     try {
       checkRow(table, this.env.app.tables?.[table], row);
     } catch (err) {
       throw new ValidationError(`actor ${this.name}: ${(err as Error).message}`);
     }
     (this.rowOps ??= []).push([table, row]);
-  };
+  }
 
-  view = (name: string, key: string, value: unknown): void => {
+  private doView(name: string, key: string, value: unknown): void {
     const views = this.env.app.views;
     if (!views?.includes(name)) throw new ValidationError(`actor ${this.name}: view "${name}" is not among the app's views (${views?.join(", ") || "none"})`);
     if (typeof key !== "string" || key.length === 0) throw new ValidationError(`actor ${this.name}: view ${name} needs a non-empty string key`);
@@ -122,7 +135,7 @@ export class HandlerContext implements Context {
       throw new ValidationError(`actor ${this.name}: view ${name} key is ${Buffer.byteLength(key)} bytes long; keys are at most ${MAX_KEY_BYTES} bytes`);
     }
     (this.viewOps ??= []).push([name, key, value]);
-  };
+  }
 
   private get name(): string {
     return this.env.defs[this.actor.def]!.name;

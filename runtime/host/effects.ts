@@ -160,7 +160,7 @@ export function createEffects(env: EffectsEnv) {
       }
       const outputs = ctx.outputs;
       if (outputs.length > 0 && !fenced(a.partition, at.pos)) {
-        const base = at.idBase();
+        const base = at.idBase ?? `${env.app.name}.${env.defs[a.def]!.name}.${a.partition}.${at.seq}`;
         for (let i = 0; i < outputs.length; i++) {
           const [to, data] = outputs[i]!;
           const msgID = `${base}.${i}`;

@@ -5,7 +5,6 @@ import {
   ValidationError,
   type ActorDefinition,
   type AppDefinition,
-  type Context,
   type HostConfig,
   type Logger,
   type Round,
@@ -298,7 +297,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       const idBase = `${app.name}.${def.name}.${a.partition}.${base64url.encode(a.key)}.${kind}${time}.${base64url.encode(tag)}`;
       const now = scheduler.now();
       const r = await invokeWithRetries(a, {
-        call: (ctx) => def.onTimer!(a.state, timer, ctx),
+        input: timer,
         pos,
         seq: a.seq,
         time: kind === "e" ? time : now,
@@ -306,7 +305,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
         eventTime: time,
         watermark: kind === "e" ? upTo : parts.get(a.partition)!.watermark,
         now,
-        idBase: () => idBase,
+        idBase,
       });
       if (r instanceof Error) {
         effects.deadTimer(a, pos, timer, idBase, r);
@@ -485,7 +484,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       return;
     }
     const at: Invocation = {
-      call: (ctx: Context) => def.handle(a.state, parsed.data, ctx),
+      input: parsed.data,
       pos: seq,
       seq,
       time,
@@ -493,7 +492,6 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       eventTime: ev[7] ?? time,
       watermark: ev[8] ?? Number.NEGATIVE_INFINITY,
       now,
-      idBase: () => `${app.name}.${def.name}.${partition}.${seq}`,
       expireAt: def.ttlMs !== undefined ? (ev[7] ?? time) + def.ttlMs : undefined,
     };
     const r = attempt(a, at);

@@ -7,6 +7,7 @@ import {
   type Logger,
   type RetryPolicy,
   type Scheduler,
+  type Timer,
   type WeirError,
 } from "../contract/mod.ts";
 import { msgpackCodec } from "../route/mod.ts";
@@ -18,6 +19,9 @@ import type { TimerEntry, TimerIndex } from "./timers.ts";
 
 /** What an invocation came to: how many outputs it emitted, or why it failed. */
 export type Outcome = { emitted: number } | WeirError;
+
+/** The outcome of most invocations (shared: outcomes are read, never changed). */
+const NOTHING_EMITTED: Outcome = Object.freeze({ emitted: 0 });
 
 /**
  * A handler's failure as the error it is dead-lettered with. weir's errors (a `TerminalError` or
@@ -59,39 +63,44 @@ export function createInvoker(env: {
    * changes and effects take effect (only the state and timers when `replaying`: restoring an
    * actor, whose effects are out already); on failure none do and the error is returned.
    */
-  const invoke = (a: LiveActor, at: Invocation, replaying = false): Outcome | Promise<Outcome> => {
-    const def = defs[a.def]!;
-    const ctx = new HandlerContext(env.contexts, a, at);
-    const failed = (err: unknown) => asFailure(err, def.name, at.subject !== "");
-    const apply = (next: unknown): Outcome => {
-      a.state = next;
-      a.dirty = true;
-      for (const [add, t] of ctx.timerOps ?? []) {
+  /** A successful invocation takes effect: its new state and timer changes, then (unless `replaying`) its effects. */
+  const apply = (a: LiveActor, at: Invocation, ctx: HandlerContext, next: unknown, replaying: boolean): Outcome => {
+    a.state = next;
+    a.dirty = true;
+    if (ctx.timerOps) {
+      for (const [add, t] of ctx.timerOps) {
         if (add) timers.set(a, t);
         else timers.remove(a, t);
       }
-      if (at.expireAt !== undefined && !ctx.cleared) timers.expireLater(a, at.expireAt);
-      if (replaying) return { emitted: 0 };
-      (a.log ??= []).push(at);
-      if (ctx.cleared) cache.clear(a);
-      effects.apply(a, at, ctx);
-      return { emitted: ctx.outputs.length };
-    };
+    }
+    if (at.expireAt !== undefined && !ctx.cleared) timers.expireLater(a, at.expireAt);
+    if (replaying) return NOTHING_EMITTED;
+    (a.log ??= []).push(at);
+    if (ctx.cleared) cache.clear(a);
+    effects.apply(a, at, ctx);
+    return ctx.outputs.length === 0 ? NOTHING_EMITTED : { emitted: ctx.outputs.length };
+  };
+
+  const invoke = (a: LiveActor, at: Invocation, replaying = false): Outcome | Promise<Outcome> => {
+    const def = defs[a.def]!;
+    const ctx = new HandlerContext(env.contexts, a, at);
+    const handler = at.subject !== "";
     // Synchronous handlers (the common case) finish without a trip through the microtask queue.
     // The watch spans one attempt (at most the deadline when it is async), not the retries' waits.
     const watch = env.watch;
-    watch?.begin(at.subject ? at.seq : -1, a.partition, a.def);
+    watch?.begin(handler ? at.seq : -1, a.partition, a.def);
     let r: unknown;
     try {
-      r = at.call(ctx);
+      r = handler ? def.handle(a.state, at.input, ctx) : def.onTimer!(a.state, at.input as Timer, ctx);
     } catch (err) {
       watch?.end();
-      return failed(err);
+      return asFailure(err, def.name, handler);
     }
     if (!(r instanceof Promise)) {
       watch?.end();
-      return apply(r);
+      return apply(a, at, ctx, r, replaying);
     }
+    const failed = (err: unknown) => asFailure(err, def.name, handler);
     // A handler that hangs past the deadline has failed; if it finishes later, its result is dropped.
     let timedOut = false;
     let cancel = () => {};
@@ -101,7 +110,7 @@ export function createInvoker(env: {
         resolve(new HandlerError(`${at.subject ? "handler" : "onTimer"} of ${def.name} did not finish within ${retry.deadlineMs} ms`));
       }, retry.deadlineMs);
     });
-    return Promise.race([r.then((next) => (timedOut ? failed(new Error("late result after the deadline")) : apply(next)), failed), deadline]).finally(() => {
+    return Promise.race([r.then((next) => (timedOut ? failed(new Error("late result after the deadline")) : apply(a, at, ctx, next, replaying)), failed), deadline]).finally(() => {
       cancel();
       watch?.end();
     });

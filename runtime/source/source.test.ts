@@ -12,6 +12,14 @@ describe("ack subjects", () => {
     expect(read("$JS.ACK.weir_a_in_3.weir_src_X1.1.42.7.1700000000000000000.12")).toEqual({ seq: 42, dseq: 7, ns: 1.7e18, pending: 12 });
     expect(read("$JS.ACK.hub.ACCHASH.weir_a_in_3.weir_src_X1.1.42.7.1700000000000000000.0.tok")).toEqual({ seq: 42, dseq: 7, ns: 1.7e18, pending: 0 });
   });
+  test("read from the subject's bytes as from the string", () => {
+    const bytes = (s: string) => new TextEncoder().encode(s);
+    expect(read(bytes("$JS.ACK.weir_a_in_3.weir_src_X1.1.42.7.1700000000000000000.12"))).toEqual({ seq: 42, dseq: 7, ns: 1.7e18, pending: 12 });
+    expect(read(bytes("$JS.ACK.hub.ACCHASH.weir_a_in_3.weir_src_X1.1.42.7.1700000000000000000.0.tok"))).toEqual({ seq: 42, dseq: 7, ns: 1.7e18, pending: 0 });
+    expect(read(bytes("$JS.ACK.weir_a_in_3.weir_src_X2.1.42.7.1700000000000000000.12"))).toBeUndefined();
+    expect(read(bytes("$JS.ACK.weir_a_in_3.weir_src_X1."))).toBeUndefined();
+    expect(read(new Uint8Array(0))).toBeUndefined();
+  });
   test("another consumer's, or not an ack subject: not read", () => {
     expect(read("$JS.ACK.weir_a_in_3.weir_src_X2.1.42.7.1700000000000000000.12")).toBeUndefined();
     expect(read("$JS.ACK.weir_a_in_3.weir_src_X1.1.42.7")).toBeUndefined();

@@ -74,14 +74,17 @@ interface AckInfo {
   pending: number;
 }
 
+const encoder = new TextEncoder();
+
 /**
  * A reader of pulled messages' ack subjects, `$JS.ACK.<stream>.<consumer>.<delivered>.<stream
  * seq>.<delivery seq>.<time>.<pending>` (or the form with a domain and an account hash after
  * `ACK` and a token at the end): undefined for a message that is not one of `consumer`'s. Called
- * for every message: the common form is scanned in place, without splitting it.
+ * for every message, on the subject's bytes where the client has them (see `replyBytes`): the
+ * common form is scanned in place, without decoding or splitting it.
  */
 export const ackReader = (stream: string, consumer: string) => {
-  const prefix = `$JS.ACK.${stream}.${consumer}.`;
+  const prefix = encoder.encode(`$JS.ACK.${stream}.${consumer}.`);
   /** What every call returns, filled in again by the next: the caller reads it at once. */
   const out: AckInfo = { seq: 0, dseq: 0, ns: 0, pending: 0 };
   /** The numbers after the consumer: delivered count, stream seq, delivery seq, time, pending. */
@@ -93,30 +96,47 @@ export const ackReader = (stream: string, consumer: string) => {
     out.pending = pending;
     return out;
   };
-  return (reply: string | undefined): AckInfo | undefined => {
-    if (!reply) return undefined;
-    if (reply.startsWith(prefix)) {
-      let k = 0;
-      let v = 0;
-      let digits = 0;
-      for (let i = prefix.length; i <= reply.length; i++) {
-        const c = i < reply.length ? reply.charCodeAt(i) : 46;
-        if (c === 46) {
-          if (digits === 0) return undefined;
-          n[k++] = v;
-          if (k === 5) break;
-          v = digits = 0;
-        } else if (c >= 48 && c <= 57) {
-          v = v * 10 + (c - 48);
-          digits++;
-        } else return undefined;
+  const read = (reply: Uint8Array): AckInfo | undefined => {
+    if (reply.length <= prefix.length) return undefined;
+    for (let i = 0; i < prefix.length; i++) {
+      if (reply[i] !== prefix[i]) {
+        // The form with a domain and an account hash: split.
+        const t = new TextDecoder().decode(reply).split(".");
+        if (t.length < 11 || t[0] !== "$JS" || t[1] !== "ACK" || t[4] !== stream || t[5] !== consumer) return undefined;
+        return fill(Number(t[7]), Number(t[8]), Number(t[9]), Number(t[10]));
       }
-      return k === 5 ? fill(n[1]!, n[2]!, n[3]!, n[4]!) : undefined;
     }
-    const t = reply.split(".");
-    if (t.length < 11 || t[0] !== "$JS" || t[1] !== "ACK" || t[4] !== stream || t[5] !== consumer) return undefined;
-    return fill(Number(t[7]), Number(t[8]), Number(t[9]), Number(t[10]));
+    let k = 0;
+    let v = 0;
+    let digits = 0;
+    for (let i = prefix.length; i <= reply.length; i++) {
+      const c = i < reply.length ? reply[i]! : 46;
+      if (c === 46) {
+        if (digits === 0) return undefined;
+        n[k++] = v;
+        if (k === 5) break;
+        v = digits = 0;
+      } else if (c >= 48 && c <= 57) {
+        v = v * 10 + (c - 48);
+        digits++;
+      } else return undefined;
+    }
+    return k === 5 ? fill(n[1]!, n[2]!, n[3]!, n[4]!) : undefined;
   };
+  return (reply: string | Uint8Array | undefined): AckInfo | undefined => {
+    if (!reply || reply.length === 0) return undefined;
+    return read(typeof reply === "string" ? encoder.encode(reply) : reply);
+  };
+};
+
+/**
+ * A message's reply subject as the bytes the client parsed it from, when it keeps them (nats.js's
+ * message does, as `_msg.reply`); else the subject as a string. Decoding it to a string costs more
+ * than reading the ack numbers from it.
+ */
+const replyBytes = (msg: Msg): string | Uint8Array | undefined => {
+  const raw = (msg as { _msg?: { reply?: unknown } })._msg;
+  return raw ? (raw.reply instanceof Uint8Array ? raw.reply : undefined) : msg.reply;
 };
 
 /** How a pull ended. */
@@ -206,7 +226,8 @@ export function pullSource(nc: NatsConnection, opts: SourceOptions): Observable<
         return;
       }
       if (!p) return; // between pulls: nothing is asked for, so nothing counts
-      if (!msg.reply) {
+      const reply = replyBytes(msg);
+      if (!reply || reply.length === 0) {
         // A status of a pull: only the current one's counts.
         if (msg.subject !== p.inbox) return;
         const code = msg.headers?.code ?? 0;
@@ -215,7 +236,7 @@ export function pullSource(nc: NatsConnection, opts: SourceOptions): Observable<
         if (code === 409) return p.end("reset"); // consumer deleted, leadership change, ...
         return p.end(new Error(`pulling from ${opts.stream}: ${code} ${msg.headers?.description ?? ""}`.trim()));
       }
-      const a = readAck?.(msg.reply);
+      const a = readAck?.(reply);
       if (!a) return; // an earlier consumer's
       if (a.dseq !== lastDseq + 1) return p.end("reset"); // a gap: read again from our own position
       lastDseq = a.dseq;
