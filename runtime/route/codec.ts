@@ -11,25 +11,10 @@ export interface Codec {
 // Plain msgpack (no record extension) so that any msgpack library can read what weir writes.
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
 
-/**
- * A view over the whole buffer the last decoded bytes lay in, and the range to read in it: the
- * messages of one socket read share a buffer, so msgpackr makes (and caches on the view) one
- * DataView for all of them instead of one per message.
- */
-let whole: Uint8Array | undefined;
-const range = { start: 0, end: 0 };
-
 export const msgpackCodec: Codec = {
   contentType: "application/msgpack",
   encode: (value) => packr.pack(value),
-  decode: (bytes) => {
-    // (An empty range would read to the end: msgpackr takes `end: 0` for "no end".)
-    if (bytes.length === 0) return packr.unpack(bytes);
-    if (whole?.buffer !== bytes.buffer) whole = Buffer.isBuffer(bytes) ? Buffer.from(bytes.buffer) : new Uint8Array(bytes.buffer);
-    range.start = bytes.byteOffset;
-    range.end = bytes.byteOffset + bytes.length;
-    return packr.unpack(whole, range);
-  },
+  decode: (bytes) => packr.unpack(bytes),
 };
 
 const textEncoder = new TextEncoder();
