@@ -28,7 +28,7 @@ export interface LiveActor {
   held?: boolean;
 }
 
-/** One run of a handler or `onTimer`: the call (it reads the actor's state when it runs) and what it sees. */
+/** One run of a handler or `onTimer`: what it is called with (besides the actor's state as of the run) and what it sees. */
 export interface Invocation {
   /** What the handler is called with: the event's value, or (an `onTimer`, whose `subject` is empty) the timer that fired. */
   input: unknown;

@@ -58,11 +58,6 @@ export function createInvoker(env: {
 }) {
   const { defs, cache, timers, effects, scheduler, log, retry } = env;
 
-  /**
-   * Runs a handler or `onTimer` for one actor with a fresh context. On success the new state, timer
-   * changes and effects take effect (only the state and timers when `replaying`: restoring an
-   * actor, whose effects are out already); on failure none do and the error is returned.
-   */
   /** A successful invocation takes effect: its new state and timer changes, then (unless `replaying`) its effects. */
   const apply = (a: LiveActor, at: Invocation, ctx: HandlerContext, next: unknown, replaying: boolean): Outcome => {
     a.state = next;
@@ -81,6 +76,11 @@ export function createInvoker(env: {
     return ctx.outputs.length === 0 ? NOTHING_EMITTED : { emitted: ctx.outputs.length };
   };
 
+  /**
+   * Runs a handler or `onTimer` for one actor with a fresh context. On success the new state, timer
+   * changes and effects take effect (only the state and timers when `replaying`: restoring an
+   * actor, whose effects are out already); on failure none do and the error is returned.
+   */
   const invoke = (a: LiveActor, at: Invocation, replaying = false): Outcome | Promise<Outcome> => {
     const def = defs[a.def]!;
     const ctx = new HandlerContext(env.contexts, a, at);

@@ -1,4 +1,4 @@
-import { createInbox, headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
+import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
 import { DEFAULTS, every, PublishError, RefusedMessageError, systemScheduler, type Scheduler } from "../contract/mod.ts";
 
 export interface PublishOptions {
@@ -34,6 +34,33 @@ interface InFlight {
   noStreamSince: number;
 }
 
+const ERROR_KEY = new TextEncoder().encode('"error":');
+
+/** An ack's JSON has an `"error"` key (read on the bytes: acks come back one per message). */
+function hasErrorKey(body: Uint8Array): boolean {
+  outer: for (let i = 0; i + ERROR_KEY.length <= body.length; i++) {
+    for (let j = 0; j < ERROR_KEY.length; j++) if (body[i + j] !== ERROR_KEY[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/**
+ * The number at the end of an ack's subject, `<inbox>.<n>`, from `at` on: read on the subject's
+ * bytes where the client keeps them (nats.js's message does, as `_msg.subject`), else on the string.
+ */
+function replyId(m: Msg, at: number): number {
+  const raw = (m as { _msg?: { subject?: unknown } })._msg?.subject;
+  if (!(raw instanceof Uint8Array)) return Number(m.subject.slice(at));
+  let n = 0;
+  for (let i = at; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c < 48 || c > 57) return Number.NaN;
+    n = n * 10 + (c - 48);
+  }
+  return raw.length > at ? n : Number.NaN;
+}
+
 /**
  * A JetStream publisher that pipelines: every message goes out at once with its own reply subject
  * under one wildcard inbox subscription, and acks are matched as they come back. No per-message
@@ -64,7 +91,7 @@ export function pipelinedPublisher(nc: NatsConnection, opts: PipelinedPublisherO
   const sub = nc.subscribe(`${prefix}.*`, {
     callback: (err, m) => {
       if (err) return;
-      const id = Number(m.subject.slice(prefix.length + 1));
+      const id = replyId(m, prefix.length + 1);
       const f = inFlight.get(id);
       if (!f) return; // the ack of an earlier attempt of a message already settled
       if (m.data.length === 0 && m.headers && m.headers.code === 503) {
@@ -87,11 +114,11 @@ export function pipelinedPublisher(nc: NatsConnection, opts: PipelinedPublisherO
         f.reject(new PublishError(`JetStream refused "${f.subject}": ${m.headers.code} ${m.headers.description}`));
         return;
       }
-      const body = dec.decode(m.data);
-      if (!body.includes('"error"')) {
+      if (!hasErrorKey(m.data)) {
         f.resolve();
         return;
       }
+      const body = dec.decode(m.data);
       let error: { description?: string; err_code?: number } | undefined;
       try {
         error = (JSON.parse(body) as { error?: typeof error }).error;
