@@ -10,7 +10,7 @@ export const DEFAULTS = {
   /** Partitions of an app's keys: fixed once state exists (snapshots are stored per partition). */
   partitions: 32,
   /** Messages read and not yet applied, at most, per instance (shared out over its workers and their partitions): bounds memory, and backpressure starts here. */
-  maxInFlight: 8192,
+  maxInFlight: 16_384,
   /** Largest single pull from JetStream (pulls of 2048 were seen stalling after restarts). */
   maxFetch: 512,
   /** The source hands messages on in chunks of at most this many (sooner when the stream is drained). */

@@ -18,7 +18,7 @@ export interface Credit {
 
 /**
  * @example
- * const credit = createCredit(8192);
+ * const credit = createCredit(16_384);
  * const n = await credit.acquire(1024); // fetch n messages
  * credit.release(n);                     // when they are done
  */
