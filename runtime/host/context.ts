@@ -64,7 +64,7 @@ export class HandlerContext implements Context {
   rowOps: [string, Row][] | undefined;
   viewOps: [string, string, unknown][] | undefined;
   cleared = false;
-  /** The methods as functions bound to this context, made on first use (see `bound`). */
+  /** The methods as functions bound to this context, each made when first read (the getters below). */
   private methods: Partial<Pick<Context, "emit" | "timer" | "processingTimer" | "cancelTimer" | "clear" | "upsert" | "view">> | undefined;
 
   constructor(
