@@ -20,8 +20,10 @@ partitions (as weir's producers do), then, R times each (default 3), measures:
                and 2 and 3 instances in this process, W=1 each, sharing the app's partitions
   quiet-totals per-user totals that emit once per 1000 events of a user: W=1, W=<cores>, 2 and 3
                instances
-and prints events/s (median), the ratio to the baseline, and CPU µs per event: this process's main
-thread, its other threads (the workers, and the JIT and GC), and the nats-server. weir is measured
+and prints events/s (median), the ratio to the baseline (each run over a baseline run just before
+it, the median of those: this box's speed drifts by 1.5x within minutes), and CPU µs per event:
+this process's main thread, its other threads (the workers, and the JIT and GC), and the
+nats-server. weir is measured
 as a long-running job, in its steady state: from its first event processed (with several instances,
 from when each reads its share of the partitions) to its last; the start before that (loading the
 app, spawning the workers, taking and sharing out the leases) is printed apart.
@@ -211,23 +213,33 @@ const contenders: Array<[string, () => Promise<Sample>]> = [
 const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
 if (only) contenders.splice(1, contenders.length, ...contenders.slice(1).filter(([label]) => only.test(label)));
 const samples: Sample[][] = contenders.map(() => []);
+/** Per contender, the rate of the bare loop measured just before each of its runs (the box drifts by 1.5x within minutes). */
+const paired: number[][] = contenders.map(() => []);
 for (let r = 0; r < R; r++) {
   // Interleave the contenders so drift on a noisy machine hits them alike.
   for (const [i, [label, run]] of contenders.entries()) {
+    if (i > 0) {
+      status(`round ${r + 1}/${R}: baseline before ${label}`);
+      const b = await baseline();
+      samples[0]!.push(b);
+      paired[i]!.push(b.rate);
+    }
     status(`round ${r + 1}/${R}: ${label}`);
     samples[i]!.push(await run());
   }
 }
 status("");
-const base = median(samples[0]!.map((x) => x.rate));
-process.stdout.write(`\n${N} events, ${USERS} users, ${R} rounds, ${cpus().length} cores (medians; CPU µs per event: main thread / other threads / nats-server)\n`);
+process.stdout.write(
+  `\n${N} events, ${USERS} users, ${R} rounds, ${cpus().length} cores (medians; ratio: the median of each run's rate over the bare loop's just before it; CPU µs per event: main thread / other threads / nats-server)\n`,
+);
 contenders.forEach(([label], i) => {
   const xs = samples[i]!;
   const med = median(xs.map((x) => x.rate));
+  const ratio = i === 0 ? 1 : median(xs.map((x, k) => x.rate / paired[i]![k]!));
   const us = (f: (x: Sample) => number) => median(xs.map(f)).toFixed(2).padStart(6);
   const start = xs[0]!.startMs !== undefined ? `   start ${median(xs.map((x) => x.startMs!)).toFixed(0).padStart(5)} ms` : "";
   process.stdout.write(
-    `${label.padEnd(36)} ${Math.round(med).toString().padStart(9)} ev/s   ratio ${(med / base).toFixed(2)}   cpu ${us((x) => x.main)} / ${us((x) => x.others)} / ${us((x) => x.server)} µs${start}   runs: ${xs.map((x) => Math.round(x.rate)).join(", ")}\n`,
+    `${label.padEnd(36)} ${Math.round(med).toString().padStart(9)} ev/s   ratio ${ratio.toFixed(2)}   cpu ${us((x) => x.main)} / ${us((x) => x.others)} / ${us((x) => x.server)} µs${start}   runs: ${xs.map((x) => Math.round(x.rate)).join(", ")}\n`,
   );
 });
 process.stdout.write("goals: main thread < 0.5 µs per event; quiet-totals ≥ 0.5× the baseline; cost per event flat in the number of instances\n");
