@@ -23,10 +23,10 @@ partitions (as weir's producers do), then, R times each (default 3), measures:
 and prints events/s (median), the ratio to the baseline (each run over a baseline run just before
 it, the median of those: this box's speed drifts by 1.5x within minutes), and CPU µs per event:
 this process's main thread, its other threads (the workers, and the JIT and GC), and the
-nats-server. weir is measured
-as a long-running job, in its steady state: from its first event processed (with several instances,
-from when each reads its share of the partitions) to its last; the start before that (loading the
-app, spawning the workers, taking and sharing out the leases) is printed apart.
+nats-server. weir is measured as a long-running job, in its steady state: from its first event
+processed (with several instances, from when each reads its share of the partitions) to its last;
+the start before that (loading the app, spawning the workers, taking and sharing out the leases)
+is printed apart.
 
 BENCH_ONLY=<regex> measures the baseline and only the contenders whose label matches.
 `;

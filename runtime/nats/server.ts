@@ -60,17 +60,56 @@ export function findNatsServer(bin = process.env.WEIR_NATS_SERVER || undefined):
   throw new NatsServerError(`no nats-server binary found: ${INSTALL_HINT}`);
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
+/** Listens on `port` of 127.0.0.1 (0: one the kernel picks) and closes again: the port listened on, or undefined when it was taken. */
+function tryPort(port: number): Promise<number | undefined> {
+  return new Promise((resolvePort) => {
     const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
+    srv.once("error", () => resolvePort(undefined));
+    srv.listen(port, "127.0.0.1", () => {
       const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolvePort(port));
+      const got = typeof addr === "object" && addr ? addr.port : undefined;
+      srv.close(() => resolvePort(got));
     });
   });
+}
+
+/** The first port the kernel hands out on its own (for connections and port 0); Linux's, else the IANA range's. */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 2048 ? low : 49152;
+  } catch {
+    return 49152;
+  }
+}
+/** Ports this process has handed out: never handed out twice (each names one server's listener). */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port that was free a moment ago on 127.0.0.1, and that this process has not handed out
+ * before. Picked below the kernel's ephemeral range where it can, so that neither a connection's
+ * local port nor another caller's port 0 takes it between now and the server's listen (three nodes
+ * of a cluster, started at once, each ask for ports).
+ */
+export async function freePort(): Promise<number> {
+  const high = ephemeralLow();
+  const low = Math.min(10_000, Math.floor(high / 2));
+  for (let i = 0; i < 100; i++) {
+    const port = await tryPort(low + Math.floor(Math.random() * (high - low)));
+    if (port !== undefined && !handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  // A crowded low range: the kernel's pick, still never handed out twice.
+  for (;;) {
+    const port = await tryPort(0);
+    if (port === undefined) throw new NatsServerError("no free TCP port on 127.0.0.1");
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 /**
