@@ -29,25 +29,24 @@ export async function startCluster(size = 3): Promise<NatsCluster> {
   const base = mkdtempSync(join(tmpdir(), "weir-cluster-"));
   const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
   const routes = routePorts.map((p) => `nats-route://127.0.0.1:${p}`).join(",");
-  const nodes: NatsServer[] = [];
-  try {
-    // Each node is started without waiting for the others: JetStream in a cluster only reports ready
-    // once it can reach a quorum of its peers.
-    nodes.push(
-      ...(await Promise.all(
-        routePorts.map((routePort, i) =>
-          startNats({
-            storeDir: join(base, `n${i + 1}`),
-            args: ["-n", `n${i + 1}`, "--cluster_name", CLUSTER_NAME, "--cluster", `nats://127.0.0.1:${routePort}`, "--routes", routes],
-          }),
-        ),
-      )),
-    );
-  } catch (err) {
-    await Promise.all(nodes.map((n) => n[Symbol.asyncDispose]()));
+  // Each node is started without waiting for the others: JetStream in a cluster only reports ready
+  // once it can reach a quorum of its peers.
+  const started = await Promise.allSettled(
+    routePorts.map((routePort, i) =>
+      startNats({
+        storeDir: join(base, `n${i + 1}`),
+        args: ["-n", `n${i + 1}`, "--cluster_name", CLUSTER_NAME, "--cluster", `nats://127.0.0.1:${routePort}`, "--routes", routes],
+      }),
+    ),
+  );
+  const failed = started.find((r) => r.status === "rejected");
+  if (failed) {
+    // The nodes that did start are stopped too: none outlives the failed start.
+    await Promise.all(started.map((r) => (r.status === "fulfilled" ? r.value[Symbol.asyncDispose]() : undefined)));
     rmSync(base, { recursive: true, force: true });
-    throw err;
+    throw failed.reason;
   }
+  const nodes = started.map((r) => (r as PromiseFulfilledResult<NatsServer>).value);
   const url = nodes.map((n) => n.url).join(",");
   const cluster: NatsCluster = {
     nodes,
