@@ -218,6 +218,8 @@ const paired: number[][] = contenders.map(() => []);
 for (let r = 0; r < R; r++) {
   // Interleave the contenders so drift on a noisy machine hits them alike.
   for (const [i, [label, run]] of contenders.entries()) {
+    // The baseline runs before each contender (below); alone only when there is no contender.
+    if (i === 0 && contenders.length > 1) continue;
     if (i > 0) {
       status(`round ${r + 1}/${R}: baseline before ${label}`);
       const b = await baseline();

@@ -19,8 +19,8 @@ import { timerTime, type TimerEntry } from "./timers.ts";
 
 /** Room left for headers (message ids, dead-letter headers) below the server's max payload. */
 const HEADER_ROOM_BYTES = 4096;
-/** What `outputs` is until a handler emits (never written to). */
-const NO_OUTPUTS = Object.freeze([]) as unknown as [string, Uint8Array][];
+/** What `outputs` is until a handler emits. */
+const NO_OUTPUTS: readonly (readonly [string, Uint8Array])[] = Object.freeze([]);
 /** Subjects remembered per actor as valid and declared, before the memory is cleared. */
 const KNOWN_SUBJECTS = 10_000;
 
@@ -58,7 +58,10 @@ export class HandlerContext implements Context {
   readonly now: number;
   readonly log: Logger;
   /** Emitted outputs: subject and encoded value (a shared empty list until the first emit). */
-  outputs: [string, Uint8Array][] = NO_OUTPUTS;
+  get outputs(): readonly (readonly [string, Uint8Array])[] {
+    return this.emitted ?? NO_OUTPUTS;
+  }
+  private emitted: [string, Uint8Array][] | undefined;
   // Allocated only when a handler uses them: most events set no timer, row or view.
   timerOps: [boolean, TimerEntry][] | undefined;
   rowOps: [string, Row][] | undefined;
@@ -114,8 +117,7 @@ export class HandlerContext implements Context {
     if (data.length > this.env.maxOutputBytes) {
       throw new OutputTooLargeError(`actor ${this.name} emitted ${data.length} bytes to "${subject}"; the server takes at most ${this.env.maxOutputBytes}`);
     }
-    if (this.outputs === NO_OUTPUTS) this.outputs = [];
-    this.outputs.push([subject, data]);
+    (this.emitted ??= []).push([subject, data]);
   }
 
   private doUpsert(table: string, row: Row): void {

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError, NatsServerError } from "../contract/mod.ts";
 import { mappingConfig, type SubjectMapping } from "./mapping.ts";
-import { portOpen, reloadNats, startNats, type NatsServer } from "./server.ts";
+import { freePort, portOpen, reloadNats, startNats, type NatsServer } from "./server.ts";
 
 /** The embedded server as weir uses it: reattached after a kill -9 of weir, and its input mappings set per app. */
 export interface EmbeddedNats extends NatsServer {
@@ -94,7 +94,7 @@ export async function startEmbeddedNats(dataDir: string, bin?: string): Promise<
   }
   // Detached: a Ctrl-C in the terminal must reach weir, which then shuts down in order while the
   // broker is still up; and after a kill -9 of weir the broker keeps its data and is reused.
-  const server = await startNats({ storeDir: join(dir, "nats"), detached: true, include, ...(bin ? { bin } : {}) });
+  const server = await startNats({ storeDir: join(dir, "nats"), port: await freePort({ ephemeral: true }), detached: true, include, ...(bin ? { bin } : {}) });
   writeFileSync(stateFile, JSON.stringify({ pid: server.pid, port: server.port }));
   return Object.assign(server, { reused: false, mapInput: mapInput(() => server.pid) });
 }

@@ -87,14 +87,16 @@ const handedOut = new Set<number>();
 
 /**
  * A TCP port that was free a moment ago on 127.0.0.1, and that this process has not handed out
- * before. Picked below the kernel's ephemeral range where it can, so that neither a connection's
- * local port nor another caller's port 0 takes it between now and the server's listen (three nodes
- * of a cluster, started at once, each ask for ports).
+ * before. For a short-lived server (a test's), picked below the kernel's ephemeral range where it
+ * can, so that neither a connection's local port nor another caller's port 0 takes it between now
+ * and the server's listen (three nodes of a cluster, started at once, each ask for ports). With
+ * `ephemeral`, the kernel's pick: a long-lived server (weir's embedded one) then never sits on a
+ * port that a service started later expects to have.
  */
-export async function freePort(): Promise<number> {
+export async function freePort(opts: { ephemeral?: boolean } = {}): Promise<number> {
   const high = ephemeralLow();
   const low = Math.min(10_000, Math.floor(high / 2));
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < (opts.ephemeral ? 0 : 100); i++) {
     const port = await tryPort(low + Math.floor(Math.random() * (high - low)));
     if (port !== undefined && !handedOut.has(port)) {
       handedOut.add(port);

@@ -75,6 +75,7 @@ interface AckInfo {
 }
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /**
  * A reader of pulled messages' ack subjects, `$JS.ACK.<stream>.<consumer>.<delivered>.<stream
@@ -101,7 +102,7 @@ export const ackReader = (stream: string, consumer: string) => {
     for (let i = 0; i < prefix.length; i++) {
       if (reply[i] !== prefix[i]) {
         // The form with a domain and an account hash: split.
-        const t = new TextDecoder().decode(reply).split(".");
+        const t = decoder.decode(reply).split(".");
         if (t.length < 11 || t[0] !== "$JS" || t[1] !== "ACK" || t[4] !== stream || t[5] !== consumer) return undefined;
         return fill(Number(t[7]), Number(t[8]), Number(t[9]), Number(t[10]));
       }
@@ -131,12 +132,12 @@ export const ackReader = (stream: string, consumer: string) => {
 
 /**
  * A message's reply subject as the bytes the client parsed it from, when it keeps them (nats.js's
- * message does, as `_msg.reply`); else the subject as a string. Decoding it to a string costs more
- * than reading the ack numbers from it.
+ * message does, as `_msg.reply`); else the subject as a string (empty or absent for a status).
+ * Decoding it to a string costs more than reading the ack numbers from it.
  */
 const replyBytes = (msg: Msg): string | Uint8Array | undefined => {
   const raw = (msg as { _msg?: { reply?: unknown } })._msg;
-  return raw ? (raw.reply instanceof Uint8Array ? raw.reply : undefined) : msg.reply;
+  return raw?.reply instanceof Uint8Array ? raw.reply : msg.reply;
 };
 
 /** How a pull ended. */
