@@ -77,6 +77,12 @@ export async function startCluster(size = 3): Promise<NatsCluster> {
       rmSync(base, { recursive: true, force: true });
     },
   };
-  await cluster.ready();
+  try {
+    await cluster.ready();
+  } catch (err) {
+    // Not handed to the caller, so not disposed by it: stopped here.
+    await cluster[Symbol.asyncDispose]();
+    throw err;
+  }
   return cluster;
 }
