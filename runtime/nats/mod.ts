@@ -7,3 +7,4 @@ export { findNatsServer, freePort, portOpen, reloadNats, startNats, type NatsSer
 export { ensureAppStreams, peekSeq, type AppStreams } from "./streams.ts";
 export { mappingConfig, partitionMappings, type SubjectMapping } from "./mapping.ts";
 export { casConflict, hasBucket, hasStream } from "./kv.ts";
+export { subjectBytes } from "./msg-bytes.ts";

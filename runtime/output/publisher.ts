@@ -1,4 +1,5 @@
 import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
+import { subjectBytes } from "../nats/mod.ts";
 import { DEFAULTS, every, PublishError, RefusedMessageError, systemScheduler, type Scheduler } from "../contract/mod.ts";
 
 export interface PublishOptions {
@@ -45,13 +46,10 @@ function hasErrorKey(body: Uint8Array): boolean {
   return false;
 }
 
-/**
- * The number at the end of an ack's subject, `<inbox>.<n>`, from `at` on: read on the subject's
- * bytes where the client keeps them (nats.js's message does, as `_msg.subject`), else on the string.
- */
+/** The number at the end of an ack's subject, `<inbox>.<n>`, from `at` on (read on its bytes where the client keeps them). */
 function replyId(m: Msg, at: number): number {
-  const raw = (m as { _msg?: { subject?: unknown } })._msg?.subject;
-  if (!(raw instanceof Uint8Array)) return Number(m.subject.slice(at));
+  const raw = subjectBytes(m, "subject");
+  if (typeof raw !== "object") return Number(m.subject.slice(at));
   let n = 0;
   for (let i = at; i < raw.length; i++) {
     const c = raw[i]!;

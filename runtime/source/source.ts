@@ -2,6 +2,7 @@ import { AckPolicy, DeliverPolicy, jetstreamManager, type JetStreamManager } fro
 import { createInbox, nanos, nuid, type Msg, type NatsConnection } from "@nats-io/nats-core";
 import { Observable } from "rxjs";
 import { backoffMs, DEFAULTS, every, systemScheduler, type Scheduler, type SourceMsg } from "../contract/mod.ts";
+import { subjectBytes } from "../nats/mod.ts";
 import type { Credit } from "./credit.ts";
 
 export interface SourceOptions {
@@ -81,7 +82,7 @@ const decoder = new TextDecoder();
  * A reader of pulled messages' ack subjects, `$JS.ACK.<stream>.<consumer>.<delivered>.<stream
  * seq>.<delivery seq>.<time>.<pending>` (or the form with a domain and an account hash after
  * `ACK` and a token at the end): undefined for a message that is not one of `consumer`'s. Called
- * for every message, on the subject's bytes where the client has them (see `replyBytes`): the
+ * for every message, on the subject's bytes where the client has them (see `subjectBytes`): the
  * common form is scanned in place, without decoding or splitting it.
  */
 export const ackReader = (stream: string, consumer: string) => {
@@ -128,16 +129,6 @@ export const ackReader = (stream: string, consumer: string) => {
     if (!reply || reply.length === 0) return undefined;
     return read(typeof reply === "string" ? encoder.encode(reply) : reply);
   };
-};
-
-/**
- * A message's reply subject as the bytes the client parsed it from, when it keeps them (nats.js's
- * message does, as `_msg.reply`); else the subject as a string (empty or absent for a status).
- * Decoding it to a string costs more than reading the ack numbers from it.
- */
-const replyBytes = (msg: Msg): string | Uint8Array | undefined => {
-  const raw = (msg as { _msg?: { reply?: unknown } })._msg;
-  return raw?.reply instanceof Uint8Array ? raw.reply : msg.reply;
 };
 
 /** How a pull ended. */
@@ -227,7 +218,7 @@ export function pullSource(nc: NatsConnection, opts: SourceOptions): Observable<
         return;
       }
       if (!p) return; // between pulls: nothing is asked for, so nothing counts
-      const reply = replyBytes(msg);
+      const reply = subjectBytes(msg, "reply");
       if (!reply || reply.length === 0) {
         // A status of a pull: only the current one's counts.
         if (msg.subject !== p.inbox) return;
