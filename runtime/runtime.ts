@@ -432,10 +432,13 @@ async function start(
           try {
             await pool.stop();
           } catch (err) {
-            // The final snapshot was refused: the partitions moved on meanwhile, and nothing of it landed.
+            // A worker the watchdog ended: the others have stopped, its partitions resume from their snapshots.
             if (err instanceof StuckWorkerError) return;
-            if (!(err instanceof FencedError)) throw err;
-            log.warn(`${err.message}; handing the partitions over without a final snapshot`);
+            // The final snapshot was refused (the partitions moved on meanwhile), or a worker failed
+            // on the broker before or during it: nothing more of it lands, and the next owner
+            // resumes from the last snapshot, as after a crash (nothing lost, no effect repeated).
+            if (!(err instanceof FencedError) && !(err instanceof TransientWorkerError)) throw err;
+            log.warn(`${err.message}; handing the partitions over without a final snapshot (they resume from their last one)`);
             await pool.abort();
           }
         } finally {

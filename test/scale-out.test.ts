@@ -75,6 +75,27 @@ async function expectCleanStop(p: WeirChild): Promise<void> {
 async function chaos(appPath: string, extraArgs: string[], events: readonly { subject: string; value: unknown }[], seed: number): Promise<Chaos & { url: string; done: () => Promise<void> }> {
   const cluster = await startCluster(3);
   const c = await client(cluster.url);
+  const alive: WeirChild[] = [];
+  try {
+    return await underFaults(cluster, c, alive, appPath, extraArgs, events, seed);
+  } catch (err) {
+    // The instances, nodes and connection go with a failed run (a passing one's caller reads them first).
+    for (const p of alive) p.proc.kill("SIGKILL");
+    await c[Symbol.asyncDispose]();
+    await cluster[Symbol.asyncDispose]();
+    throw err;
+  }
+}
+
+async function underFaults(
+  cluster: Awaited<ReturnType<typeof startCluster>>,
+  c: Awaited<ReturnType<typeof client>>,
+  alive: WeirChild[],
+  appPath: string,
+  extraArgs: string[],
+  events: readonly { subject: string; value: unknown }[],
+  seed: number,
+): Promise<Chaos & { url: string; done: () => Promise<void> }> {
   const app = await loadApp(appPath);
   await ensureAppStreams(await jetstreamManager(c.nc), app, { replicas: 3 });
   const parts = app.partitions ?? 32;
@@ -82,7 +103,7 @@ async function chaos(appPath: string, extraArgs: string[], events: readonly { su
   await kvSnapshotStore(c.nc, { bucket: appNames(app.name).bucket, replicas: 3 });
   const args = [appPath, "--nats", cluster.url, "--workers", "2", "--no-progress", "--no-http", "--no-registry", "--lock-ttl", "1500", "--replicas", "3", "--max-in-flight", "1024", ...extraArgs];
   const random = rng(seed);
-  const alive: WeirChild[] = [spawnWeir(args), spawnWeir(args), spawnWeir(args)];
+  alive.push(spawnWeir(args), spawnWeir(args), spawnWeir(args));
   const killedAt: number[] = [];
   let lastSeq = 0;
   const slice = Math.ceil(events.length / ROUNDS);

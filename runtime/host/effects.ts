@@ -141,7 +141,7 @@ export function createEffects(env: EffectsEnv) {
         if (env.epochs) await retrying(() => sink.write({ rows: new Map(), offsets: [], epochs: [...env.epochs!] }), { scheduler: env.scheduler });
         for (const [p, seq] of await sink.offsets()) if (partitions.includes(p)) sinkOffsets.set(p, seq);
       }
-      if (env.views) for (const [p, seq] of await env.views.offsets()) if (partitions.includes(p)) viewOffsets.set(p, seq);
+      if (env.views) for (const [p, seq] of await env.views.offsets(partitions)) viewOffsets.set(p, seq);
     },
 
     /** Takes effect for a successful invocation: its outputs, rows and view values. */

@@ -6,5 +6,5 @@ export { appNames, NAMESPACE_PATTERN } from "./names.ts";
 export { findNatsServer, freePort, portOpen, reloadNats, startNats, type NatsServer, type StartNatsOptions } from "./server.ts";
 export { ensureAppStreams, peekSeq, type AppStreams } from "./streams.ts";
 export { mappingConfig, partitionMappings, type SubjectMapping } from "./mapping.ts";
-export { casConflict, hasBucket, hasStream } from "./kv.ts";
+export { casConflict, hasBucket, hasStream, kvKeys } from "./kv.ts";
 export { subjectBytes } from "./msg-bytes.ts";

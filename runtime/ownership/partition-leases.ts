@@ -4,7 +4,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import { DEFAULTS, describeError, every, retrying, systemScheduler, type Logger, type Scheduler } from "../contract/mod.ts";
 import { desiredPartitions, type Member } from "./assignment.ts";
-import { casConflict } from "../nats/mod.ts";
+import { casConflict, kvKeys } from "../nats/mod.ts";
 
 /**
  * What an instance does as partitions come and go. `acquired` starts processing a partition with
@@ -215,12 +215,8 @@ export async function joinOwnership(nc: NatsConnection, opts: OwnershipOptions):
  * its leases the moment they expire.
  */
 async function readView(kv: KV, jsm: JetStreamManager, bucket: string, ttlMs: number): Promise<OwnershipView> {
-  // The keys are the subjects the bucket's stream holds: one request, answered or timed out. (A
-  // key listing is a consumer, and one made while the bucket is being written to was seen not to
-  // end, or to end only when its consumer was given up: a start stalled 5 s on it.)
-  const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: ">" });
-  const prefix = `$KV.${bucket}.`;
-  const keys = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+  // Not a key listing (a consumer): one made while the bucket was being written to stalled a start 5 s.
+  const keys = await kvKeys(jsm, bucket);
   const entries = await Promise.all(keys.map((k) => kv.get(k)));
   let newest = 0;
   keys.forEach((k, i) => {

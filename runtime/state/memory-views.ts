@@ -15,7 +15,7 @@ export function memoryViews(): ViewStore {
   const offsets = new Map<number, number>();
   const at = (view: string, key: string) => `${view}.${viewKey(key)}`;
   return {
-    offsets: async () => new Map(offsets),
+    offsets: async (partitions) => new Map(partitions.flatMap((p) => (offsets.has(p) ? [[p, offsets.get(p)!]] : []))),
     async write(entries, written) {
       for (const [view, key, value] of entries) values.set(at(view, key), msgpackCodec.encode(value));
       for (const [p, seq] of written) offsets.set(p, seq);
