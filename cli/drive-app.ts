@@ -28,7 +28,7 @@ export async function driveApp(
     summary?: (rt: Runtime) => string;
   } = {},
 ): Promise<number> {
-  const { url, embedded } = await natsFor(values);
+  const { target, embedded } = await natsFor(values);
   let registryNc: NatsConnection | undefined;
   let extra: { stop(): Promise<void> } | undefined;
   const cleanup = async () => {
@@ -48,10 +48,10 @@ export async function driveApp(
   try {
     let registry: Registry | undefined;
     if (values.registry) {
-      registryNc = await connectNats(url, "weir-registry");
+      registryNc = await connectNats(target, "weir-registry");
       registry = createRegistry({ store: await kvRegistryStore(registryNc) });
     }
-    rt = await startRuntime({ ...options, nats: url, workerEntry: WORKER_ENTRY, ...(registry ? { registry: registryPort(registry) } : {}) });
+    rt = await startRuntime({ ...options, nats: target, workerEntry: WORKER_ENTRY, ...(registry ? { registry: registryPort(registry) } : {}) });
     // Started once the app is up, so a start-up failure stays a one-line error.
     extra = await hooks.started?.(rt, registry, registryNc, embedded);
   } catch (err) {

@@ -1,25 +1,101 @@
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connectNats, DEFAULTS, startEmbeddedNats } from "../runtime/internal.ts";
-import type { NatsValues } from "./options.ts";
+import { ConfigError, connectNats, DEFAULTS, natsTarget, startEmbeddedNats, type NatsTarget } from "../runtime/internal.ts";
+import { UsageError, type NatsValues } from "./options.ts";
 
-/** The NATS URL to use: --nats, else the embedded server (started or reused). */
-export async function natsFor(values: NatsValues) {
-  if (values.nats) return { url: values.nats, embedded: undefined };
-  const dataDir = values["data-dir"] ?? DEFAULTS.dataDir;
-  const srv = await startEmbeddedNats(dataDir);
-  process.stderr.write(`weir: ${srv.reused ? "reusing" : "started"} embedded nats-server at ${srv.url} (data in ${dataDir})\n`);
-  return { url: srv.url, embedded: srv };
+/** The fields of a nats CLI context file weir uses (the others, e.g. a JetStream domain, are not read). */
+interface NatsContext {
+  url?: string;
+  user?: string;
+  password?: string;
+  token?: string;
+  creds?: string;
+  nkey?: string;
+  cert?: string;
+  key?: string;
+  ca?: string;
+  tls_first?: boolean;
+  inbox_prefix?: string;
+}
+
+/** The file of a nats CLI context: a path to a .json file, or a name under `$XDG_CONFIG_HOME/nats/context` (else `~/.config`). */
+export function contextFile(nameOrPath: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (nameOrPath.endsWith(".json") || nameOrPath.includes("/")) return nameOrPath;
+  const base = env.XDG_CONFIG_HOME || join(env.HOME || homedir(), ".config");
+  return join(base, "nats", "context", `${nameOrPath}.json`);
+}
+
+function readContext(nameOrPath: string, env: NodeJS.ProcessEnv): NatsContext {
+  const file = contextFile(nameOrPath, env);
+  if (!existsSync(file)) throw new ConfigError(`no nats context "${nameOrPath}" (looked for ${file})`);
+  let ctx: unknown;
+  try {
+    ctx = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new ConfigError(`the nats context ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!ctx || typeof ctx !== "object" || Array.isArray(ctx)) throw new ConfigError(`the nats context ${file} is not a JSON object`);
+  const c = ctx as Record<string, unknown>;
+  for (const k of ["url", "user", "password", "token", "creds", "nkey", "cert", "key", "ca", "inbox_prefix"] as const) {
+    if (c[k] !== undefined && typeof c[k] !== "string") throw new ConfigError(`the nats context ${file}: "${k}" must be a string`);
+  }
+  if (c.tls_first !== undefined && typeof c.tls_first !== "boolean") throw new ConfigError(`the nats context ${file}: "tls_first" must be true or false`);
+  return c as NatsContext;
 }
 
 /**
- * Runs a command's work on a NATS connection (given by --nats, else the embedded server), then
- * closes it; an embedded server this command started is its own and stops with it, one it found
- * running belongs to someone else.
+ * The NATS target the flags, the environment and a nats context describe (flags first), or
+ * undefined when none names a server: the embedded one is used then, and credentials given as
+ * flags are an error (it asks for none).
+ */
+export function natsTargetFrom(values: NatsValues, env: NodeJS.ProcessEnv = process.env): NatsTarget | undefined {
+  const contextName = values.context ?? env.NATS_CONTEXT;
+  const ctx: NatsContext = contextName ? readContext(contextName, env) : {};
+  const pick = (flag: string | undefined, envName: string, fromCtx: string | undefined) => flag ?? (env[envName] || undefined) ?? (fromCtx || undefined);
+  const url = pick(values.nats, "NATS_URL", ctx.url);
+  if (!url) {
+    const given = (["nats-user", "nats-password", "nats-token", "nats-creds", "nats-nkey", "nats-ca", "nats-cert", "nats-key", "nats-tls-first"] as const).find((k) => values[k] !== undefined);
+    if (given) throw new UsageError(`--${given} is for a NATS server given by --nats, NATS_URL or --context; the embedded nats-server asks for no credentials`);
+    return undefined;
+  }
+  const ca = pick(values["nats-ca"], "NATS_CA", ctx.ca);
+  const cert = pick(values["nats-cert"], "NATS_CERT", ctx.cert);
+  const key = pick(values["nats-key"], "NATS_KEY", ctx.key);
+  const first = values["nats-tls-first"] ?? ctx.tls_first;
+  const opt = <K extends string>(k: K, v: string | undefined) => (v === undefined ? {} : ({ [k]: v } as Record<K, string>));
+  return natsTarget({
+    servers: url,
+    ...opt("user", pick(values["nats-user"], "NATS_USER", ctx.user)),
+    ...opt("password", pick(values["nats-password"], "NATS_PASSWORD", ctx.password)),
+    ...opt("token", pick(values["nats-token"], "NATS_TOKEN", ctx.token)),
+    ...opt("creds", pick(values["nats-creds"], "NATS_CREDS", ctx.creds)),
+    ...opt("nkey", pick(values["nats-nkey"], "NATS_NKEY", ctx.nkey)),
+    ...opt("inboxPrefix", ctx.inbox_prefix),
+    ...(ca || cert || key || first ? { tls: { ...opt("ca", ca), ...opt("cert", cert), ...opt("key", key), ...(first ? { first: true } : {}) } } : {}),
+  });
+}
+
+/** The NATS to use: the one the flags, environment or context name, else the embedded server (started or reused). */
+export async function natsFor(values: NatsValues) {
+  const target = natsTargetFrom(values);
+  if (target) return { target, embedded: undefined };
+  const dataDir = values["data-dir"] ?? DEFAULTS.dataDir;
+  const srv = await startEmbeddedNats(dataDir);
+  process.stderr.write(`weir: ${srv.reused ? "reusing" : "started"} embedded nats-server at ${srv.url} (data in ${dataDir})\n`);
+  return { target: natsTarget(srv.url), embedded: srv };
+}
+
+/**
+ * Runs a command's work on a NATS connection (the one the options name, else the embedded
+ * server), then closes it; an embedded server this command started is its own and stops with it,
+ * one it found running belongs to someone else.
  */
 export async function withNats<T>(values: NatsValues, name: string, work: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const { url, embedded } = await natsFor(values);
+  const { target, embedded } = await natsFor(values);
   try {
-    const nc = await connectNats(url, name);
+    const nc = await connectNats(target, name);
     try {
       return await work(nc);
     } finally {

@@ -41,17 +41,42 @@ export function timeArg(name: string, v: string | undefined): number | undefined
   return t;
 }
 
-/** Where the commands that talk to NATS find it. */
+/** Where the commands that talk to NATS find it, and how they log in. */
 export const NATS_OPTIONS = {
   nats: { type: "string" },
   "data-dir": { type: "string", default: DEFAULTS.dataDir },
+  context: { type: "string" },
+  "nats-user": { type: "string" },
+  "nats-password": { type: "string" },
+  "nats-token": { type: "string" },
+  "nats-creds": { type: "string" },
+  "nats-nkey": { type: "string" },
+  "nats-ca": { type: "string" },
+  "nats-cert": { type: "string" },
+  "nats-key": { type: "string" },
+  "nats-tls-first": { type: "boolean" },
 } as const;
 
-export type NatsValues = { nats?: string | undefined; "data-dir"?: string | undefined };
+export type NatsValues = { [K in keyof typeof NATS_OPTIONS]?: (typeof NATS_OPTIONS)[K]["type"] extends "boolean" ? boolean | undefined : string | undefined };
 
 /** The help lines of {@link NATS_OPTIONS}. */
-export const NATS_HELP = `  --nats <url>           NATS server URL (default: the embedded nats-server in --data-dir)
-  --data-dir <dir>       data directory of the embedded nats-server (default ${DEFAULTS.dataDir})`;
+export const NATS_HELP = `  --nats <url>           NATS server URL(s), comma-separated: nats://host:4222, tls://host:4222
+                         (TLS), nats://user:password@host, nats://token@host (or NATS_URL;
+                         default: the embedded nats-server in --data-dir)
+  --data-dir <dir>       data directory of the embedded nats-server (default ${DEFAULTS.dataDir})
+  --context <name>       a nats CLI context (~/.config/nats/context/<name>.json, or a path to
+                         one; or NATS_CONTEXT): its URL, credentials and TLS files
+  --nats-user <u>, --nats-password <p>
+                         log in with a user and password (or NATS_USER, NATS_PASSWORD)
+  --nats-token <t>       log in with a token (or NATS_TOKEN)
+  --nats-creds <file>    log in with a .creds file: user JWT and nkey seed (or NATS_CREDS)
+  --nats-nkey <file>     log in with an nkey seed file (or NATS_NKEY)
+  --nats-ca <file>       CA certificate the server's is checked against (or NATS_CA)
+  --nats-cert <file>, --nats-key <file>
+                         client certificate and key, for servers that verify clients (or
+                         NATS_CERT, NATS_KEY)
+  --nats-tls-first       TLS before the server's greeting (servers with handshake_first)
+  Flags win over the environment, and both over the context.`;
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
 

@@ -48,9 +48,11 @@ export async function registryCommand(args: string[]): Promise<number> {
       const registry = createRegistry({ store: await kvRegistryStore(nc) });
       const options = { ...(token ? { token } : {}), protectReads: Boolean(values["protect-reads"]), maxBodyBytes: maxBodyBytes ?? DEFAULTS.registryMaxBodyBytes };
       api = serveHttp({ registry: registryApi(registry, options) }, listen, true);
+      // Signals are handled before the address is out: a tool that reads it may stop us at once.
+      const stopped = new Promise<void>((resolve) => onSignals(() => resolve()));
       // Tools that start a registry on port 0 read the address from this line.
       process.stdout.write(`${api!.url}\n`);
-      await new Promise<void>((resolve) => onSignals(() => resolve()));
+      await stopped;
       return 0;
     } finally {
       await api?.stop();

@@ -1,8 +1,9 @@
 import { appNames, DEFAULTS, kvViews, partitionMappings } from "../runtime/internal.ts";
 import { registryApi } from "../schema-registry/mod.ts";
 import { driveApp } from "./drive-app.ts";
+import { natsTargetFrom } from "./nats.ts";
 import { serveHttp } from "./http.ts";
-import { APP_OPTIONS, appArgs, listenAddress, parse, UsageError } from "./options.ts";
+import { APP_OPTIONS, appArgs, listenAddress, NATS_HELP, parse, UsageError } from "./options.ts";
 import { viewsApi } from "./views-api.ts";
 
 export const RUN_HELP = `Usage: weir run <app-module.ts> [options]
@@ -11,9 +12,9 @@ Runs the app's actors on its input stream until SIGINT/SIGTERM, then snapshots a
 State is snapshotted while it runs; after a crash (even kill -9), run it again: it resumes exactly.
 
 Options:
-  --nats <url>           NATS server URL. Without it weir starts its own nats-server
-                         (JetStream, data in --data-dir) or reuses the one it left running.
-  --data-dir <dir>       data directory of the embedded nats-server (default ${DEFAULTS.dataDir})
+${NATS_HELP}
+                         Without a server named, weir starts its own nats-server (JetStream,
+                         data in --data-dir) or reuses the one it left running.
   --workers <n>          worker threads (default: number of cores)
   --partitions <n>       partition count (default: the app's, else ${DEFAULTS.partitions}; fixed once state exists)
   --max-in-flight <n>    most messages read and not yet applied (default ${DEFAULTS.maxInFlight})
@@ -61,7 +62,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const http = noHttp ? undefined : listenAddress(String(values.http));
   const token = (values["registry-token"] as string | undefined) ?? process.env.WEIR_REGISTRY_TOKEN;
   const mapped = Boolean(values["server-mapping"]);
-  if (mapped && values.nats) {
+  if (mapped && natsTargetFrom(values)) {
     throw new UsageError("--server-mapping sets up the embedded nats-server; for a server of your own, put what `weir mapping <app>` prints in its config");
   }
   return driveApp(values, options, {

@@ -67,7 +67,7 @@ export {
   type WatermarkState,
 } from "./route/mod.ts";
 export { startRuntime, type Runtime, type RuntimeMetrics, type RuntimeOptions } from "./runtime.ts";
-export { startEmbeddedNats, findNatsServer, appNames, connectNats, connectOptions, type NatsServer } from "./nats/mod.ts";
+export { startEmbeddedNats, findNatsServer, appNames, connectNats, connectOptions, natsTarget, redactUrl, type NatsAddress, type NatsServer, type NatsTarget, type NatsTls } from "./nats/mod.ts";
 export { appInput, appInputOf, produce, schemaProducer, type AppInput, type ProduceOptions, type SchemaProducer } from "./ops/mod.ts";
 export { kvSnapshotStore, type SnapshotStore, type ActorRecord, type PartitionMeta } from "./state/mod.ts";
 export { DLQ_HEADERS } from "./output/mod.ts";

@@ -17,7 +17,7 @@ import {
   type RuntimeConfig,
   type Scheduler,
 } from "./contract/mod.ts";
-import { appNames, connectNats, ensureAppStreams, peekSeq } from "./nats/mod.ts";
+import { appNames, connectNats, ensureAppStreams, natsTarget, peekSeq, type NatsAddress } from "./nats/mod.ts";
 import { consoleLogger } from "./observe/mod.ts";
 import {
   checkNamespace,
@@ -44,8 +44,8 @@ import { stuckKey } from "./host/mod.ts";
 export interface RuntimeOptions extends ConfigOverrides {
   /** Path of the app module (exports default `defineApp(...)`). */
   app: string;
-  /** NATS server URL. */
-  nats: string;
+  /** NATS server URL (credentials in it are used, never printed), or a target with credentials and TLS. */
+  nats: NatsAddress;
   /**
    * Schema registry: actors' input schemas are registered at start (a refusal stops the start) and
    * events carrying a `Weir-Schema-Id` header are validated against that schema.
@@ -316,7 +316,7 @@ async function start(
       workers: Math.min(workerCount, owned.length),
       partitions: owned,
       appUrl: appModuleUrl(opts.app),
-      natsUrl: opts.nats,
+      nats: natsTarget(opts.nats),
       bucket,
       dlqSubject: streams.dlqSubject,
       logLevel: config.logLevel,

@@ -2,13 +2,13 @@ import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jets
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { spawn, type Subprocess } from "bun";
-import { appNames, connectOptions, hasStream } from "../nats/mod.ts";
+import { appNames, connectOptions, hasStream, type NatsAddress } from "../nats/mod.ts";
 import { inputCoverage, produce } from "../ops/mod.ts";
 import { decodePayload } from "../route/mod.ts";
 import { kvSnapshotStore, type ActorRecord } from "../state/mod.ts";
 
 /** A test's own connection (and JetStream client), closed when disposed. */
-export async function client(url: string): Promise<{ nc: NatsConnection; js: JetStreamClient } & AsyncDisposable> {
+export async function client(url: NatsAddress): Promise<{ nc: NatsConnection; js: JetStreamClient } & AsyncDisposable> {
   const nc = await connect(connectOptions(url, "weir-test"));
   return { nc, js: jetstream(nc), [Symbol.asyncDispose]: () => nc.close() };
 }

@@ -23,3 +23,4 @@ export {
 } from "./helpers.ts";
 export { PG_URL, scratchSchema } from "./pg.ts";
 export { startCluster, type NatsCluster } from "./cluster.ts";
+export { securedNats, type LoginMethod, type SecuredNats } from "./secured-nats.ts";

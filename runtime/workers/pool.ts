@@ -86,7 +86,7 @@ export interface WorkerPool {
  * Starts W Bun workers and waits until each has loaded the app and its partitions' progress.
  *
  * @example
- * const pool = await startWorkerPool({ workers: 4, partitions: 32, appUrl, natsUrl, bucket, dlqSubject, logLevel: "info" });
+ * const pool = await startWorkerPool({ workers: 4, partitions: 32, appUrl, nats: natsTarget(url), bucket, dlqSubject, logLevel: "info" });
  */
 export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPool> {
   const workers: Worker[] = [];

@@ -1,4 +1,5 @@
 import type { HostConfig, LogLevel, RoundResult, WatermarkPolicy } from "../contract/mod.ts";
+import type { NatsTarget } from "../nats/mod.ts";
 
 /** Where a worker reads its partitions' events: each partition's own stream, from its stored position + 1. */
 export interface WorkerInput {
@@ -48,7 +49,8 @@ export interface WorkerInit {
   type: "init";
   index: number;
   appUrl: string;
-  natsUrl: string;
+  /** Where NATS is and how to log in (the main thread's own target). */
+  nats: NatsTarget;
   partitions: number[];
   bucket: string;
   dlqSubject: string;

@@ -70,7 +70,7 @@ const inbox = new Subject<ToWorker | Chunk | { type: "tick" } | { type: "ended" 
 async function init(msg: WorkerInit): Promise<void> {
   log = consoleLogger(msg.logLevel, `weir worker ${msg.index}`);
   app = await loadApp(fileURLToPath(msg.appUrl));
-  nc = await connectNats(msg.natsUrl, `weir-worker-${msg.index}`);
+  nc = await connectNats(msg.nats, `weir-worker-${msg.index}`);
   const publisher = pipelinedPublisher(nc, { scheduler: systemScheduler });
   closePublisher = publisher.close;
   const store = await kvSnapshotStore(nc, { bucket: msg.bucket, publisher });
