@@ -1,5 +1,6 @@
 import pkg from "../package.json" with { type: "json" };
 import { describeError } from "../runtime/mod.ts";
+import { configCommand } from "./config-command.ts";
 import { dlqCommand } from "./dlq.ts";
 import { mappingCommand } from "./mapping.ts";
 import { produceCommand } from "./produce.ts";
@@ -20,10 +21,13 @@ Usage:
   weir dlq stats|show|redrive <app>    dead-letter triage: counts, samples, send again once
   weir status <app>                    instances, and per partition owner, epoch, stored position
   weir mapping <app-module.ts>         the nats-server mappings that partition the app's input
+  weir config [command]                the settings a command runs with, and where each comes from
   weir --help                          this text (also: weir run --help)
   weir --version                       print the version
 
-Run 'weir <command> --help' for the options of a command.
+Run 'weir <command> --help' for the options of a command. Every option can also be set in a
+config file (--config <file>, $WEIR_CONFIG, or ./weir.toml) and as WEIR_<OPTION> in the
+environment; flags win over the environment, and both over the file (see weir config --help).
 `;
 
 /** Runs the command line; returns the exit code. */
@@ -54,5 +58,6 @@ async function dispatch(argv: string[]): Promise<number> {
   if (cmd === "dlq") return dlqCommand(rest);
   if (cmd === "status") return statusCommand(rest);
   if (cmd === "mapping") return mappingCommand(rest);
+  if (cmd === "config") return configCommand(rest);
   throw new UsageError(`unknown command "${cmd}" (try weir --help)`);
 }

@@ -1,6 +1,7 @@
 import { appNames, ConfigError, deadLetterStats, describeError, describePayload, loadApp, NAMESPACE_PATTERN, readDeadLetters, redrive } from "../runtime/internal.ts";
 import { withNats } from "./nats.ts";
 import { NATS_HELP, NATS_OPTIONS, parse, positiveInt, timeArg, UsageError } from "./options.ts";
+import { commandOptions } from "./config.ts";
 
 export const DLQ_HELP = `Usage: weir dlq <stats|show|redrive> <app> [options]
 
@@ -21,10 +22,7 @@ ${NATS_HELP}
   -h, --help             this text
 `;
 
-export async function dlqCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    args,
-    {
+const DLQ_OPTIONS = commandOptions("dlq", {
       ...NATS_OPTIONS,
       since: { type: "string" },
       until: { type: "string" },
@@ -32,9 +30,10 @@ export async function dlqCommand(args: string[]): Promise<number> {
       subject: { type: "string" },
       limit: { type: "string" },
       namespace: { type: "string" },
-    },
-    "dlq",
-  );
+    });
+
+export async function dlqCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, DLQ_OPTIONS, "dlq");
   if (values.help) {
     process.stdout.write(DLQ_HELP);
     return 0;

@@ -1,5 +1,6 @@
 import { loadApp, mappingConfig, partitionMappings, partitionsOf } from "../runtime/internal.ts";
 import { parse, positiveInt, UsageError } from "./options.ts";
+import { commandOptions } from "./config.ts";
 
 export const MAPPING_HELP = `Usage: weir mapping <app-module.ts> [options]
 
@@ -17,8 +18,10 @@ Options:
   -h, --help             this text
 `;
 
+const MAPPING_OPTIONS = commandOptions("mapping", { partitions: { type: "string" } });
+
 export async function mappingCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { partitions: { type: "string" } }, "mapping");
+  const { values, positionals } = parse(args, MAPPING_OPTIONS, "mapping");
   if (values.help) {
     process.stdout.write(MAPPING_HELP);
     return 0;

@@ -46,32 +46,31 @@ function readContext(nameOrPath: string, env: NodeJS.ProcessEnv): NatsContext {
 }
 
 /**
- * The NATS target the flags, the environment and a nats context describe (flags first), or
- * undefined when none names a server: the embedded one is used then, and credentials given as
- * flags are an error (it asks for none).
+ * The NATS target the options (flags, environment, config file: see `cli/config.ts`) and a nats
+ * context describe, the options first; undefined when none names a server: the embedded one is
+ * used then, and credentials given are an error (it asks for none).
  */
 export function natsTargetFrom(values: NatsValues, env: NodeJS.ProcessEnv = process.env): NatsTarget | undefined {
-  const contextName = values.context ?? env.NATS_CONTEXT;
-  const ctx: NatsContext = contextName ? readContext(contextName, env) : {};
-  const pick = (flag: string | undefined, envName: string, fromCtx: string | undefined) => flag ?? (env[envName] || undefined) ?? (fromCtx || undefined);
-  const url = pick(values.nats, "NATS_URL", ctx.url);
+  const ctx: NatsContext = values.context ? readContext(values.context, env) : {};
+  const pick = (option: string | undefined, fromCtx: string | undefined) => option || fromCtx || undefined;
+  const url = pick(values.nats, ctx.url);
   if (!url) {
     const given = (["nats-user", "nats-password", "nats-token", "nats-creds", "nats-nkey", "nats-ca", "nats-cert", "nats-key", "nats-tls-first"] as const).find((k) => values[k] !== undefined);
-    if (given) throw new UsageError(`--${given} is for a NATS server given by --nats, NATS_URL or --context; the embedded nats-server asks for no credentials`);
+    if (given) throw new UsageError(`--${given} (or its environment variable or config key) is for a NATS server given by --nats, NATS_URL or --context; the embedded nats-server asks for no credentials`);
     return undefined;
   }
-  const ca = pick(values["nats-ca"], "NATS_CA", ctx.ca);
-  const cert = pick(values["nats-cert"], "NATS_CERT", ctx.cert);
-  const key = pick(values["nats-key"], "NATS_KEY", ctx.key);
+  const ca = pick(values["nats-ca"], ctx.ca);
+  const cert = pick(values["nats-cert"], ctx.cert);
+  const key = pick(values["nats-key"], ctx.key);
   const first = values["nats-tls-first"] ?? ctx.tls_first;
   const opt = <K extends string>(k: K, v: string | undefined) => (v === undefined ? {} : ({ [k]: v } as Record<K, string>));
   return natsTarget({
     servers: url,
-    ...opt("user", pick(values["nats-user"], "NATS_USER", ctx.user)),
-    ...opt("password", pick(values["nats-password"], "NATS_PASSWORD", ctx.password)),
-    ...opt("token", pick(values["nats-token"], "NATS_TOKEN", ctx.token)),
-    ...opt("creds", pick(values["nats-creds"], "NATS_CREDS", ctx.creds)),
-    ...opt("nkey", pick(values["nats-nkey"], "NATS_NKEY", ctx.nkey)),
+    ...opt("user", pick(values["nats-user"], ctx.user)),
+    ...opt("password", pick(values["nats-password"], ctx.password)),
+    ...opt("token", pick(values["nats-token"], ctx.token)),
+    ...opt("creds", pick(values["nats-creds"], ctx.creds)),
+    ...opt("nkey", pick(values["nats-nkey"], ctx.nkey)),
     ...opt("inboxPrefix", ctx.inbox_prefix),
     ...(ca || cert || key || first ? { tls: { ...opt("ca", ca), ...opt("cert", cert), ...opt("key", key), ...(first ? { first: true } : {}) } } : {}),
   });

@@ -1,22 +1,36 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { DEFAULTS, describeError, WeirError, type LogLevel } from "../runtime/mod.ts";
+import { CONFIG_FLAG, layeredOptions, type Spec } from "./config.ts";
 
 /** A command line that cannot be run as given: one line on stderr, exit code 2. */
 export class UsageError extends WeirError {
   readonly retryable = false;
 }
 
-type Options = NonNullable<Parameters<typeof parseArgs>[0]>["options"];
+type Options = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>["options"]>;
 
-/** Parses a command's arguments (`--help` included); an unknown or malformed option is a UsageError naming the command. */
-export function parse<T extends Options>(args: string[], options: T, command: string) {
+/**
+ * Parses a command's arguments (`--help` included), then fills what the command line left out from
+ * the environment (`WEIR_<OPTION>`), then the config file, then the options' defaults (see
+ * `cli/config.ts`). An unknown or malformed option is a UsageError naming the command.
+ */
+export function parse<T extends Options>(args: string[], options: T, command: string, env: NodeJS.ProcessEnv = process.env) {
+  type Full = T & typeof CONFIG_FLAG & { help: { type: "boolean"; short: "h" } };
+  // Defaults come last, after the environment and the file: parseArgs must not fill them in.
+  const bare = Object.fromEntries(Object.entries(options).map(([k, { default: _d, ...o }]) => [k, o]));
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; allowNegative: true; options: Full }>>;
   try {
-    return parseArgs({ args, allowPositionals: true, allowNegative: true, options: { ...options, help: { type: "boolean", short: "h" } } });
+    parsed = parseArgs({ args, allowPositionals: true, allowNegative: true, options: { ...bare, ...CONFIG_FLAG, help: { type: "boolean", short: "h" } } as Full });
   } catch (err) {
     throw new UsageError(`${describeError(err)} (try weir ${command} --help)`);
   }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const layers = values.help ? undefined : layeredOptions(command, options as Spec, values, env);
+  if (layers) Object.assign(values, layers.values);
+  return { ...parsed, layers };
 }
+
 
 export function positiveInt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;

@@ -7,6 +7,7 @@ import { createRegistry, kvRegistryStore } from "../schema-registry/mod.ts";
 import { withNats } from "./nats.ts";
 import { NATS_HELP, NATS_OPTIONS, parse, positiveInt, UsageError } from "./options.ts";
 import { registryPort } from "./registry-port.ts";
+import { commandOptions } from "./config.ts";
 
 export const PRODUCE_HELP = `Usage: weir produce <subject> [options]
 
@@ -30,19 +31,17 @@ ${NATS_HELP}
   -h, --help             this text
 `;
 
-export async function produceCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    args,
-    {
+const PRODUCE_OPTIONS = commandOptions("produce", {
       ...NATS_OPTIONS,
       file: { type: "string" },
       format: { type: "string", default: "msgpack" },
       "msg-id": { type: "string" },
       app: { type: "string" },
       partitions: { type: "string" },
-    },
-    "produce",
-  );
+    });
+
+export async function produceCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, PRODUCE_OPTIONS, "produce");
   if (values.help) {
     process.stdout.write(PRODUCE_HELP);
     return 0;

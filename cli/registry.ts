@@ -4,6 +4,7 @@ import { serveHttp, type HttpServer } from "./http.ts";
 import { withNats } from "./nats.ts";
 import { listenAddress, NATS_HELP, NATS_OPTIONS, parse, positiveInt, UsageError } from "./options.ts";
 import { onSignals } from "./signals.ts";
+import { commandOptions } from "./config.ts";
 
 export const REGISTRY_HELP = `Usage: weir registry [options]
 
@@ -20,18 +21,16 @@ ${NATS_HELP}
   -h, --help             this text
 `;
 
-export async function registryCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    args,
-    {
+const REGISTRY_OPTIONS = commandOptions("registry", {
       ...NATS_OPTIONS,
       http: { type: "string", default: DEFAULTS.http },
       token: { type: "string" },
       "protect-reads": { type: "boolean", default: false },
       "max-body": { type: "string" },
-    },
-    "registry",
-  );
+    });
+
+export async function registryCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, REGISTRY_OPTIONS, "registry");
   if (values.help) {
     process.stdout.write(REGISTRY_HELP);
     return 0;

@@ -1,6 +1,7 @@
 import { appNames, DEFAULTS, LIVE, NAMESPACE_PATTERN } from "../runtime/internal.ts";
 import { driveApp } from "./drive-app.ts";
 import { APP_OPTIONS, appArgs, NATS_HELP, parse, UsageError } from "./options.ts";
+import { commandOptions } from "./config.ts";
 
 export const REPLAY_HELP = `Usage: weir replay <app-module.ts> --from <seq|time> [--to <seq|time>] --into <namespace> [options]
 
@@ -57,8 +58,10 @@ function boundArg(name: string, v: string | undefined): number | Date | undefine
   return new Date(t);
 }
 
+const REPLAY_OPTIONS = commandOptions("replay", { ...APP_OPTIONS, from: { type: "string" }, to: { type: "string" }, into: { type: "string" } });
+
 export async function replayCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { ...APP_OPTIONS, from: { type: "string" }, to: { type: "string" }, into: { type: "string" } }, "replay");
+  const { values, positionals } = parse(argv, REPLAY_OPTIONS, "replay");
   if (values.help) {
     process.stdout.write(REPLAY_HELP);
     return 0;

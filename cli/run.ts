@@ -5,6 +5,7 @@ import { natsTargetFrom } from "./nats.ts";
 import { serveHttp } from "./http.ts";
 import { APP_OPTIONS, appArgs, listenAddress, NATS_HELP, parse, UsageError } from "./options.ts";
 import { viewsApi } from "./views-api.ts";
+import { commandOptions } from "./config.ts";
 
 export const RUN_HELP = `Usage: weir run <app-module.ts> [options]
 
@@ -46,14 +47,12 @@ run exits 1 with the registry's reasons. Events with a Weir-Schema-Id header tha
 that schema go to the dead-letter subject with the validation error as their reason.
 `;
 
+const RUN_OPTIONS = commandOptions("run", { ...APP_OPTIONS, http: { type: "string", default: DEFAULTS.http }, "registry-token": { type: "string" }, "server-mapping": { type: "boolean" } });
+
 export async function runCommand(argv: string[]): Promise<number> {
   // parseArgs negates only boolean options; --http is a string, so --no-http is taken out by hand.
   const noHttp = argv.includes("--no-http");
-  const { values, positionals } = parse(
-    argv.filter((a) => a !== "--no-http"),
-    { ...APP_OPTIONS, http: { type: "string", default: DEFAULTS.http }, "registry-token": { type: "string" }, "server-mapping": { type: "boolean" } },
-    "run",
-  );
+  const { values, positionals } = parse(argv.filter((a) => a !== "--no-http"), RUN_OPTIONS, "run");
   if (values.help) {
     process.stdout.write(RUN_HELP);
     return 0;

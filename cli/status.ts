@@ -2,6 +2,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { appNames, appStatus, ConfigError, loadApp } from "../runtime/internal.ts";
 import { withNats } from "./nats.ts";
 import { NATS_HELP, NATS_OPTIONS, parse, UsageError } from "./options.ts";
+import { commandOptions } from "./config.ts";
 
 export const STATUS_HELP = `Usage: weir status <app> [options]
 
@@ -16,8 +17,10 @@ ${NATS_HELP}
   -h, --help             this text
 `;
 
+const STATUS_OPTIONS = commandOptions("status", { ...NATS_OPTIONS, json: { type: "boolean" } });
+
 export async function statusCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { ...NATS_OPTIONS, json: { type: "boolean" } }, "status");
+  const { values, positionals } = parse(args, STATUS_OPTIONS, "status");
   if (values.help) {
     process.stdout.write(STATUS_HELP);
     return 0;

@@ -103,6 +103,10 @@ describe("NATS targets from the command line, the environment and nats contexts"
       expect(await loggedIn(["--context", "secured"])).toBe(true);
       expect(await loggedIn([], { NATS_CONTEXT: "secured" })).toBe(true);
       expect(await loggedIn(["--context", join(ctxDir, "secured.json")])).toBe(true);
+      const toml = join(home, "weir.toml");
+      await Bun.write(toml, `[nats]\nurl = "${url}"\nuser = "alice"\npassword = "nope"\n`);
+      expect(await loggedIn(["--config", toml], { NATS_PASSWORD: password })).toBe(true);
+      expect(await loggedIn(["--config", toml, "--nats-password", password])).toBe(true);
       // The environment's password over the context's wrong one; a flag's over a wrong environment.
       expect(await loggedIn(["--context", "wrong"], { NATS_PASSWORD: password })).toBe(true);
       expect(await loggedIn(["--nats-password", password], { NATS_URL: url, NATS_USER: "alice", NATS_PASSWORD: "nope" })).toBe(true);
@@ -111,7 +115,7 @@ describe("NATS targets from the command line, the environment and nats contexts"
       expect(await status(["--context", "missing"])).toEqual({ code: 1, err: `weir: no nats context "missing" (looked for ${join(ctxDir, "missing.json")})` });
       expect(await status(["--nats-user", "alice"])).toEqual({
         code: 2,
-        err: "weir: --nats-user is for a NATS server given by --nats, NATS_URL or --context; the embedded nats-server asks for no credentials",
+        err: "weir: --nats-user (or its environment variable or config key) is for a NATS server given by --nats, NATS_URL or --context; the embedded nats-server asks for no credentials",
       });
       const badUrl = await status(["--nats", `http://alice:${password}@host`]);
       expect(badUrl).toEqual({ code: 1, err: `weir: "http://alice:***@host": weir connects with nats:// or tls:// URLs, not http://` });
