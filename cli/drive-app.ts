@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { describeError, startRuntime, type Runtime, type RuntimeOptions } from "../runtime/mod.ts";
-import { connectNats, type EmbeddedNats } from "../runtime/internal.ts";
+import { connectNats, DEFAULTS, type EmbeddedNats } from "../runtime/internal.ts";
+import { cliLog, useCliLogger } from "./log.ts";
 import { createRegistry, kvRegistryStore, type Registry } from "../schema-registry/mod.ts";
 import { natsFor } from "./nats.ts";
 import type { AppValues } from "./options.ts";
@@ -28,6 +29,7 @@ export async function driveApp(
     summary?: (rt: Runtime) => string;
   } = {},
 ): Promise<number> {
+  useCliLogger({ level: options.logLevel ?? DEFAULTS.logLevel, format: options.logFormat ?? DEFAULTS.logFormat });
   const { target, embedded } = await natsFor(values);
   let registryNc: NatsConnection | undefined;
   let extra: { stop(): Promise<void> } | undefined;
@@ -41,7 +43,7 @@ export async function driveApp(
   let rt: Runtime | undefined;
   let stopAsked = false;
   onSignals((sig) => {
-    process.stderr.write(`\nweir: ${sig}: finishing in-flight work and snapshotting (again to force quit)\n`);
+    cliLog.info(`${sig}: finishing in-flight work and snapshotting (again to force quit)`);
     stopAsked = true;
     rt?.stop().catch(() => {});
   });
@@ -62,7 +64,8 @@ export async function driveApp(
   const runtime = rt;
   if (stopAsked) runtime.stop().catch(() => {});
 
-  const showProgress = (values.progress as boolean | undefined) ?? Boolean(process.stderr.isTTY);
+  // On a terminal only: a counter line among log lines that a file or a log shipper keeps is noise.
+  const showProgress = Boolean(process.stderr.isTTY) && ((values.progress as boolean | undefined) ?? true);
   const line = progressLine();
   const timer = showProgress
     ? setInterval(() => process.stderr.write(`\r\x1b[2K${line(runtime.metrics())}`), 1000)

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { ConfigError, describeError } from "../runtime/mod.ts";
+import { cliLog } from "./log.ts";
 
 /** The HTTP parts of a weir process, each a Hono sub-app. */
 export interface HttpParts {
@@ -39,12 +40,12 @@ export function serveHttp(parts: HttpParts, listen: { hostname: string; port: nu
   try {
     const server = Bun.serve({ ...listen, fetch: composeHttp(parts).fetch });
     const url = `http://${server.hostname}:${server.port}`;
-    process.stderr.write(`weir: ${what} at ${url}\n`);
+    cliLog.info(`serving the ${what} at ${url}`);
     return { url, stop: () => server.stop(true) };
   } catch (err) {
     const msg = `cannot serve the ${what} on ${listen.hostname}:${listen.port}: ${describeError(err)}`;
     if (required) throw new ConfigError(msg, { cause: err });
-    process.stderr.write(`weir: warning: ${msg}; going on without it (pass --http or --no-http)\n`);
+    cliLog.warn(`${msg}; going on without it (pass --http or --no-http)`);
     return undefined;
   }
 }

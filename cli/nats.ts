@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { ConfigError, connectNats, DEFAULTS, natsTarget, startEmbeddedNats, type NatsTarget } from "../runtime/internal.ts";
+import { cliLog } from "./log.ts";
 import { UsageError, type NatsValues } from "./options.ts";
 
 /** The fields of a nats CLI context file weir uses (the others, e.g. a JetStream domain, are not read). */
@@ -82,7 +83,7 @@ export async function natsFor(values: NatsValues) {
   if (target) return { target, embedded: undefined };
   const dataDir = values["data-dir"] ?? DEFAULTS.dataDir;
   const srv = await startEmbeddedNats(dataDir);
-  process.stderr.write(`weir: ${srv.reused ? "reusing" : "started"} embedded nats-server at ${srv.url} (data in ${dataDir})\n`);
+  cliLog.info(`${srv.reused ? "reusing" : "started"} embedded nats-server at ${srv.url} (data in ${dataDir})`);
   return { target: natsTarget(srv.url), embedded: srv };
 }
 

@@ -101,6 +101,7 @@ export const APP_OPTIONS = {
   partitions: { type: "string" },
   "max-in-flight": { type: "string" },
   "log-level": { type: "string", default: DEFAULTS.logLevel },
+  "log-format": { type: "string", default: DEFAULTS.logFormat },
   progress: { type: "boolean" },
   registry: { type: "boolean", default: true },
   sink: { type: "string" },
@@ -123,6 +124,8 @@ export function appArgs(values: AppValues, positionals: string[], command: strin
   if (!(LEVELS as readonly string[]).includes(level)) {
     throw new UsageError(`--log-level must be one of ${LEVELS.join(", ")}, got "${level}"`);
   }
+  const logFormat = values["log-format"] as "text" | "json";
+  if (logFormat !== "text" && logFormat !== "json") throw new UsageError(`--log-format must be text or json, got "${logFormat}"`);
   const workers = positiveInt("workers", values.workers as string | undefined);
   const partitions = positiveInt("partitions", values.partitions as string | undefined);
   const maxInFlight = positiveInt("max-in-flight", values["max-in-flight"] as string | undefined);
@@ -131,6 +134,7 @@ export function appArgs(values: AppValues, positionals: string[], command: strin
   return {
     app: positionals[0]!,
     logLevel: level,
+    logFormat,
     ...(workers ? { workers } : {}),
     ...(partitions ? { partitions } : {}),
     ...(maxInFlight ? { maxInFlight } : {}),

@@ -35,7 +35,8 @@ ${NATS_HELP}
   --partitions <n>       partition count (default: the app's)
   --max-in-flight <n>    most messages read and not yet applied (default ${DEFAULTS.maxInFlight})
   --log-level <level>    debug | info | warn | error (default ${DEFAULTS.logLevel})
-  --progress             live counter line on stderr (default when stderr is a terminal)
+  --log-format <f>       text (default) | json: one JSON object per log line
+  --progress             live counter line on stderr (the default when stderr is a terminal)
   --no-registry          do not validate Weir-Schema-Id headers
   --lock-ttl <ms>        as for weir run (a replay into live is refused while the live app runs)
   --replicas <n>         as for weir run (the namespace's streams and buckets)

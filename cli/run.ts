@@ -1,6 +1,7 @@
 import { appNames, DEFAULTS, kvViews, partitionMappings } from "../runtime/internal.ts";
 import { registryApi } from "../schema-registry/mod.ts";
 import { driveApp } from "./drive-app.ts";
+import { cliLog } from "./log.ts";
 import { natsTargetFrom } from "./nats.ts";
 import { serveHttp } from "./http.ts";
 import { APP_OPTIONS, appArgs, listenAddress, NATS_HELP, parse, UsageError } from "./options.ts";
@@ -20,7 +21,9 @@ ${NATS_HELP}
   --partitions <n>       partition count (default: the app's, else ${DEFAULTS.partitions}; fixed once state exists)
   --max-in-flight <n>    most messages read and not yet applied (default ${DEFAULTS.maxInFlight})
   --log-level <level>    debug | info | warn | error (default ${DEFAULTS.logLevel})
-  --progress             live counter line on stderr (default when stderr is a terminal)
+  --log-format <f>       text (default) | json: one JSON object per log line
+  --progress             live counter line on stderr (the default when stderr is a terminal;
+                         never written anywhere else)
   --no-progress          no counter line
   --http <host:port>     where the schema registry API is served (default ${DEFAULTS.http};
                          if the port is taken, e.g. by another weir on this host, run goes on
@@ -70,10 +73,10 @@ export async function runCommand(argv: string[]): Promise<number> {
         // Set once the app is up: its partition count is then the one its state was made with.
         const mappings = mapped ? partitionMappings(rt.app, rt.metrics().partitions) : undefined;
         if (await embedded.mapInput(rt.app.name, mappings)) {
-          process.stderr.write(
+          cliLog.info(
             mappings
-              ? `weir: the embedded nats-server now partitions ${mappings.map((m) => m.from).join(", ")} into app ${rt.app.name}'s partitions\n`
-              : `weir: the embedded nats-server no longer partitions app ${rt.app.name}'s input (the repartition step does)\n`,
+              ? `weir: the embedded nats-server now partitions ${mappings.map((m) => m.from).join(", ")} into app ${rt.app.name}'s partitions`
+              : `weir: the embedded nats-server no longer partitions app ${rt.app.name}'s input (the repartition step does)`,
           );
         }
       }

@@ -18,7 +18,7 @@ import {
   type Scheduler,
 } from "./contract/mod.ts";
 import { appNames, connectNats, ensureAppStreams, natsTarget, peekSeq, type NatsAddress } from "./nats/mod.ts";
-import { consoleLogger } from "./observe/mod.ts";
+import { createLogger } from "./observe/mod.ts";
 import {
   checkNamespace,
   copiedThrough,
@@ -138,7 +138,7 @@ export interface Runtime {
 export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const app = await loadApp(opts.app);
   const config = resolveConfig(app, opts);
-  const log: Logger = consoleLogger(config.logLevel);
+  const log: Logger = createLogger({ level: config.logLevel, format: config.logFormat, app: app.name });
   const scheduler = opts.scheduler ?? systemScheduler;
   if (opts.replay) checkNamespace(opts.replay.into);
   const nc = await connectNats(opts.nats, `weir-${app.name}`);
@@ -320,6 +320,7 @@ async function start(
       bucket,
       dlqSubject: streams.dlqSubject,
       logLevel: config.logLevel,
+      logFormat: config.logFormat,
       config: { snapshot: config.snapshot, evictAfterMs: config.evictAfterMs, retry: config.retry },
       input: {
         streams: owned.map((p) => [p, streams.partitionStreams[p]!]),

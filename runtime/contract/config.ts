@@ -70,6 +70,8 @@ export const DEFAULTS = {
   /** A SQL sink write taking longer than this (ms) is abandoned and retried on a new connection. */
   sinkWriteTimeoutMs: 20_000,
   logLevel: "info" as LogLevel,
+  /** Log records as readable lines (`text`) or one JSON object per line (`json`). */
+  logFormat: "text" as "text" | "json",
   /** The embedded nats-server's data directory (and the default SQLite sink's). */
   dataDir: ".weir",
   /** Where `weir run` and `weir registry` serve HTTP (the registry API, views). */
@@ -96,6 +98,7 @@ export interface ConfigOverrides {
   /** Replicas of the streams and buckets weir creates (1..5). Default `DEFAULTS.replicas`. */
   replicas?: number;
   logLevel?: LogLevel;
+  logFormat?: "text" | "json";
 }
 
 /** What a worker's actor host needs of the configuration. */
@@ -116,6 +119,7 @@ export interface RuntimeConfig extends HostConfig {
   dedupWindowMs: number;
   watermark: Required<WatermarkPolicy>;
   logLevel: LogLevel;
+  logFormat: "text" | "json";
 }
 
 /**
@@ -169,6 +173,7 @@ export function resolveConfig(app: AppDefinition, overrides: ConfigOverrides = {
     dedupWindowMs: DEFAULTS.dedupWindowMs,
     watermark: { ...DEFAULTS.watermark, ...defined(app.watermark) },
     logLevel: overrides.logLevel ?? DEFAULTS.logLevel,
+    logFormat: overrides.logFormat ?? DEFAULTS.logFormat,
   };
 }
 

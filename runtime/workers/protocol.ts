@@ -55,6 +55,7 @@ export interface WorkerInit {
   bucket: string;
   dlqSubject: string;
   logLevel: LogLevel;
+  logFormat: "text" | "json";
   /** SQL sink URL (when the app declares tables). */
   sinkUrl?: string;
   /** KV bucket of the app's views (when it declares views). */

@@ -2,11 +2,11 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { concatMap, map, Subject, type Subscription } from "rxjs";
 import { fileURLToPath } from "node:url";
-import { describeError, every, isWeirError, loadApp, systemScheduler, type AppDefinition, type FencedError, type RoundResult, type SourceMsg } from "../contract/mod.ts";
+import { describeError, every, isWeirError, loadApp, systemScheduler, type AppDefinition, type FencedError, type Logger, type RoundResult, type SourceMsg } from "../contract/mod.ts";
 import { createActorHost, type ActorHost } from "../host/mod.ts";
 import { workerWatch } from "./watchdog.ts";
 import { connectNats, transientNatsError } from "../nats/mod.ts";
-import { consoleLogger } from "../observe/mod.ts";
+import { createLogger } from "../observe/mod.ts";
 import { pipelinedPublisher } from "../output/mod.ts";
 import { CONTENT_TYPE_HEADER, createRouter, createWatermarks, schemaChecks, type Router, type SchemaChecks, type SchemaRegistryPort } from "../route/mod.ts";
 import { openSink, type SqlSink } from "../sinks/mod.ts";
@@ -41,7 +41,7 @@ let nc: NatsConnection | undefined;
 let closePublisher: (() => void) | undefined;
 let sink: SqlSink | undefined;
 let stopTicks: (() => void) | undefined;
-let log: ReturnType<typeof consoleLogger> | undefined;
+let log: Logger | undefined;
 let app: AppDefinition;
 /** The partitions being read, each its own subscription (partitions come and go with a rebalance). */
 const reading = new Map<number, Subscription>();
@@ -68,8 +68,8 @@ export function useSchemaRegistry(factory: RegistryFactory): void {
 const inbox = new Subject<ToWorker | Chunk | { type: "tick" } | { type: "ended" }>();
 
 async function init(msg: WorkerInit): Promise<void> {
-  log = consoleLogger(msg.logLevel, `weir worker ${msg.index}`);
   app = await loadApp(fileURLToPath(msg.appUrl));
+  log = createLogger({ level: msg.logLevel, format: msg.logFormat, app: app.name, component: `worker ${msg.index}` });
   nc = await connectNats(msg.nats, `weir-worker-${msg.index}`);
   const publisher = pipelinedPublisher(nc, { scheduler: systemScheduler });
   closePublisher = publisher.close;
@@ -102,6 +102,7 @@ async function init(msg: WorkerInit): Promise<void> {
   if (msg.input.schemas && registryFactory) checks = schemaChecks(await registryFactory(nc));
   else if (msg.input.schemas) log.debug("no schema registry installed in this worker: events published straight to a partition are not checked against their Weir-Schema-Id");
   input = { ...msg.input, streams: [...msg.input.streams] };
+  log.debug(`reading partitions ${positions.map((p) => `${p.partition} from ${p.lastSeq + 1}`).join(", ")}`);
   read(positions);
   // A replay whose ranges hold nothing more for these partitions has ended already.
   if (reading.size === 0) inbox.next({ type: "ended" });
