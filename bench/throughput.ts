@@ -151,7 +151,7 @@ async function resetAppState(appName: string): Promise<void> {
  * per event of the events in between. The start before it (loading the app, spawning workers,
  * taking and handing out the leases) is reported apart.
  */
-async function weir(path: string, workers: number, instances = 1): Promise<Sample> {
+async function weir(path: string, workers: number, instances = 1, metrics = true): Promise<Sample> {
   const app = apps.find((a) => a.name === (path === DEMO ? "user-totals" : "quiet-totals"))!;
   await resetAppState(app.name);
   const t0 = performance.now();
@@ -175,7 +175,7 @@ async function weir(path: string, workers: number, instances = 1): Promise<Sampl
   }, 1);
   await Promise.all(
     Array.from({ length: instances }, () =>
-      startRuntime({ app: path, nats: nats.url, workers, logLevel: "warn", ...(instances > 1 ? { lockTtlMs: 1500 } : {}) }).then((rt) => void rts.push(rt)),
+      startRuntime({ app: path, nats: nats.url, workers, logLevel: "warn", metrics, ...(instances > 1 ? { lockTtlMs: 1500 } : {}) }).then((rt) => void rts.push(rt)),
     ),
   );
   const timer = setInterval(() => status(`  ${app.name} ${instances}×W=${workers}: ${processed()}/${N}`), 500);
@@ -206,6 +206,7 @@ const contenders: Array<[string, () => Promise<Sample>]> = [
   ["user-totals 3 instances × W=1", () => weir(DEMO, 1, 3)],
   ["quiet-totals W=1", () => weir(QUIET, 1)],
   [`quiet-totals W=${cpus().length}`, () => weir(QUIET, cpus().length)],
+  [`quiet-totals W=${cpus().length}, metrics off`, () => weir(QUIET, cpus().length, 1, false)],
   ["quiet-totals 2 instances × W=1", () => weir(QUIET, 1, 2)],
   ["quiet-totals 3 instances × W=1", () => weir(QUIET, 1, 3)],
 ];
@@ -244,5 +245,11 @@ contenders.forEach(([label], i) => {
     `${label.padEnd(36)} ${Math.round(med).toString().padStart(9)} ev/s   ratio ${ratio.toFixed(2)}   cpu ${us((x) => x.main)} / ${us((x) => x.others)} / ${us((x) => x.server)} µs${start}   runs: ${xs.map((x) => Math.round(x.rate)).join(", ")}\n`,
   );
 });
-process.stdout.write("goals: main thread < 0.5 µs per event; quiet-totals ≥ 0.5× the baseline; cost per event flat in the number of instances\n");
+const on = contenders.findIndex(([l]) => l === `quiet-totals W=${cpus().length}`);
+const off = contenders.findIndex(([l]) => l.endsWith("metrics off"));
+if (on > 0 && off > 0) {
+  const ratioOf = (i: number) => median(samples[i]!.map((x, k) => x.rate / paired[i]![k]!));
+  process.stdout.write(`metrics on / off (quiet-totals W=${cpus().length}): ${(ratioOf(on) / ratioOf(off)).toFixed(3)}\n`);
+}
+process.stdout.write("goals: main thread < 0.5 µs per event; quiet-totals ≥ 0.5× the baseline; cost per event flat in the number of instances; metrics on ≥ 0.97× off\n");
 await nc.close();

@@ -50,10 +50,10 @@ export async function driveApp(
   try {
     let registry: Registry | undefined;
     if (values.registry) {
-      registryNc = await connectNats(target, "weir-registry");
+      registryNc = await connectNats(target, "weir-registry", { wait: true, onWait: (line) => cliLog.warn(line) });
       registry = createRegistry({ store: await kvRegistryStore(registryNc) });
     }
-    rt = await startRuntime({ ...options, nats: target, workerEntry: WORKER_ENTRY, ...(registry ? { registry: registryPort(registry) } : {}) });
+    rt = await startRuntime({ ...options, nats: target, waitForNats: true, workerEntry: WORKER_ENTRY, ...(registry ? { registry: registryPort(registry) } : {}) });
     // Started once the app is up, so a start-up failure stays a one-line error.
     extra = await hooks.started?.(rt, registry, registryNc, embedded);
   } catch (err) {

@@ -8,6 +8,8 @@ export interface HttpParts {
   registry?: Hono;
   /** An app's views, at `/views`. */
   views?: Hono;
+  /** A running app's `/metrics`, `/healthz` and `/readyz`. */
+  ops?: Hono;
 }
 
 export interface HttpServer {
@@ -21,6 +23,7 @@ export interface HttpServer {
  */
 export function composeHttp(parts: HttpParts): Hono {
   const root = new Hono();
+  if (parts.ops) root.route("/", parts.ops);
   if (parts.views) root.route("/views", parts.views);
   if (parts.registry) {
     const registry = parts.registry;
@@ -36,7 +39,7 @@ export function composeHttp(parts: HttpParts): Hono {
  * and undefined (e.g. another weir on this host serves the same registry, which lives in NATS).
  */
 export function serveHttp(parts: HttpParts, listen: { hostname: string; port: number }, required: boolean): HttpServer | undefined {
-  const what = [parts.registry ? "schema registry API" : "", parts.views ? "views" : ""].filter(Boolean).join(" and ");
+  const what = [parts.registry ? "schema registry API" : "", parts.views ? "views" : "", parts.ops ? "metrics and health" : ""].filter(Boolean).join(", ");
   try {
     const server = Bun.serve({ ...listen, fetch: composeHttp(parts).fetch });
     const url = `http://${server.hostname}:${server.port}`;

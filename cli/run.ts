@@ -5,6 +5,7 @@ import { cliLog } from "./log.ts";
 import { natsTargetFrom } from "./nats.ts";
 import { serveHttp } from "./http.ts";
 import { APP_OPTIONS, appArgs, listenAddress, NATS_HELP, parse, UsageError } from "./options.ts";
+import { opsApi } from "./ops-api.ts";
 import { viewsApi } from "./views-api.ts";
 import { commandOptions } from "./config.ts";
 
@@ -28,7 +29,8 @@ ${NATS_HELP}
   --http <host:port>     where the schema registry API is served (default ${DEFAULTS.http};
                          if the port is taken, e.g. by another weir on this host, run goes on
                          without it: the registry lives in NATS and the other process serves it)
-  --no-http              do not serve the registry API
+  --no-http              do not serve HTTP at all
+  --no-metrics           measure no latencies, handler durations or sizes (counts are kept)
   --registry-token <t>   bearer token required for registry writes (or WEIR_REGISTRY_TOKEN)
   --no-registry          do not register input schemas nor validate Weir-Schema-Id headers
   --sink <url>           SQL sink for apps that declare tables: sqlite:<path> (default
@@ -80,11 +82,11 @@ export async function runCommand(argv: string[]): Promise<number> {
           );
         }
       }
-      if (!registry || !http) return undefined;
+      if (!http) return undefined;
       // The app's views are served beside the registry, read from the same NATS.
       const names = rt.app.views ?? [];
-      const views = names.length ? viewsApi(await kvViews(registryNc!, appNames(rt.app.name).views), names) : undefined;
-      return serveHttp({ registry: registryApi(registry, token ? { token } : {}), ...(views ? { views } : {}) }, http, false);
+      const views = names.length && registryNc ? viewsApi(await kvViews(registryNc, appNames(rt.app.name).views), names) : undefined;
+      return serveHttp({ ops: opsApi(rt), ...(registry ? { registry: registryApi(registry, token ? { token } : {}) } : {}), ...(views ? { views } : {}) }, http, false);
     },
   });
 }

@@ -21,8 +21,8 @@ test("weir run serves an app's KV views over HTTP: one key, a prefix, and 404s t
     for await (const chunk of proc.stderr) log += new TextDecoder().decode(chunk);
   })();
   try {
-    await waitFor(() => /views at (http:\S+)/.test(log), 30_000, "the HTTP server");
-    const base = /views at (http:\S+)/.exec(log)![1]!;
+    await waitFor(() => /serving the [^\n]*views[^\n]* at (http:\S+)/.test(log), 30_000, "the HTTP server");
+    const base = /serving the [^\n]*views[^\n]* at (http:\S+)/.exec(log)![1]!;
     const t = Date.UTC(2026, 0, 1);
     await publishAll(c.js, [
       { subject: "payments.acct-1", value: { event_id: "p1", account_id: "acct-1", amount: 500, currency: "EUR", event_time: t } },

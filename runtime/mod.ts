@@ -66,7 +66,7 @@ export {
   type Watermarks,
   type WatermarkState,
 } from "./route/mod.ts";
-export { startRuntime, type Runtime, type RuntimeMetrics, type RuntimeOptions } from "./runtime.ts";
+export { startRuntime, type Readiness, type Runtime, type RuntimeMetrics, type RuntimeOptions } from "./runtime.ts";
 export { startEmbeddedNats, findNatsServer, appNames, connectNats, connectOptions, natsTarget, redactUrl, type NatsAddress, type NatsServer, type NatsTarget, type NatsTls } from "./nats/mod.ts";
 export { appInput, appInputOf, produce, schemaProducer, type AppInput, type ProduceOptions, type SchemaProducer } from "./ops/mod.ts";
 export { kvSnapshotStore, type SnapshotStore, type ActorRecord, type PartitionMeta } from "./state/mod.ts";

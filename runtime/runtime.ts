@@ -18,7 +18,7 @@ import {
   type Scheduler,
 } from "./contract/mod.ts";
 import { appNames, connectNats, ensureAppStreams, natsTarget, peekSeq, type NatsAddress } from "./nats/mod.ts";
-import { createLogger } from "./observe/mod.ts";
+import { createLogger, createPrometheus } from "./observe/mod.ts";
 import {
   checkNamespace,
   copiedThrough,
@@ -68,6 +68,13 @@ export interface RuntimeOptions extends ConfigOverrides {
   replay?: ReplayOptions;
   /** The main thread's time: the source's watchdog, lock renewals, waits. Default: the system's. */
   scheduler?: Scheduler;
+  /** A NATS that is not up at start is waited for (one log line), instead of failing the start. */
+  waitForNats?: boolean;
+  /**
+   * Measure what the metrics need beyond counts (latency, handler durations, snapshot sizes, sink
+   * batches, dead letters by class). Default true; off, those series stay empty.
+   */
+  metrics?: boolean;
 }
 
 export interface RuntimeMetrics {
@@ -104,10 +111,21 @@ export interface RuntimeMetrics {
   timersFired: number;
 }
 
+/** Whether an app takes part fully: connected, its workers running its partitions (`/readyz`). */
+export interface Readiness {
+  ready: boolean;
+  /** Why not, when not. */
+  reason?: string;
+}
+
 export interface Runtime {
   readonly app: AppDefinition;
   readonly inputStream: string;
   metrics(): RuntimeMetrics;
+  /** The metrics in Prometheus's text exposition format (see `createPrometheus`). */
+  prometheus(): Promise<string>;
+  readonly prometheusContentType: string;
+  readiness(): Readiness;
   /**
    * Resolves when every message in the input stream (as of the call) has been processed: by this
    * instance for the partitions it reads, and as stored by their owners for the others.
@@ -141,7 +159,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const log: Logger = createLogger({ level: config.logLevel, format: config.logFormat, app: app.name });
   const scheduler = opts.scheduler ?? systemScheduler;
   if (opts.replay) checkNamespace(opts.replay.into);
-  const nc = await connectNats(opts.nats, `weir-${app.name}`);
+  const nc = await connectNats(opts.nats, `weir-${app.name}`, opts.waitForNats ? { wait: true, onWait: (line) => log.warn(line) } : {});
   // A replay into a namespace has its own names for everything; one into live writes to the live
   // app's subjects, tables and views, but keeps its own state.
   const ns = opts.replay && opts.replay.into !== LIVE ? opts.replay.into : undefined;
@@ -259,7 +277,34 @@ async function start(
   };
   const checks = opts.registry ? schemaChecks(opts.registry) : undefined;
   const publisher = pipelinedPublisher(nc, { scheduler });
-  const dlq = deadLetters({ app: app.name, subject: streams.dlqSubject, publisher });
+  /** Whether the main connection is up now (its status says when it drops and comes back). */
+  let connected = true;
+  void (async () => {
+    for await (const st of nc.status()) {
+      if (st.type === "disconnect" && connected) {
+        connected = false;
+        log.warn("lost the connection to NATS: reconnecting");
+      } else if (st.type === "reconnect" && !connected) {
+        connected = true;
+        log.info("connected to NATS again");
+      }
+    }
+  })().catch(() => {});
+  /** Why the app is not ready, or undefined when it is (see `readiness`). */
+  let notReady: string | undefined = "starting: joining the instances of the app and starting the workers";
+  const readinessNow = (): Readiness => {
+    if (!connected) return { ready: false, reason: "not connected to NATS (reconnecting)" };
+    if (closing) return { ready: false, reason: "stopping" };
+    return notReady ? { ready: false, reason: notReady } : { ready: true };
+  };
+  const prom = createPrometheus(app.name, () => ({
+    ...m,
+    lag: new Map([...progress].map(([p, at]) => [p, at.pending])),
+    repartitionLag,
+    watermarkAgeMs: scheduler.now() - m.watermark,
+    ready: readinessNow().ready,
+  }));
+  const dlq = deadLetters({ app: app.name, subject: streams.dlqSubject, publisher, stored: (c) => prom.deadLetter(c) });
 
   let resolveDone!: () => void;
   let rejectDone!: (err: unknown) => void;
@@ -312,6 +357,8 @@ async function start(
     let resolveEndedHere!: () => void;
     const endedHere = new Promise<void>((r) => (resolveEndedHere = r));
     let up: WorkerPool | undefined;
+    // A new pool's workers report their own levels afresh.
+    prom.forgetWorkers();
     const pool = await startWorkerPool({
       workers: Math.min(workerCount, owned.length),
       partitions: owned,
@@ -321,6 +368,7 @@ async function start(
       dlqSubject: streams.dlqSubject,
       logLevel: config.logLevel,
       logFormat: config.logFormat,
+      metrics: opts.metrics ?? true,
       config: { snapshot: config.snapshot, evictAfterMs: config.evictAfterMs, retry: config.retry },
       input: {
         streams: owned.map((p) => [p, streams.partitionStreams[p]!]),
@@ -346,7 +394,9 @@ async function start(
         tablePrefix: names.tablePrefix,
         ...(fence ? { fence: [...fence] } : {}),
       },
+      onTelemetry: (i, t) => prom.absorb(i, t),
       onSnapshot: (ms, dlqCount) => {
+        prom.snapshotTaken(ms);
         m.snapshots++;
         m.dlq += dlqCount;
         m.lastSnapshotMs = ms;
@@ -606,6 +656,7 @@ async function start(
       const held = closing ? [] : owned();
       if (held.length === 0) {
         m.owned = [];
+        notReady = undefined;
         if (!closing) log.info(`app ${app.name}: owns no partitions now (other instances hold them)`);
         return;
       }
@@ -637,6 +688,7 @@ async function start(
         return;
       }
       pipeline = current;
+      notReady = undefined;
       current.failed.catch((err) => {
         if (pipeline !== current) return;
         if (err instanceof FencedError && ownership) fenced(ownership, err, current.epochs).catch(fail);
@@ -656,6 +708,7 @@ async function start(
    */
   const startAgain = async (err: TransientWorkerError) => {
     const wait = backoffMs(++transientFailures, { baseMs: 500, maxMs: 30_000 });
+    notReady = `its workers start again from the snapshots after a failure (${err.message})`;
     log.warn(`${err.message}; the partitions start again from their snapshots in ${Math.round(wait)} ms`);
     await Promise.race([scheduler.sleep(wait), done.then(() => {}, () => {})]);
     if (closing) return;
@@ -759,6 +812,9 @@ async function start(
     app,
     inputStream: streams.input,
     metrics: () => ({ ...m, watermarkAgeMs: scheduler.now() - m.watermark }),
+    prometheus: () => prom.text(),
+    prometheusContentType: prom.contentType,
+    readiness: readinessNow,
     done,
     ended,
     ...(range ? { range } : {}),

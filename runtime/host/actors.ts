@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import { SnapshotError, type ActorDefinition, type Logger, type RoutedEvent, type Scheduler } from "../contract/mod.ts";
 import type { SnapshotStore } from "../state/mod.ts";
+import type { Telemetry } from "../observe/mod.ts";
 import type { TimerEntry, TimerIndex } from "./timers.ts";
 
 /** An actor in memory. */
@@ -21,6 +22,8 @@ export interface LiveActor {
    * invocations of `log`, applied since, are run again.
    */
   stored: boolean;
+  /** Bytes of its state as this process last stored it (0: not stored by this process yet). */
+  bytes: number;
   base?: Uint8Array;
   /** Since the base, in order: invocations applied, and timers that fired (removed from `timers`). */
   log?: (Invocation | TimerEntry)[];
@@ -71,8 +74,13 @@ export function createActorCache(env: {
   log: Logger;
   /** Whether the store held state for the partition when the host started. */
   storedAtStart: (partition: number) => boolean;
+  /** Its `stateBytes` follows the actors that leave memory. */
+  telemetry?: Telemetry;
 }) {
   const { defs, store, scheduler, timers, log } = env;
+  const gone = (a: LiveActor) => {
+    if (env.telemetry) env.telemetry.stateBytes -= a.bytes;
+  };
   /** The cache's key for an actor of a definition (the key itself when the app has one actor definition: no string is built per look-up). */
   const idOf = defs.length === 1 ? (_def: number, key: string) => key : (def: number, key: string) => `${def}\u0000${key}`;
   const live = new Map<string, LiveActor>();
@@ -100,13 +108,14 @@ export function createActorCache(env: {
     dirty: false,
     lastActive: scheduler.now(),
     stored: false,
+    bytes: 0,
   });
 
   const load = async (def: number, key: string, partition: number): Promise<LiveActor> => {
     const d = defs[def]!;
     const rec = await store.loadActor(d.name, key);
     if (!rec) return fresh(def, key, partition);
-    const a: LiveActor = { def, key, partition, state: parseState(d, key, rec.state), seq: rec.seq, dirty: false, lastActive: scheduler.now(), stored: true };
+    const a: LiveActor = { def, key, partition, state: parseState(d, key, rec.state), seq: rec.seq, dirty: false, lastActive: scheduler.now(), stored: true, bytes: 0 };
     if (rec.timers?.length) timers.adopt(a, rec.timers);
     return a;
   };
@@ -155,6 +164,7 @@ export function createActorCache(env: {
       for (const [id, a] of live) {
         if (!partitions.has(a.partition)) continue;
         live.delete(id);
+        gone(a);
         timers.drop(a);
       }
     },
@@ -162,6 +172,7 @@ export function createActorCache(env: {
     clear(a: LiveActor) {
       const id = idOf(a.def, a.key);
       live.delete(id);
+      gone(a);
       timers.drop(a);
       cleared.set(id, { actor: defs[a.def]!.name, key: a.key });
     },
@@ -178,6 +189,7 @@ export function createActorCache(env: {
       for (const [id, a] of live) {
         if (a.dirty || a.held || a.lastActive > cutoff || a.timers?.length) continue;
         live.delete(id);
+        gone(a);
         if (!env.storedAtStart(a.partition)) evicted.add(id);
         n++;
       }

@@ -23,7 +23,7 @@ const app = defineApp({
   ],
 });
 const env = contextEnv(app, consoleLogger("silent"), 1024 * 1024);
-const actor: LiveActor = { def: 0, key: "k1", partition: 3, state: {}, seq: 0, dirty: false, lastActive: 0, stored: false };
+const actor: LiveActor = { def: 0, key: "k1", partition: 3, state: {}, seq: 0, dirty: false, lastActive: 0, stored: false, bytes: 0 };
 const at: Invocation = { input: { k: "k1" }, pos: 7, seq: 7, time: 1000, subject: "in.k1", eventTime: 900, watermark: 800, now: 2000 };
 
 test("a context's methods work detached from it, and each context keeps its own outputs and ops", () => {

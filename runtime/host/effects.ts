@@ -12,6 +12,7 @@ import {
   type WeirError,
 } from "../contract/mod.ts";
 import type { DeadLetters, Publisher } from "../output/mod.ts";
+import { DURATION_BOUNDS, observe, type Telemetry } from "../observe/mod.ts";
 import { msgpackCodec } from "../route/mod.ts";
 import { RowRejectedError, RowsRejectedError, type RejectedRow, type SqlSink } from "../sinks/mod.ts";
 import type { ViewStore } from "../state/mod.ts";
@@ -36,6 +37,8 @@ export interface EffectsEnv {
   views?: ViewStore;
   /** Prepended to every output subject (a replay namespace's `<ns>.`). */
   outputPrefix: string;
+  /** Where sink batch durations are counted. */
+  telemetry?: Telemetry;
   /**
    * Per partition, the position up to which outputs and dead letters were already published (a
    * replay into the live namespace): those of positions at or below it are not sent again.
@@ -217,7 +220,9 @@ export function createEffects(env: EffectsEnv) {
           for (;;) {
             try {
               await env.leaseHeld?.();
+              const t0 = performance.now();
               await retrying(() => sink.write(batch), { scheduler: env.scheduler, onRetry: (err) => log.warn(`sink write failed (${describeError(err)}); retrying`) });
+              if (env.telemetry) observe(env.telemetry.sink, DURATION_BOUNDS, (performance.now() - t0) / 1000);
               break;
             } catch (err) {
               if (!(err instanceof RowsRejectedError)) throw err;

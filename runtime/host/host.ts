@@ -15,6 +15,7 @@ import {
   type WeirError,
 } from "../contract/mod.ts";
 import { deadLetters, type Publisher } from "../output/mod.ts";
+import { countDeadLetter, DURATION_BOUNDS, observe, SIZE_BOUNDS, type Telemetry } from "../observe/mod.ts";
 import type { SqlSink } from "../sinks/mod.ts";
 import { SNAPSHOT_VERSION, type ActorWrite, type PartitionMeta, type SnapshotStore, type ViewStore } from "../state/mod.ts";
 import { createActorCache, issuesOf, type Invocation, type LiveActor } from "./actors.ts";
@@ -34,6 +35,8 @@ export interface ActorHostOptions {
   log: Logger;
   /** Snapshot, eviction and retry settings; default: the app's over the defaults. */
   config?: HostConfig;
+  /** Where handler durations, retries, dead letters, sink batches and snapshot sizes are counted. */
+  telemetry?: Telemetry;
   /** Where `ctx.upsert` rows go (required when the app declares tables). */
   sink?: SqlSink;
   /** Where `ctx.view` values go (required when the app declares views). */
@@ -226,14 +229,16 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       }),
     );
   };
-  const cache = createActorCache({ defs, store, scheduler, timers, log, storedAtStart: (p) => parts.get(p)?.storedAtStart ?? false });
+  const { telemetry } = opts;
+  const cache = createActorCache({ defs, store, scheduler, timers, log, storedAtStart: (p) => parts.get(p)?.storedAtStart ?? false, ...(telemetry ? { telemetry } : {}) });
   const effects = createEffects({
     app,
     defs,
     publisher,
-    dlq: deadLetters({ app: app.name, subject: opts.dlqSubject, publisher }),
+    dlq: deadLetters({ app: app.name, subject: opts.dlqSubject, publisher, ...(telemetry ? { stored: (c: string) => countDeadLetter(telemetry, c) } : {}) }),
     log,
     scheduler,
+    ...(telemetry ? { telemetry } : {}),
     ...(opts.sink ? { sink: opts.sink } : {}),
     ...(opts.views ? { views: opts.views } : {}),
     outputPrefix: opts.outputPrefix ?? "",
@@ -381,9 +386,15 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
    * goes on running and is returned as such: its key is held meanwhile.
    */
   const attempt = (a: LiveActor, at: Invocation): Outcome | Promise<Outcome | Running> => {
+    const t0 = telemetry ? performance.now() : 0;
     const r = invoke(a, at);
     // A synchronous handler (the common case) settles here, without a trip through the microtask queue.
-    return r instanceof Promise ? graced(r) : r;
+    if (!(r instanceof Promise)) {
+      if (telemetry) observe(telemetry.handler, DURATION_BOUNDS, (performance.now() - t0) / 1000);
+      return r;
+    }
+    if (telemetry) void r.then(() => observe(telemetry.handler, DURATION_BOUNDS, (performance.now() - t0) / 1000));
+    return graced(r);
   };
   const graced = async (r: Promise<Outcome>): Promise<Outcome | Running> => {
     let cancel = () => {};
@@ -533,6 +544,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       if (h.final === undefined) {
         if (h.dueAt > scheduler.now()) continue;
         h.attempt++;
+        if (telemetry) telemetry.retries++;
         const tried = attempt(h.actor, h.at);
         const r = tried instanceof Promise ? await tried : tried;
         if ("running" in r) {
@@ -679,10 +691,18 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
           return saveMeta(p, ps, { lastSeq: ps.lastSeq, savedAt, ...(ps.marks ? { marks: ps.marks } : {}) });
         }),
       );
+      let written = 0;
       for (let i = 0; i < writes.length; i += WRITE_CHUNK) {
         await leaseHeld();
-        await store.saveActors(writes.slice(i, i + WRITE_CHUNK));
+        const sizes = await store.saveActors(writes.slice(i, i + WRITE_CHUNK));
+        for (let j = 0; j < sizes.length; j++) {
+          const a = dirty[i + j]!;
+          written += sizes[j]!;
+          if (telemetry) telemetry.stateBytes += sizes[j]! - a.bytes;
+          a.bytes = sizes[j]!;
+        }
       }
+      if (telemetry && writes.length > 0) observe(telemetry.snapshotBytes, SIZE_BOUNDS, written);
       if (deletes.length > 0) {
         await leaseHeld();
         await store.deleteActors(deletes);

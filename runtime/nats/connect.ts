@@ -191,14 +191,31 @@ export function connectOptions(address: NatsAddress | NatsTarget, name: string):
  * @example
  * const nc = await connectNats(url, "weir-dlq");
  */
-export async function connectNats(address: NatsAddress | NatsTarget, name: string): Promise<NatsConnection> {
+export async function connectNats(address: NatsAddress | NatsTarget, name: string, opts: ConnectWaitOptions = {}): Promise<NatsConnection> {
   const t = natsTarget(address);
   const options = connectOptions(t, name);
-  try {
-    return await connect(options);
-  } catch (err) {
-    throw new ConfigError(`cannot connect to NATS at ${describeNats(t)}: ${connectFailure(err, t)}`, { cause: err });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const nc = await connect(options);
+      if (attempt > 1) opts.onWait?.(`connected to NATS at ${t.servers.join(",")}`);
+      return nc;
+    } catch (err) {
+      const why = `cannot connect to NATS at ${describeNats(t)}: ${connectFailure(err, t)}`;
+      // Credentials and TLS set-up are the user's to fix; only an absent or silent server is waited for.
+      // (A TLS server that wants a client certificate is silent too: that one is said at once.)
+      const away = (err as Error).name === "ConnectionError" || ((err as Error).name === "TimeoutError" && !(t.tls && !t.tls.cert));
+      if (!opts.wait || !away) throw new ConfigError(why, { cause: err });
+      if (attempt === 1) opts.onWait?.(`${why}; waiting for it`);
+      await Bun.sleep(Math.min(2_000, 250 * attempt));
+    }
   }
+}
+
+export interface ConnectWaitOptions {
+  /** A server that is not up (refused, or silent) is waited for, however long, instead of failing (a long-running app). */
+  wait?: boolean;
+  /** Told once when the wait starts, and once when it ends. */
+  onWait?: (line: string) => void;
 }
 
 /** What went wrong, in words (TLS failures come as bare Node error codes). */

@@ -69,6 +69,8 @@ export interface DeadLetterTarget {
   /** The dead-letter subject (`weir.dlq.<app>`, or a replay namespace's). */
   subject: string;
   publisher: Publisher;
+  /** Told the error class of each dead letter once it is stored (for the metrics). */
+  stored?: (errorClass: string) => void;
 }
 
 /** The input event (or timer) a dead letter is about. */
@@ -90,8 +92,10 @@ export interface DeadEvent {
  * await dlq.event({ actor: "ledger", subject, seq, key }, value, err);
  */
 export function deadLetters(t: DeadLetterTarget) {
-  const send = (err: WeirError, origin: DlqOrigin, data: Uint8Array, msgID: string, extra?: Record<string, string>) =>
-    t.publisher.publish(t.subject, data, { msgID, headers: { ...dlqHeaders(err, t.app, origin), ...extra } });
+  const send = async (err: WeirError, origin: DlqOrigin, data: Uint8Array, msgID: string, extra?: Record<string, string>) => {
+    await t.publisher.publish(t.subject, data, { msgID, headers: { ...dlqHeaders(err, t.app, origin), ...extra } });
+    t.stored?.(err.name);
+  };
   const contentType = msgpackCodec.contentType;
   return {
     /** A message that reached no actor (undecodable, key-less, against its schema): its original bytes and content type. */

@@ -97,17 +97,18 @@ export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreO
     }
   };
 
-  const writeActor = async (w: ActorWrite) => {
+  const writeActor = async (w: ActorWrite): Promise<number> => {
     const key = actorKey(w.actor, w.key);
     const bytes = msgpackCodec.encode(w.record);
     if (bytes.length <= maxInline) {
       if (opts.publisher) await opts.publisher.publish(`$KV.${opts.bucket}.${key}`, bytes, {});
       else await retrying(() => kv.put(key, bytes));
-      return;
+      return bytes.length;
     }
     const os = await retrying(blobs);
     await retrying(() => os.putBlob({ name: key }, bytes));
     await put(key, { v: w.record.v, seq: w.record.seq, blob: true });
+    return bytes.length;
   };
 
   const readActor = async (key: string, what: string): Promise<ActorRecord | null> => {
@@ -136,9 +137,9 @@ export async function kvSnapshotStore(nc: NatsConnection, opts: KvSnapshotStoreO
     saveMeta: (p, m) => (m.epoch === undefined ? put(`p.${p}`, m) : putFencedMeta(p, m as PartitionMeta & { epoch: number })),
     loadActor: (actor, key) => readActor(actorKey(actor, key), `actor ${actor}/${key}`),
     saveActors: async (writes) => {
-      for (let i = 0; i < writes.length; i += concurrency) {
-        await Promise.all(writes.slice(i, i + concurrency).map(writeActor));
-      }
+      const sizes: number[] = [];
+      for (let i = 0; i < writes.length; i += concurrency) sizes.push(...(await Promise.all(writes.slice(i, i + concurrency).map(writeActor))));
+      return sizes;
     },
     deleteActors: async (ids) => {
       for (let i = 0; i < ids.length; i += concurrency) {

@@ -13,7 +13,12 @@ import { checkVersion, fenced, type ActorRecord, type AppConfigRecord, type Part
  */
 export function memorySnapshotStore(): SnapshotStore {
   const records = new Map<string, Uint8Array>();
-  const put = (k: string, v: unknown) => void records.set(k, msgpackCodec.encode(v));
+  /** Stores a record encoded (a copy, as a real store keeps it); returns its size. */
+  const put = (k: string, v: unknown): number => {
+    const bytes = msgpackCodec.encode(v);
+    records.set(k, bytes);
+    return bytes.length;
+  };
   const get = <T>(k: string): T | null => {
     const bytes = records.get(k);
     return bytes ? (msgpackCodec.decode(bytes) as T) : null;
@@ -24,13 +29,13 @@ export function memorySnapshotStore(): SnapshotStore {
       const c = get<AppConfigRecord>("config");
       return c && checkVersion("app config", c);
     },
-    saveConfig: async (c) => put("config", c),
+    saveConfig: async (c) => void put("config", c),
     loadMeta: async (p) => {
       const m = get<PartitionMeta>(`p\u0000${p}`);
       return m && checkVersion(`partition ${p}`, m);
     },
     loadPosition: async (name) => get<{ seq: number }>(`r\u0000${name}`)?.seq ?? 0,
-    savePosition: async (name, seq) => put(`r\u0000${name}`, { seq }),
+    savePosition: async (name, seq) => void put(`r\u0000${name}`, { seq }),
     saveMeta: async (p, m) => {
       const stored = get<PartitionMeta>(`p\u0000${p}`)?.epoch ?? 0;
       if (m.epoch !== undefined && stored > m.epoch) throw fenced(p, m.epoch, stored);
@@ -40,9 +45,7 @@ export function memorySnapshotStore(): SnapshotStore {
       const r = get<ActorRecord>(actorKey(actor, key));
       return r && checkVersion(`actor ${actor}/${key}`, r);
     },
-    saveActors: async (writes) => {
-      for (const w of writes) put(actorKey(w.actor, w.key), w.record);
-    },
+    saveActors: async (writes) => writes.map((w) => put(actorKey(w.actor, w.key), w.record)),
     deleteActors: async (ids) => {
       for (const { actor, key } of ids) records.delete(actorKey(actor, key));
     },

@@ -59,8 +59,8 @@ export interface SnapshotStore {
    */
   saveMeta(partition: number, meta: PartitionMeta): Promise<void>;
   loadActor(actor: string, key: string): Promise<ActorRecord | null>;
-  /** Writes all records; resolves when every one is durable. */
-  saveActors(writes: readonly ActorWrite[]): Promise<void>;
+  /** Writes all records; resolves when every one is durable, with the bytes each took (in order). */
+  saveActors(writes: readonly ActorWrite[]): Promise<number[]>;
   /** Deletes actor records (cleared state); resolves when durable. */
   deleteActors(ids: readonly { actor: string; key: string }[]): Promise<void>;
   /** Every stored actor record (for tools and tests; reads the whole bucket). */

@@ -1,4 +1,5 @@
 import { FencedError } from "../contract/mod.ts";
+import type { Telemetry } from "../observe/mod.ts";
 import { partitionsOfWorker } from "../route/mod.ts";
 import type { FromWorker, RoundReport, ToWorker, WorkerInit } from "./protocol.ts";
 import { watchBuffer, watchWorkers, type StuckInvocation } from "./watchdog.ts";
@@ -48,6 +49,8 @@ export interface WorkerPoolOptions extends Omit<WorkerInit, "type" | "index" | "
   onRound?: (report: RoundReport) => void;
   /** Every worker has applied its whole range (a replay). */
   onEnded?: () => void;
+  /** A worker's measurements since its last report (see `Telemetry`). */
+  onTelemetry?: (worker: number, t: Telemetry) => void;
   /** URL of the workers' entry module (see `RuntimeOptions.workerEntry`); the runtime's own worker by default. */
   entry?: string;
   /**
@@ -132,7 +135,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
   });
 
   // What every worker is told: the options, without the pool's own.
-  const { workers: _count, partitions: _total, onSnapshot: _onSnapshot, onRound: _onRound, onEnded: _onEnded, entry, input, signal, ...shared } = opts;
+  const { workers: _count, partitions: _total, onSnapshot: _onSnapshot, onRound: _onRound, onEnded: _onEnded, onTelemetry: _onTelemetry, entry, input, signal, ...shared } = opts;
   const abandoned = new Promise<never>((_, reject) => {
     const off = () => reject(new StartAbandonedError(`the start of the workers was abandoned: ${String(signal!.reason ?? "called off")}`));
     if (signal?.aborted) off();
@@ -166,12 +169,14 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
                 actorCounts[i] = r.actors;
                 opts.onRound?.(r);
               }
+              if (m.telemetry) opts.onTelemetry?.(i, m.telemetry);
               break;
             case "ended":
               if (++ended === opts.workers) opts.onEnded?.();
               break;
             case "snapshot":
               opts.onSnapshot?.(m.ms, m.dlq);
+              if (m.telemetry) opts.onTelemetry?.(i, m.telemetry);
               break;
             case "stopped":
               stopped[i]?.();

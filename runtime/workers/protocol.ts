@@ -1,5 +1,6 @@
 import type { HostConfig, LogLevel, RoundResult, WatermarkPolicy } from "../contract/mod.ts";
 import type { NatsTarget } from "../nats/mod.ts";
+import type { Telemetry } from "../observe/mod.ts";
 
 /** Where a worker reads its partitions' events: each partition's own stream, from its stored position + 1. */
 export interface WorkerInput {
@@ -56,6 +57,8 @@ export interface WorkerInit {
   dlqSubject: string;
   logLevel: LogLevel;
   logFormat: "text" | "json";
+  /** Measure latencies, handler durations and the rest for the metrics (see `Telemetry`). */
+  metrics: boolean;
   /** SQL sink URL (when the app declares tables). */
   sinkUrl?: string;
   /** KV bucket of the app's views (when it declares views). */
@@ -107,11 +110,11 @@ export type FromWorker =
   /** Dropped partitions snapshotted and let go. */
   | { type: "dropped" }
   /** The rounds applied since the last such message, one report per partition (sent at most every `REPORT_EVERY_MS`). */
-  | { type: "rounds"; reports: RoundReport[] }
+  | { type: "rounds"; reports: RoundReport[]; telemetry?: Telemetry }
   /** A replay's worker has applied its whole range. */
   | { type: "ended" }
   /** `dlq`: dead letters sent outside rounds (rows the database refused) since the last report. */
-  | { type: "snapshot"; ms: number; dlq: number }
+  | { type: "snapshot"; ms: number; dlq: number; telemetry?: Telemetry }
   | { type: "stopped" }
   /** `transient`: the broker's and passing (see `transientNatsError`): the partitions can start again from their snapshots. */
   | { type: "fatal"; message: string; transient: boolean }

@@ -6,7 +6,7 @@ import { describeError, every, isWeirError, loadApp, systemScheduler, type AppDe
 import { createActorHost, type ActorHost } from "../host/mod.ts";
 import { workerWatch } from "./watchdog.ts";
 import { connectNats, transientNatsError } from "../nats/mod.ts";
-import { createLogger } from "../observe/mod.ts";
+import { createLogger, LATENCY_BOUNDS, newTelemetry, observe, takeTelemetry, type Telemetry } from "../observe/mod.ts";
 import { pipelinedPublisher } from "../output/mod.ts";
 import { CONTENT_TYPE_HEADER, createRouter, createWatermarks, schemaChecks, type Router, type SchemaChecks, type SchemaRegistryPort } from "../route/mod.ts";
 import { openSink, type SqlSink } from "../sinks/mod.ts";
@@ -20,6 +20,8 @@ import { REPORT_EVERY_MS, type FromWorker, type RoundReport, type ToWorker, type
 // (concatMap), so the actors of a key never run concurrently and see stream order.
 
 declare const self: Worker;
+/** What this worker measured since its last report (sent with the round reports and snapshots); none with metrics off. */
+let telemetry: Telemetry | undefined;
 /** Round reports not posted yet, by partition (see `REPORT_EVERY_MS`). */
 const unreported = new Map<number, RoundReport>();
 let reportTimer: ReturnType<typeof setTimeout> | undefined;
@@ -27,7 +29,7 @@ const postReports = () => {
   if (reportTimer) clearTimeout(reportTimer);
   reportTimer = undefined;
   if (unreported.size === 0) return;
-  self.postMessage({ type: "rounds", reports: [...unreported.values()] } satisfies FromWorker);
+  self.postMessage({ type: "rounds", reports: [...unreported.values()], ...(telemetry ? { telemetry: takeTelemetry(telemetry) } : {}) } satisfies FromWorker);
   unreported.clear();
 };
 /** Posts a message to the main thread, after the round reports gathered so far (so it sees them first). */
@@ -69,6 +71,7 @@ const inbox = new Subject<ToWorker | Chunk | { type: "tick" } | { type: "ended" 
 
 async function init(msg: WorkerInit): Promise<void> {
   app = await loadApp(fileURLToPath(msg.appUrl));
+  if (msg.metrics) telemetry = newTelemetry();
   log = createLogger({ level: msg.logLevel, format: msg.logFormat, app: app.name, component: `worker ${msg.index}` });
   nc = await connectNats(msg.nats, `weir-worker-${msg.index}`);
   const publisher = pipelinedPublisher(nc, { scheduler: systemScheduler });
@@ -86,6 +89,7 @@ async function init(msg: WorkerInit): Promise<void> {
     scheduler: systemScheduler,
     log,
     config: msg.config,
+    ...(telemetry ? { telemetry } : {}),
     ...(sink ? { sink } : {}),
     ...(msg.viewBucket ? { views: await kvViews(nc, msg.viewBucket) } : {}),
     outputPrefix: effects.outputPrefix,
@@ -174,6 +178,11 @@ async function apply({ partition, msgs, router, credit }: Chunk): Promise<void> 
     host!.reject(partition, { subject, seq: msg.seq, data: msg.data, ...(contentType ? { contentType } : {}) }, error, actor);
   }
   const result = await host!.process({ id: nextRound++, partition, through: batch.through, events: batch.perWorker[0]!, watermark: batch.watermark, marks: batch.marks });
+  // End-to-end: from the event's store in the partition's stream to the end of its round.
+  if (telemetry) {
+    const nowNanos = Date.now() * 1e6;
+    for (let i = 0; i < msgs.length; i++) observe(telemetry.latency, LATENCY_BOUNDS, Math.max(0, nowNanos - msgs[i]!.info.timestampNanos) / 1e9);
+  }
   credit.release(msgs.length);
   result.dlq += batch.rejected.length;
   report(partition, result, msgs.length, { pending: msgs[msgs.length - 1]!.info.pending, watermark: batch.watermark });
@@ -286,7 +295,7 @@ async function handle(msg: ToWorker | Chunk | { type: "tick" } | { type: "ended"
 async function snapshot(): Promise<void> {
   const t0 = performance.now();
   const dlq = await host!.snapshot();
-  post({ type: "snapshot", ms: performance.now() - t0, dlq });
+  post({ type: "snapshot", ms: performance.now() - t0, dlq, ...(telemetry ? { telemetry: takeTelemetry(telemetry) } : {}) });
 }
 
 inbox.pipe(concatMap((m) => handle(m))).subscribe({
