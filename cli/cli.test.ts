@@ -133,6 +133,24 @@ describe("weir CLI (compiled binary)", () => {
     await expect(client(second.url)).rejects.toThrow();
   });
 
+  test("embedded default shared by two apps: the first one's stop leaves the server to the second, which goes on; the last one out stops it", async () => {
+    const dataDir = join(dir, "shared");
+    const order = await runEmbedded(ORDER_APP, dataDir);
+    const count = await runEmbedded(COUNT_APP, dataDir);
+    expect([order.reused, count.reused]).toEqual([false, true]);
+    order.proc.kill("SIGTERM");
+    expect(await order.proc.exited).toBe(0);
+    {
+      // The server is still up, and the second app still processes.
+      await using c = await client(count.url);
+      const lastSeq = await publishAll(c.js, Array.from({ length: 200 }, (_, i) => ({ subject: `cnt.u${i % 5}`, value: { n: 1 } })));
+      await waitFor(async () => (await storedProgress(c.nc, "cnt", 16)) >= lastSeq, 60_000, "the second app to process after the first stopped");
+    }
+    count.proc.kill("SIGTERM");
+    expect(await count.proc.exited).toBe(0);
+    await expect(client(count.url)).rejects.toThrow();
+  });
+
   test("--server-mapping: the embedded nats-server partitions a token-keyed app's input as partitionOf does, as weir mapping prints it; a run without it undoes it", async () => {
     const printed = runSync(["mapping", COUNT_APP]);
     expect(printed).toMatchObject({

@@ -1,4 +1,4 @@
-import { appNames, ConfigError, deadLetterStats, describeError, describePayload, loadApp, NAMESPACE_PATTERN, readDeadLetters, redrive } from "../runtime/internal.ts";
+import { appNames, ConfigError, deadLetterCounter, describeError, describePayload, loadApp, NAMESPACE_PATTERN, redrive, scanDeadLetters, type DeadLetter, type DeadLetterScan } from "../runtime/internal.ts";
 import { withNats } from "./nats.ts";
 import { NATS_HELP, NATS_OPTIONS, parse, positiveInt, timeArg, UsageError } from "./options.ts";
 import { commandOptions } from "./config.ts";
@@ -59,31 +59,54 @@ export async function dlqCommand(args: string[]): Promise<number> {
   const app = /\.(ts|js|mjs)$/.test(appArg) ? (await loadApp(appArg)).name : appArg;
 
   return withNats(values, "weir-dlq", async (nc) => {
-    let letters = await readDeadLetters(nc, app, filter).catch((err) => {
-      throw new ConfigError(`cannot read the dead letters of app ${app} (stream ${appNames(app, namespace).dlq}): ${describeError(err)}`, { cause: err });
-    });
+    const stream = appNames(app, namespace).dlq;
+    // A counter on a terminal while a big stream is read.
+    const progress = process.stderr.isTTY ? (n: number, of: number) => process.stderr.write(`\r\x1b[2Kreading ${stream}: ${n} of ${of}`) : undefined;
+    const scan = async (visit: (d: DeadLetter) => boolean | void) => {
+      const s = await scanDeadLetters(nc, app, filter, visit, progress ? { onProgress: progress } : {}).catch((err) => {
+        throw new ConfigError(`cannot read the dead letters of app ${app} (stream ${stream}): ${describeError(err)}`, { cause: err });
+      });
+      if (progress) process.stderr.write("\r\x1b[2K");
+      return s;
+    };
+    const readLine = (s: DeadLetterScan) => `(read ${s.read} message${s.read === 1 ? "" : "s"} of stream ${s.stream}${since !== undefined ? ` from ${new Date(since).toISOString()}` : ""})`;
     if (action === "stats") {
-      const st = deadLetterStats(letters);
-      const span = letters.length ? ` from ${new Date(letters[0]!.time).toISOString()} to ${new Date(letters[letters.length - 1]!.time).toISOString()}` : "";
-      process.stdout.write(`${st.total} dead letters of app ${app}${namespace ? ` in namespace ${namespace}` : ""}${span}\n\nby error and reason:\n`);
+      const counter = deadLetterCounter();
+      let first: number | undefined;
+      let last: number | undefined;
+      const s = await scan((d) => {
+        counter.add(d);
+        first ??= d.time;
+        last = d.time;
+      });
+      const st = counter.result();
+      const span = first !== undefined ? ` from ${new Date(first).toISOString()} to ${new Date(last!).toISOString()}` : "";
+      process.stdout.write(`${st.total} dead letters of app ${app}${namespace ? ` in namespace ${namespace}` : ""}${span} ${readLine(s)}\n\nby error and reason:\n`);
       for (const [r, n] of st.byReason) process.stdout.write(`  ${String(n).padStart(7)}  ${r}\n`);
       process.stdout.write(`\nby source subject:\n`);
       for (const [s, n] of st.bySubject) process.stdout.write(`  ${String(n).padStart(7)}  ${s}\n`);
       return 0;
     }
     if (action === "show") {
-      for (const d of letters.slice(0, limit ?? 10)) {
+      const shown: DeadLetter[] = [];
+      const want = limit ?? 10;
+      // Every matching one is counted; the first `want` are shown.
+      const s = await scan((d) => void (shown.length < want && shown.push(d)));
+      for (const d of shown) {
         process.stdout.write(`#${d.seq}  ${new Date(d.time).toISOString()}\n`);
         for (const [k, v] of Object.entries(d.headers)) process.stdout.write(`  ${k}: ${v}\n`);
         process.stdout.write(`  payload: ${describePayload(d)}\n\n`);
       }
-      process.stdout.write(`${Math.min(letters.length, limit ?? 10)} of ${letters.length} shown\n`);
+      process.stdout.write(`${shown.length} of ${s.matched} shown ${readLine(s)}\n`);
       return 0;
     }
-    if (limit) letters = letters.slice(0, limit);
+    const letters: DeadLetter[] = [];
+    await scan((d) => {
+      letters.push(d);
+      return limit === undefined || letters.length < limit;
+    });
     const r = await redrive(nc, app, letters);
     process.stdout.write(`${r.redriven} redriven, ${r.already} already redriven before, ${r.skipped} not events (failed timers, refused rows and outputs)\n`);
     return 0;
   });
 }
-

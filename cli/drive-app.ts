@@ -36,7 +36,8 @@ export async function driveApp(
   const cleanup = async () => {
     await extra?.stop();
     await registryNc?.close();
-    await embedded?.stop();
+    // Another app on the same data directory may use it still.
+    await embedded?.release();
   };
   // Signals are handled from here on: one that arrives while the app is still starting stops it as
   // soon as it is up, instead of killing the process mid-start.

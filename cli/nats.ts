@@ -89,8 +89,8 @@ export async function natsFor(values: NatsValues) {
 
 /**
  * Runs a command's work on a NATS connection (the one the options name, else the embedded
- * server), then closes it; an embedded server this command started is its own and stops with it,
- * one it found running belongs to someone else.
+ * server), then closes it; an embedded server this command started stops with it unless another
+ * process uses it, one it found running is left running.
  */
 export async function withNats<T>(values: NatsValues, name: string, work: (nc: NatsConnection) => Promise<T>): Promise<T> {
   const { target, embedded } = await natsFor(values);
@@ -102,6 +102,6 @@ export async function withNats<T>(values: NatsValues, name: string, work: (nc: N
       await nc.close();
     }
   } finally {
-    if (embedded && !embedded.reused) await embedded.stop();
+    await embedded?.release();
   }
 }

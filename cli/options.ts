@@ -47,6 +47,25 @@ export function listenAddress(raw: string): { hostname: string; port: number } {
   return { hostname: m[1] || "127.0.0.1", port };
 }
 
+const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const UNITS_BYTES: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+
+/** A duration: `7d`, `12h`, `30m`, `90s`, `500ms`, or 0 (no limit). */
+export function durationArg(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(v.trim());
+  if (!m || (m[2] === undefined && m[1] !== "0")) throw new UsageError(`--${name} must be a duration such as 7d, 12h or 30m (0 for no limit), got "${v}"`);
+  return Math.round(Number(m[1]) * UNITS_MS[m[2] ?? "ms"]!);
+}
+
+/** A size: `1GiB`, `512MiB`, `10GB`, a number of bytes, or 0 (no limit). */
+export function sizeArg(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?$/i.exec(v.trim());
+  if (!m) throw new UsageError(`--${name} must be a size such as 1GiB, 512MiB or 10GB (0 for no limit), got "${v}"`);
+  return Math.round(Number(m[1]) * UNITS_BYTES[(m[2] ?? "b").toLowerCase()]!);
+}
+
 /** An ISO time or ms since the epoch. */
 export function timeArg(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -105,6 +124,8 @@ export const APP_OPTIONS = {
   progress: { type: "boolean" },
   registry: { type: "boolean", default: true },
   metrics: { type: "boolean", default: true },
+  "retention-max-age": { type: "string" },
+  "retention-max-bytes": { type: "string" },
   sink: { type: "string" },
   "lock-ttl": { type: "string" },
   replicas: { type: "string" },
@@ -137,6 +158,7 @@ export function appArgs(values: AppValues, positionals: string[], command: strin
     logLevel: level,
     logFormat,
     metrics: values.metrics !== false,
+    ...retentionArgs(values),
     ...(workers ? { workers } : {}),
     ...(partitions ? { partitions } : {}),
     ...(maxInFlight ? { maxInFlight } : {}),
@@ -144,4 +166,10 @@ export function appArgs(values: AppValues, positionals: string[], command: strin
     ...(replicas ? { replicas } : {}),
     sink: (values.sink as string | undefined) ?? `sqlite:${join(String(values["data-dir"]), "out.db")}`,
   };
+}
+
+function retentionArgs(values: AppValues) {
+  const maxAgeMs = durationArg("retention-max-age", values["retention-max-age"] as string | undefined);
+  const maxBytes = sizeArg("retention-max-bytes", values["retention-max-bytes"] as string | undefined);
+  return maxAgeMs === undefined && maxBytes === undefined ? {} : { retention: { ...(maxAgeMs !== undefined ? { maxAgeMs } : {}), ...(maxBytes !== undefined ? { maxBytes } : {}) } };
 }

@@ -26,12 +26,15 @@ ${NATS_HELP}
   --progress             live counter line on stderr (the default when stderr is a terminal;
                          never written anywhere else)
   --no-progress          no counter line
-  --http <host:port>     where the schema registry API is served (default ${DEFAULTS.http};
-                         if the port is taken, e.g. by another weir on this host, run goes on
-                         without it: the registry lives in NATS and the other process serves it)
+  --http <host:port>     where the metrics, health, views and schema registry API are served
+                         (default ${DEFAULTS.http}; a port that is taken is an error: pick another,
+                         or 127.0.0.1:0 for a free one)
   --no-http              do not serve HTTP at all
   --no-metrics           measure no latencies, handler durations or sizes (counts are kept)
-  --registry-token <t>   bearer token required for registry writes (or WEIR_REGISTRY_TOKEN)
+  --registry-token <t>   bearer token required for registry writes (or WEIR_REGISTRY_TOKEN);
+                         without one, serving on a non-loopback address is warned about
+  --protect-reads        require the token for reads too: views, /metrics and registry reads
+                         (/healthz and /readyz stay open)
   --no-registry          do not register input schemas nor validate Weir-Schema-Id headers
   --sink <url>           SQL sink for apps that declare tables: sqlite:<path> (default
                          sqlite:<data-dir>/out.db) or postgres://host/db[?schema=name]
@@ -42,6 +45,12 @@ ${NATS_HELP}
                          mappings, for apps keyed by a subject token): producers publish as they
                          always did, and the app reads without the repartition step. Kept in
                          --data-dir until a run without it; see weir mapping for your own server
+  --retention-max-age <d>, --retention-max-bytes <size>
+                         what the streams weir creates keep, the oldest going first (default
+                         7d and 1GiB: the input, the outputs and the dead letters each, the
+                         partitions' streams between them; 0 for no limit). Existing streams
+                         are never changed (a line says where theirs differ). Events that age
+                         out before they are processed are lost: size it for your backlog
   --replicas <n>         replicas of the streams and buckets weir creates (default
                          ${DEFAULTS.replicas}; 3 on a 3-node cluster); existing ones are kept
   -h, --help             this text
@@ -52,7 +61,15 @@ run exits 1 with the registry's reasons. Events with a Weir-Schema-Id header tha
 that schema go to the dead-letter subject with the validation error as their reason.
 `;
 
-const RUN_OPTIONS = commandOptions("run", { ...APP_OPTIONS, http: { type: "string", default: DEFAULTS.http }, "registry-token": { type: "string" }, "server-mapping": { type: "boolean" } });
+const RUN_OPTIONS = commandOptions("run", {
+  ...APP_OPTIONS,
+  http: { type: "string", default: DEFAULTS.http },
+  "registry-token": { type: "string" },
+  "protect-reads": { type: "boolean" },
+  "server-mapping": { type: "boolean" },
+});
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 
 export async function runCommand(argv: string[]): Promise<number> {
   // parseArgs negates only boolean options; --http is a string, so --no-http is taken out by hand.
@@ -65,6 +82,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   const options = appArgs(values, positionals, "run");
   const http = noHttp ? undefined : listenAddress(String(values.http));
   const token = (values["registry-token"] as string | undefined) ?? process.env.WEIR_REGISTRY_TOKEN;
+  const protectReads = Boolean(values["protect-reads"]);
+  if (protectReads && !token) throw new UsageError("--protect-reads needs --registry-token (or WEIR_REGISTRY_TOKEN)");
   const mapped = Boolean(values["server-mapping"]);
   if (mapped && natsTargetFrom(values)) {
     throw new UsageError("--server-mapping sets up the embedded nats-server; for a server of your own, put what `weir mapping <app>` prints in its config");
@@ -83,10 +102,18 @@ export async function runCommand(argv: string[]): Promise<number> {
         }
       }
       if (!http) return undefined;
+      if (!token && !LOOPBACK.has(http.hostname)) {
+        cliLog.warn(`serving HTTP on ${http.hostname}:${http.port} without a token: whoever reaches it can read the views and metrics and write to the registry (set --registry-token, and --protect-reads for reads)`);
+      }
       // The app's views are served beside the registry, read from the same NATS.
       const names = rt.app.views ?? [];
       const views = names.length && registryNc ? viewsApi(await kvViews(registryNc, appNames(rt.app.name).views), names) : undefined;
-      return serveHttp({ ops: opsApi(rt), ...(registry ? { registry: registryApi(registry, token ? { token } : {}) } : {}), ...(views ? { views } : {}) }, http, false);
+      return serveHttp(
+        { ops: opsApi(rt), ...(registry ? { registry: registryApi(registry, token ? { token, protectReads } : {}) } : {}), ...(views ? { views } : {}) },
+        http,
+        true,
+        token ? { token, protectReads } : undefined,
+      );
     },
   });
 }

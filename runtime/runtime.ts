@@ -220,7 +220,7 @@ async function start(
   const jsm = await retrying(() => jetstreamManager(nc), startUpRetries(log, scheduler));
   const { replicas } = config;
   const streams = await retrying(
-    () => ensureAppStreams(jsm, app, { ...(ns ? { namespace: ns } : {}), existingInput: replay !== undefined, dedupWindowMs: config.dedupWindowMs, replicas, partitions }),
+    () => ensureAppStreams(jsm, app, { ...(ns ? { namespace: ns } : {}), existingInput: replay !== undefined, dedupWindowMs: config.dedupWindowMs, replicas, partitions, retention: config.retention, notice: (line) => log.warn(line) }),
     startUpRetries(log, scheduler),
   );
   const live = appNames(app.name);

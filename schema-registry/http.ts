@@ -44,6 +44,19 @@ function tokenMatches(given: string, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/**
+ * Whether an `Authorization` header carries the token (as a bearer token, or Basic auth's
+ * password, which Confluent clients send), compared in constant time.
+ *
+ * @example
+ * checkToken(c.req.header("authorization"), "s3cret") // "ok" | "missing" | "wrong"
+ */
+export function checkToken(header: string | undefined, token: string): "ok" | "missing" | "wrong" {
+  const given = presentedToken(header);
+  if (!given) return "missing";
+  return tokenMatches(given, token) ? "ok" : "wrong";
+}
+
 /** The token from `Authorization: Bearer <t>` or Basic auth's password (what Confluent clients send). */
 function presentedToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
@@ -115,10 +128,10 @@ export function registryApi(registry: Registry, opts: RegistryApiOptions = {}): 
   app.use(async (c, next) => {
     const write = c.req.method !== "GET" && c.req.method !== "HEAD";
     if (opts.token && (write || opts.protectReads)) {
-      const given = presentedToken(c.req.header("authorization"));
-      if (!given || !tokenMatches(given, opts.token)) {
+      const check = checkToken(c.req.header("authorization"), opts.token);
+      if (check !== "ok") {
         c.header("WWW-Authenticate", 'Bearer realm="weir registry"');
-        throw errors.unauthorized(given ? "Unauthorized: the token does not match" : "Unauthorized: this registry requires a bearer token");
+        throw errors.unauthorized(check === "wrong" ? "Unauthorized: the token does not match" : "Unauthorized: this registry requires a bearer token");
       }
     }
     if (c.req.method === "POST" || c.req.method === "PUT") {

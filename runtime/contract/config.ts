@@ -39,6 +39,12 @@ export const DEFAULTS = {
    * never changed.
    */
   replicas: 1,
+  /**
+   * What the streams weir creates keep, the oldest going first: the input, the outputs and the
+   * dead letters each at most this long and this big, the partitions' streams this big between
+   * them (bounded for an edge host's disk). Existing streams are never changed. 0: no limit.
+   */
+  retention: { maxAgeMs: 7 * 86_400_000, maxBytes: 2 ** 30 },
   /** A publish whose ack has not come back after this long (ms) is sent again (its id makes that safe). */
   publishTimeoutMs: 5_000,
   /** Resends of an unacked publish before it fails. */
@@ -99,6 +105,8 @@ export interface ConfigOverrides {
   replicas?: number;
   logLevel?: LogLevel;
   logFormat?: "text" | "json";
+  /** What the streams weir creates keep (see `DEFAULTS.retention`). */
+  retention?: { maxAgeMs?: number; maxBytes?: number };
 }
 
 /** What a worker's actor host needs of the configuration. */
@@ -120,6 +128,7 @@ export interface RuntimeConfig extends HostConfig {
   watermark: Required<WatermarkPolicy>;
   logLevel: LogLevel;
   logFormat: "text" | "json";
+  retention: { maxAgeMs: number; maxBytes: number };
 }
 
 /**
@@ -174,7 +183,16 @@ export function resolveConfig(app: AppDefinition, overrides: ConfigOverrides = {
     watermark: { ...DEFAULTS.watermark, ...defined(app.watermark) },
     logLevel: overrides.logLevel ?? DEFAULTS.logLevel,
     logFormat: overrides.logFormat ?? DEFAULTS.logFormat,
+    retention: retentionOf(overrides.retention),
   };
+}
+
+function retentionOf(r: ConfigOverrides["retention"] = {}): RuntimeConfig["retention"] {
+  const out = { maxAgeMs: r.maxAgeMs ?? DEFAULTS.retention.maxAgeMs, maxBytes: r.maxBytes ?? DEFAULTS.retention.maxBytes };
+  for (const [k, v] of Object.entries(out)) if (!Number.isInteger(v) || v < 0) throw new ConfigError(`retention ${k} must be a whole number, 0 for no limit, got ${v}`);
+  // Outputs are deduplicated by id for `dedupWindowMs`: a stream that keeps less would forget ids it still needs.
+  if (out.maxAgeMs > 0 && out.maxAgeMs < DEFAULTS.dedupWindowMs) throw new ConfigError(`retention max age must be at least the dedup window (${DEFAULTS.dedupWindowMs / 60_000} min), got ${out.maxAgeMs} ms`);
+  return out;
 }
 
 function replicasOf(v: number = DEFAULTS.replicas): number {

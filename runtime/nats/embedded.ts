@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError, NatsServerError } from "../contract/mod.ts";
 import { mappingConfig, type SubjectMapping } from "./mapping.ts";
@@ -14,6 +14,39 @@ export interface EmbeddedNats extends NatsServer {
    * that use it, and reloads the server when they changed. True when they changed.
    */
   mapInput(app: string, mappings: readonly SubjectMapping[] | undefined): Promise<boolean>;
+  /**
+   * This process is done with the server: one it started (or adopted from a weir that was killed)
+   * stops unless another live process uses it; one another live process started keeps running.
+   */
+  release(): Promise<void>;
+}
+
+/**
+ * The processes using a data directory's server, one empty file per pid under `nats-users/`. The
+ * last one to let go stops it when it started the server or the one that did is gone (killed, or
+ * stopped while others used it); a server whose starter still runs keeps running for it.
+ */
+function serverUsers(dir: string, stateFile: string) {
+  const users = join(dir, "nats-users");
+  mkdirSync(users, { recursive: true });
+  const mine = join(users, String(process.pid));
+  writeFileSync(mine, "");
+  const others = () =>
+    readdirSync(users)
+      .map(Number)
+      .filter((pid) => Number.isInteger(pid) && pid !== process.pid && processAlive(pid));
+  return {
+    async release(stop: () => Promise<void>) {
+      rmSync(mine, { force: true });
+      let owner: number | undefined;
+      try {
+        owner = (JSON.parse(readFileSync(stateFile, "utf8")) as { owner?: number }).owner;
+      } catch {
+        owner = undefined;
+      }
+      if (others().length === 0 && (owner === undefined || owner === process.pid || !processAlive(owner))) await stop();
+    },
+  };
 }
 
 /**
@@ -44,7 +77,8 @@ function processAlive(pid: number): boolean {
 /**
  * The embedded default: a nats-server for one data directory (`./.weir` unless told otherwise).
  * If a previous weir process was killed, the server it started is still running and is reused, so
- * a restart after `kill -9` reconnects to the same broker. `stop()` ends the server.
+ * a restart after `kill -9` reconnects to the same broker (and adopts it). `stop()` ends the
+ * server; `release()` ends it only when this process owns it and no other uses it.
  */
 export async function startEmbeddedNats(dataDir: string, bin?: string): Promise<EmbeddedNats> {
   const dir = resolve(dataDir);
@@ -65,7 +99,7 @@ export async function startEmbeddedNats(dataDir: string, bin?: string): Promise<
   };
   if (existsSync(stateFile)) {
     try {
-      const prev = JSON.parse(readFileSync(stateFile, "utf8")) as { pid: number; port: number };
+      const prev = JSON.parse(readFileSync(stateFile, "utf8")) as { pid: number; port: number; owner?: number };
       if (processAlive(prev.pid) && (await portOpen(prev.port))) {
         const stopPrev = async () => {
           try {
@@ -75,6 +109,7 @@ export async function startEmbeddedNats(dataDir: string, bin?: string): Promise<
           }
           for (let i = 0; i < 100 && processAlive(prev.pid); i++) await Bun.sleep(50);
         };
+        const users = serverUsers(dir, stateFile);
         return {
           url: `nats://127.0.0.1:${prev.port}`,
           port: prev.port,
@@ -86,6 +121,7 @@ export async function startEmbeddedNats(dataDir: string, bin?: string): Promise<
           kill: stopPrev,
           restart: () => Promise.reject(new NatsServerError("cannot restart a reattached nats-server")),
           [Symbol.asyncDispose]: stopPrev,
+          release: () => users.release(stopPrev),
         };
       }
     } catch {
@@ -95,6 +131,7 @@ export async function startEmbeddedNats(dataDir: string, bin?: string): Promise<
   // Detached: a Ctrl-C in the terminal must reach weir, which then shuts down in order while the
   // broker is still up; and after a kill -9 of weir the broker keeps its data and is reused.
   const server = await startNats({ storeDir: join(dir, "nats"), port: await freePort({ ephemeral: true }), detached: true, include, ...(bin ? { bin } : {}) });
-  writeFileSync(stateFile, JSON.stringify({ pid: server.pid, port: server.port }));
-  return Object.assign(server, { reused: false, mapInput: mapInput(() => server.pid) });
+  writeFileSync(stateFile, JSON.stringify({ pid: server.pid, port: server.port, owner: process.pid }));
+  const users = serverUsers(dir, stateFile);
+  return Object.assign(server, { reused: false, mapInput: mapInput(() => server.pid), release: () => users.release(() => server.stop()) });
 }

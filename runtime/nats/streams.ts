@@ -54,13 +54,21 @@ async function findStream(jsm: JetStreamManager, subject: string): Promise<strin
   }
 }
 
-async function createStream(jsm: JetStreamManager, name: string, subjects: string[], replicas: number, dedupMs?: number): Promise<StreamInfo> {
+/** How long, and how much, a stream weir creates keeps (the oldest messages go first). 0: no limit. */
+export interface Retention {
+  maxAgeMs: number;
+  maxBytes: number;
+}
+
+async function createStream(jsm: JetStreamManager, name: string, subjects: string[], replicas: number, dedupMs: number | undefined, keep: Retention): Promise<StreamInfo> {
   try {
     return await jsm.streams.add({
       name,
       subjects,
       num_replicas: replicas,
-      ...(dedupMs ? { duplicate_window: nanos(dedupMs) } : {}),
+      ...(dedupMs ? { duplicate_window: nanos(Math.min(dedupMs, keep.maxAgeMs || dedupMs)) } : {}),
+      ...(keep.maxAgeMs ? { max_age: nanos(keep.maxAgeMs) } : {}),
+      ...(keep.maxBytes ? { max_bytes: keep.maxBytes } : {}),
     });
   } catch (err) {
     // Made meanwhile by another instance starting at the same moment (nats-server 2.9 answers the
@@ -95,8 +103,26 @@ export async function ensureAppStreams(
      * them). Absent: only the streams producers need (the input, outputs, dead letters).
      */
     partitions?: number;
+    /**
+     * What the streams created here keep (default `DEFAULTS.retention`): the input, outputs and
+     * dead letters each up to `maxBytes`, the partitions' streams that much between them. Existing
+     * streams are kept as they are; where theirs differ, `notice` is told.
+     */
+    retention?: Retention;
+    notice?: (line: string) => void;
   } = {},
 ): Promise<AppStreams> {
+  const keep = opts.retention ?? DEFAULTS.retention;
+  const partitionKeep = { ...keep, maxBytes: keep.maxBytes ? Math.max(1 << 20, Math.floor(keep.maxBytes / Math.max(1, opts.partitions ?? 1))) : 0 };
+  /** An existing stream weir would have made with other limits: said, never changed. */
+  const compare = async (name: string, want: Retention) => {
+    if (!opts.notice) return;
+    const c = (await jsm.streams.info(name)).config;
+    const has = { maxAgeMs: Math.round((c.max_age ?? 0) / 1e6), maxBytes: c.max_bytes > 0 ? c.max_bytes : 0 };
+    if (has.maxAgeMs !== want.maxAgeMs || has.maxBytes !== want.maxBytes) {
+      opts.notice(`stream ${name} exists with ${describeRetention(has)}, not the ${describeRetention(want)} configured: it is left as it is (change it with nats stream edit)`);
+    }
+  };
   const names = appNames(app.name, opts.namespace);
   const live = appNames(app.name);
   const replicas = opts.replicas ?? 1;
@@ -109,7 +135,7 @@ export async function ensureAppStreams(
   if (bound.size === 0 && opts.existingInput) {
     throw new ConfigError(`no stream holds the input subjects of app ${app.name} (${inputs.join(", ")}): there is nothing to replay`);
   } else if (bound.size === 0) {
-    input = (await createStream(jsm, names.input, inputs, replicas)).config.name;
+    input = (await createStream(jsm, names.input, inputs, replicas, undefined, keep)).config.name;
   } else if (bound.size === 1 && found.every((s) => s !== undefined)) {
     input = [...bound][0]!;
     held = (await jsm.streams.info(input)).config.subjects ?? [];
@@ -118,19 +144,24 @@ export async function ensureAppStreams(
     throw new ConfigError(`all input subjects of app ${app.name} must be in one stream (${where})`);
   }
 
+  // A stream weir made before (producers' own streams are theirs to size).
+  if (bound.size === 1 && input === names.input) await compare(input, keep);
+
   const outputs = [...new Set(app.actors.flatMap((a) => a.outputs.map((o) => names.outputPrefix + o)))];
   const unbound: string[] = [];
   for (const s of outputs) if (!(await findStream(jsm, s))) unbound.push(s);
-  if (unbound.length > 0) await createStream(jsm, names.output, unbound, replicas, opts.dedupWindowMs ?? DEFAULTS.dedupWindowMs);
+  if (unbound.length > 0) await createStream(jsm, names.output, unbound, replicas, opts.dedupWindowMs ?? DEFAULTS.dedupWindowMs, keep);
+  else if (outputs.length > 0 && (await hasStream(jsm, names.output))) await compare(names.output, keep);
 
   if (!(await findStream(jsm, names.dlqSubject))) {
-    await createStream(jsm, names.dlq, [names.dlqSubject], replicas, opts.dedupWindowMs ?? DEFAULTS.dedupWindowMs);
-  }
+    await createStream(jsm, names.dlq, [names.dlqSubject], replicas, opts.dedupWindowMs ?? DEFAULTS.dedupWindowMs, keep);
+  } else if (await hasStream(jsm, names.dlq)) await compare(names.dlq, keep);
   const partitionStreams = Array.from({ length: opts.partitions ?? 0 }, (_, p) => live.partitionStream(p));
   await Promise.all(
     partitionStreams.map(async (name, p) => {
-      if (await hasStream(jsm, name)) return;
-      await createStream(jsm, name, [`${live.inputPrefix}.${p}.>`], replicas, PARTITION_DEDUP_MS);
+      if (!(await hasStream(jsm, name))) return void (await createStream(jsm, name, [`${live.inputPrefix}.${p}.>`], replicas, PARTITION_DEDUP_MS, partitionKeep));
+      // One line for all of them (they are made alike), not one per partition.
+      if (p === 0) await compare(name, partitionKeep);
     }),
   );
   const foreign = held.some((h) => !inputs.some((i) => subjectCovers(i, h)));
@@ -143,4 +174,11 @@ export async function ensureAppStreams(
     bucket: names.bucket,
     partitionStreams,
   };
+}
+
+/** `7d and 1 GiB`, `no age limit and 512 MiB`, ... */
+export function describeRetention(r: Retention): string {
+  const age = r.maxAgeMs === 0 ? "no age limit" : r.maxAgeMs % 86_400_000 === 0 ? `${r.maxAgeMs / 86_400_000}d` : r.maxAgeMs % 3_600_000 === 0 ? `${r.maxAgeMs / 3_600_000}h` : `${r.maxAgeMs / 1000}s`;
+  const size = r.maxBytes === 0 ? "no size limit" : r.maxBytes % 2 ** 30 === 0 ? `${r.maxBytes / 2 ** 30} GiB` : r.maxBytes % 2 ** 20 === 0 ? `${r.maxBytes / 2 ** 20} MiB` : `${r.maxBytes} bytes`;
+  return `${age} and ${size}`;
 }

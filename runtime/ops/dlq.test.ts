@@ -1,4 +1,6 @@
 import { expect, test } from "bun:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { headers } from "@nats-io/nats-core";
 import { rmSync, writeFileSync } from "node:fs";
 import { DLQ_HEADERS } from "../output/mod.ts";
 import { flakyFlag } from "../testdata/flaky-app.ts";
@@ -66,3 +68,32 @@ test("a failing handler is retried with backoff, then dead-lettered; dlq stats/s
   expect(bad.code).toBe(2);
   expect(bad.err.trim().split("\n")).toHaveLength(1);
 });
+
+test("dlq stats and show read every one of 300k dead letters, and say how many they read", async () => {
+  await using nats = await startNats();
+  await using c = await client(nats.url);
+  const names = appNames("big");
+  await (await jetstreamManager(c.nc)).streams.add({ name: names.dlq, subjects: [names.dlqSubject] });
+  const TOTAL = 300_000;
+  const data = new Uint8Array([0xc0]); // msgpack nil
+  for (let i = 0; i < TOTAL; i += 5_000) {
+    const acks: Promise<unknown>[] = [];
+    for (let j = i; j < i + 5_000; j++) {
+      const h = headers();
+      h.set(DLQ_HEADERS.error, j % 3 === 0 ? "ValidationError" : "HandlerError");
+      h.set(DLQ_HEADERS.reason, `failed on ${j}`);
+      h.set(DLQ_HEADERS.subject, `big.in.${j % 10}`);
+      acks.push(c.js.publish(names.dlqSubject, data, { headers: h }));
+    }
+    await Promise.all(acks);
+  }
+  const stats = await weirCli("dlq", "stats", "big", "--nats", nats.url);
+  expect(stats.code).toBe(0);
+  expect(stats.out).toContain(`${TOTAL} dead letters of app big`);
+  expect(stats.out).toContain(`(read ${TOTAL} messages of stream ${names.dlq})`);
+  expect(stats.out).toContain(`${String(TOTAL / 3).padStart(7)}  ValidationError  failed on #`);
+  expect(stats.out).toContain(`${String((TOTAL * 2) / 3).padStart(7)}  HandlerError  failed on #`);
+  const show = await weirCli("dlq", "show", "big", "--nats", nats.url, "--error", "ValidationError", "--limit", "2");
+  expect(show.code).toBe(0);
+  expect(show.out).toContain(`2 of ${TOTAL / 3} shown (read ${TOTAL} messages of stream ${names.dlq})`);
+}, 180_000);

@@ -25,31 +25,79 @@ export interface DeadLetterFilter {
   namespace?: string;
 }
 
+/** How a scan of the dead letters went: how many messages of the stream it read, and how many it passed on. */
+export interface DeadLetterScan {
+  stream: string;
+  /** Messages read (those at or after `since`, up to the stream's end when the scan began). */
+  read: number;
+  /** Of them, those that passed the filter. */
+  matched: number;
+}
+
 /**
- * Reads an app's dead letters (stream `weir_<app>_dlq`, or `weir_<app>__<ns>_dlq`), oldest first, filtered.
+ * Reads an app's dead letters (stream `weir_<app>_dlq`, or `weir_<app>__<ns>_dlq`), oldest first,
+ * every one from `since` (or the first) up to the stream's last as the scan begins, and hands those
+ * that pass the filter to `visit` (which may return false to stop). One ordered consumer reads the
+ * whole range, however large: nothing is left out after a first batch.
+ *
+ * @example
+ * const scan = await scanDeadLetters(nc, "ledger", {}, (d) => void count++, { onProgress: (n, of) => show(n, of) });
+ */
+export async function scanDeadLetters(
+  nc: NatsConnection,
+  app: string,
+  f: DeadLetterFilter,
+  visit: (d: DeadLetter) => boolean | void,
+  opts: { onProgress?: (read: number, of: number) => void } = {},
+): Promise<DeadLetterScan> {
+  const stream = appNames(app, f.namespace).dlq;
+  const jsm = await jetstreamManager(nc);
+  const { last_seq: last, messages } = (await jsm.streams.info(stream)).state;
+  const scan: DeadLetterScan = { stream, read: 0, matched: 0 };
+  if (messages === 0) return scan;
+  const c = await jetstream(nc).consumers.get(stream, f.since ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(f.since).toISOString() } : {});
+  // How many there are to read: what the consumer has pending as it starts (none after `since`: done).
+  const total = (await c.info()).num_pending;
+  if (total === 0) return scan;
+  const iter = await c.consume({ max_messages: 1_000 });
+  let lastShown = 0;
+  try {
+    for await (const m of iter) {
+      scan.read++;
+      const time = Math.floor(m.info.timestampNanos / 1e6);
+      const headers: Record<string, string> = {};
+      for (const k of m.headers?.keys() ?? []) headers[k] = m.headers!.get(k);
+      const keep =
+        (f.until === undefined || time <= f.until) &&
+        (f.error === undefined || headers[DLQ_HEADERS.error] === f.error) &&
+        (f.subject === undefined || subjectMatches(f.subject, headers[DLQ_HEADERS.subject] ?? ""));
+      if (keep) {
+        scan.matched++;
+        if (visit({ seq: m.seq, time, headers, data: m.data }) === false) break;
+      }
+      if (opts.onProgress && scan.read - lastShown >= 1_000) {
+        lastShown = scan.read;
+        opts.onProgress(scan.read, total);
+      }
+      // The end of the stream as the scan began (what came after is for the next scan).
+      if (m.seq >= last || scan.read >= total) break;
+    }
+  } finally {
+    iter.stop();
+  }
+  opts.onProgress?.(scan.read, total);
+  return scan;
+}
+
+/**
+ * Reads an app's dead letters that pass the filter, all of them (see {@link scanDeadLetters}).
  *
  * @example
  * for (const d of await readDeadLetters(nc, "ledger", { error: "HandlerError" })) console.log(d.seq);
  */
 export async function readDeadLetters(nc: NatsConnection, app: string, f: DeadLetterFilter = {}): Promise<DeadLetter[]> {
-  const stream = appNames(app, f.namespace).dlq;
-  const jsm = await jetstreamManager(nc);
-  const total = (await jsm.streams.info(stream)).state;
   const out: DeadLetter[] = [];
-  if (total.messages === 0) return out;
-  const c = await jetstream(nc).consumers.get(stream, f.since ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(f.since).toISOString() } : {});
-  const iter = await c.fetch({ max_messages: total.messages, expires: 2_000 });
-  for await (const m of iter) {
-    const time = Math.floor(m.info.timestampNanos / 1e6);
-    const headers: Record<string, string> = {};
-    for (const k of m.headers?.keys() ?? []) headers[k] = m.headers!.get(k);
-    const keep =
-      (f.until === undefined || time <= f.until) &&
-      (f.error === undefined || headers[DLQ_HEADERS.error] === f.error) &&
-      (f.subject === undefined || subjectMatches(f.subject, headers[DLQ_HEADERS.subject] ?? ""));
-    if (keep) out.push({ seq: m.seq, time, headers, data: m.data });
-    if (m.info.pending === 0) break;
-  }
+  await scanDeadLetters(nc, app, f, (d) => void out.push(d));
   return out;
 }
 
@@ -58,18 +106,29 @@ export function reasonShape(reason: string): string {
   return reason.replace(/"[^"]*"/g, '"…"').replace(/'[^']*'/g, "'…'").replace(/\d+(\.\d+)?/g, "#").slice(0, 120);
 }
 
-/** Counts by error class + reason shape, and by source subject. */
-export function deadLetterStats(letters: readonly DeadLetter[]) {
+/** Counts by error class + reason shape, and by source subject, gathered one dead letter at a time. */
+export function deadLetterCounter() {
   const byReason = new Map<string, number>();
   const bySubject = new Map<string, number>();
-  for (const d of letters) {
-    const r = `${d.headers[DLQ_HEADERS.error] ?? "?"}  ${reasonShape(d.headers[DLQ_HEADERS.reason] ?? "")}`;
-    byReason.set(r, (byReason.get(r) ?? 0) + 1);
-    const s = d.headers[DLQ_HEADERS.subject] || "(timer)";
-    bySubject.set(s, (bySubject.get(s) ?? 0) + 1);
-  }
+  let total = 0;
   const sorted = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-  return { total: letters.length, byReason: sorted(byReason), bySubject: sorted(bySubject) };
+  return {
+    add(d: DeadLetter) {
+      total++;
+      const r = `${d.headers[DLQ_HEADERS.error] ?? "?"}  ${reasonShape(d.headers[DLQ_HEADERS.reason] ?? "")}`;
+      byReason.set(r, (byReason.get(r) ?? 0) + 1);
+      const s = d.headers[DLQ_HEADERS.subject] || "(timer)";
+      bySubject.set(s, (bySubject.get(s) ?? 0) + 1);
+    },
+    result: () => ({ total, byReason: sorted(byReason), bySubject: sorted(bySubject) }),
+  };
+}
+
+/** Counts by error class + reason shape, and by source subject. */
+export function deadLetterStats(letters: readonly DeadLetter[]) {
+  const counter = deadLetterCounter();
+  for (const d of letters) counter.add(d);
+  return counter.result();
 }
 
 /** The payload decoded for display (JSON text when it decodes, else a note with its size). */

@@ -140,7 +140,9 @@ export interface WeirChild {
  * child whose stderr pipe is closed dies on its next warning.
  */
 export function spawnWeir(args: string[]): WeirChild {
-  const proc = spawn([process.execPath, MAIN, "run", ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  // Instances side by side would contend for one HTTP port: none unless the test asks for it.
+  const http = args.some((a) => a === "--http" || a === "--no-http") ? [] : ["--no-http"];
+  const proc = spawn([process.execPath, MAIN, "run", ...args, ...http], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
   let resolveStarted!: () => void;
   let rejectStarted!: (err: Error) => void;
   const started = new Promise<void>((res, rej) => {
