@@ -8,6 +8,7 @@ import { registryCommand } from "./registry.ts";
 import { replayCommand } from "./replay.ts";
 import { runCommand } from "./run.ts";
 import { statusCommand } from "./status.ts";
+import { tailCommand } from "./tail.ts";
 import { UsageError } from "./options.ts";
 
 const HELP = `weir ${pkg.version} — keyed actors on NATS JetStream
@@ -19,7 +20,9 @@ Usage:
   weir replay <app-module.ts> --from <seq|time> --into <namespace>
                                        reprocess a range of the input into a namespace
   weir dlq stats|show|redrive <app>    dead-letter triage: counts, samples, send again once
-  weir status <app>                    instances, and per partition owner, epoch, stored position
+  weir status <app>                    rates, lag, watermark, dead letters, instances, and per
+                                       partition owner, epoch, stored position
+  weir tail <subject>                  print a subject's messages decoded (outputs, dead letters), and follow
   weir mapping <app-module.ts>         the nats-server mappings that partition the app's input
   weir config [command]                the settings a command runs with, and where each comes from
   weir --help                          this text (also: weir run --help)
@@ -59,5 +62,6 @@ async function dispatch(argv: string[]): Promise<number> {
   if (cmd === "status") return statusCommand(rest);
   if (cmd === "mapping") return mappingCommand(rest);
   if (cmd === "config") return configCommand(rest);
+  if (cmd === "tail") return tailCommand(rest);
   throw new UsageError(`unknown command "${cmd}" (try weir --help)`);
 }

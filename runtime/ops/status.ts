@@ -19,6 +19,8 @@ export interface PartitionStatus {
   savedAt?: number;
   /** Messages of the partition's stream after `storedSeq`: what a new owner would read again (the lag of what is stored). */
   behind?: number;
+  /** The partition's event-time watermark as stored (ms since the epoch); absent before it has one. */
+  watermark?: number;
 }
 
 export interface AppStatus {
@@ -30,6 +32,16 @@ export interface AppStatus {
   inputSeq?: number;
   /** Position in the input stream through which the repartition step has copied (0: not yet). */
   repartitioned: number;
+  /** Messages in the app's output stream, and its last sequence (absent without one). */
+  outputs?: { messages: number; lastSeq: number };
+  /** Messages in the app's dead-letter stream. */
+  deadLetters: number;
+  /** The app's watermark as stored: the lowest of its partitions' (absent before any has one). */
+  watermark?: number;
+  /** Of every partition, the sum of `behind`. */
+  behind: number;
+  /** Stored positions summed over the partitions: what has been applied and stored. */
+  stored: number;
   perPartition: PartitionStatus[];
 }
 
@@ -49,35 +61,46 @@ export async function appStatus(nc: NatsConnection, app: string, inputStream = a
   const store = await kvSnapshotStore(nc, { bucket: names.bucket });
   const config = await store.loadConfig();
   const partitions = config?.partitions ?? 0;
-  const lastSeq = (stream: string) =>
+  const state = (stream: string) =>
     jsm.streams.info(stream).then(
-      (i) => i.state.last_seq,
+      (i) => i.state,
       () => undefined,
     );
-  const [view, metas, inputSeq, streamSeqs, repartitioned] = await Promise.all([
+  const [view, metas, input, streams, repartitioned, output, dlq] = await Promise.all([
     ownerView(nc, names.owners),
     Promise.all(Array.from({ length: partitions }, (_, p) => store.loadMeta(p))),
-    lastSeq(inputStream),
-    Promise.all(Array.from({ length: partitions }, (_, p) => lastSeq(names.partitionStream(p)))),
+    state(inputStream),
+    Promise.all(Array.from({ length: partitions }, (_, p) => state(names.partitionStream(p)))),
     store.loadPosition(inputStream),
+    state(names.output),
+    state(names.dlq),
   ]);
+  const perPartition = metas.map((m, partition): PartitionStatus => {
+    const lease = view?.leases.get(partition);
+    const storedSeq = m?.lastSeq ?? 0;
+    const streamSeq = streams[partition]?.last_seq;
+    const watermark = m?.marks?.[0];
+    return {
+      partition,
+      ...(lease ? { owner: lease.owner, epoch: lease.epoch } : {}),
+      storedSeq,
+      ...(m ? { savedAt: m.savedAt } : {}),
+      ...(streamSeq !== undefined ? { streamSeq, behind: Math.max(0, streamSeq - storedSeq) } : {}),
+      ...(watermark !== undefined && Number.isFinite(watermark) ? { watermark } : {}),
+    };
+  });
+  const marks = perPartition.flatMap((p) => (p.watermark !== undefined ? [p.watermark] : []));
   return {
     app,
     partitions,
     members: (view?.members ?? []).map(({ id, host, capacity, since }) => ({ id, host, capacity, since })),
-    ...(inputSeq !== undefined ? { inputSeq } : {}),
+    ...(input ? { inputSeq: input.last_seq } : {}),
     repartitioned,
-    perPartition: metas.map((m, partition) => {
-      const lease = view?.leases.get(partition);
-      const storedSeq = m?.lastSeq ?? 0;
-      const streamSeq = streamSeqs[partition];
-      return {
-        partition,
-        ...(lease ? { owner: lease.owner, epoch: lease.epoch } : {}),
-        storedSeq,
-        ...(m ? { savedAt: m.savedAt } : {}),
-        ...(streamSeq !== undefined ? { streamSeq, behind: Math.max(0, streamSeq - storedSeq) } : {}),
-      };
-    }),
+    ...(output ? { outputs: { messages: output.messages, lastSeq: output.last_seq } } : {}),
+    deadLetters: dlq?.messages ?? 0,
+    ...(marks.length ? { watermark: Math.min(...marks) } : {}),
+    behind: perPartition.reduce((n, p) => n + (p.behind ?? 0), 0),
+    stored: perPartition.reduce((n, p) => n + p.storedSeq, 0),
+    perPartition,
   };
 }
