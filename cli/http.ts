@@ -11,6 +11,8 @@ export interface HttpParts {
   views?: Hono;
   /** A running app's `/metrics`, `/healthz` and `/readyz`. */
   ops?: Hono;
+  /** A running app's live page, `/ui`. */
+  ui?: Hono;
 }
 
 export interface HttpServer {
@@ -30,11 +32,13 @@ export function composeHttp(parts: HttpParts, guard?: { token: string; protectRe
       if (c.req.path === "/healthz" || c.req.path === "/readyz" || !(c.req.path === "/metrics" || c.req.path.startsWith("/views") || c.req.path.startsWith("/ui"))) return next();
       const check = checkToken(c.req.header("authorization"), guard.token);
       if (check === "ok") return next();
-      c.header("WWW-Authenticate", 'Bearer realm="weir"');
+      // A browser asks for the page's credentials (any user, the token as password) and sends them on with its requests.
+      c.header("WWW-Authenticate", c.req.path.startsWith("/ui") ? 'Basic realm="weir"' : 'Bearer realm="weir"');
       return c.json({ error_code: 401, message: check === "wrong" ? "Unauthorized: the token does not match" : "Unauthorized: this weir requires a bearer token" }, 401);
     });
   }
   if (parts.ops) root.route("/", parts.ops);
+  if (parts.ui) root.route("/", parts.ui);
   if (parts.views) root.route("/views", parts.views);
   if (parts.registry) {
     const registry = parts.registry;
@@ -50,7 +54,7 @@ export function composeHttp(parts: HttpParts, guard?: { token: string; protectRe
  * and undefined (e.g. another weir on this host serves the same registry, which lives in NATS).
  */
 export function serveHttp(parts: HttpParts, listen: { hostname: string; port: number }, required: boolean, guard?: { token: string; protectReads: boolean }): HttpServer | undefined {
-  const what = [parts.registry ? "schema registry API" : "", parts.views ? "views" : "", parts.ops ? "metrics and health" : ""].filter(Boolean).join(", ");
+  const what = [parts.registry ? "schema registry API" : "", parts.views ? "views" : "", parts.ops ? "metrics and health" : "", parts.ui ? "live page (/ui)" : ""].filter(Boolean).join(", ");
   try {
     const server = Bun.serve({ ...listen, fetch: composeHttp(parts, guard).fetch });
     const url = `http://${server.hostname}:${server.port}`;

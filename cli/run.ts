@@ -6,6 +6,7 @@ import { natsTargetFrom } from "./nats.ts";
 import { serveHttp } from "./http.ts";
 import { APP_OPTIONS, appArgs, listenAddress, NATS_HELP, parse, UsageError } from "./options.ts";
 import { opsApi } from "./ops-api.ts";
+import { uiApi } from "./ui.ts";
 import { viewsApi } from "./views-api.ts";
 import { commandOptions } from "./config.ts";
 
@@ -109,7 +110,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       const names = rt.app.views ?? [];
       const views = names.length && registryNc ? viewsApi(await kvViews(registryNc, appNames(rt.app.name).views), names) : undefined;
       return serveHttp(
-        { ops: opsApi(rt), ...(registry ? { registry: registryApi(registry, token ? { token, protectReads } : {}) } : {}), ...(views ? { views } : {}) },
+        { ops: opsApi(rt), ui: uiApi(rt), ...(registry ? { registry: registryApi(registry, token ? { token, protectReads } : {}) } : {}), ...(views ? { views } : {}) },
         http,
         true,
         token ? { token, protectReads } : undefined,

@@ -18,7 +18,7 @@ import {
   type Scheduler,
 } from "./contract/mod.ts";
 import { appNames, connectNats, ensureAppStreams, natsTarget, peekSeq, type NatsAddress } from "./nats/mod.ts";
-import { createLogger, createPrometheus } from "./observe/mod.ts";
+import { createLogger, createPrometheus, type MetricsSummary } from "./observe/mod.ts";
 import {
   checkNamespace,
   copiedThrough,
@@ -124,6 +124,8 @@ export interface Runtime {
   metrics(): RuntimeMetrics;
   /** The metrics in Prometheus's text exposition format (see `createPrometheus`). */
   prometheus(): Promise<string>;
+  /** The same figures as one object, quantiles worked out (what the live page shows). */
+  summary(): MetricsSummary;
   readonly prometheusContentType: string;
   readiness(): Readiness;
   /**
@@ -813,6 +815,7 @@ async function start(
     inputStream: streams.input,
     metrics: () => ({ ...m, watermarkAgeMs: scheduler.now() - m.watermark }),
     prometheus: () => prom.text(),
+    summary: () => prom.summary(),
     prometheusContentType: prom.contentType,
     readiness: readinessNow,
     done,

@@ -21,7 +21,7 @@ test("weir run's HTTP: --protect-reads puts views and metrics behind the registr
       const r = await fetch(base + path, token ? { headers: { authorization: `Bearer ${token}` } } : {});
       return { status: r.status, body: await r.text() };
     };
-    for (const path of ["/metrics", "/views/balances/acct-1", "/subjects"]) {
+    for (const path of ["/metrics", "/views/balances/acct-1", "/subjects", "/ui", "/ui/data"]) {
       expect({ path, status: (await get(path)).status }).toEqual({ path, status: 401 });
       expect({ path, status: (await get(path, "guess")).status }).toEqual({ path, status: 401 });
     }
@@ -29,13 +29,17 @@ test("weir run's HTTP: --protect-reads puts views and metrics behind the registr
     expect((await get("/metrics", "s3cret")).body).toContain("weir_events_processed_total");
     expect((await get("/views/balances/acct-1", "s3cret")).status).toBe(404); // behind the token: the view has no such key
     expect((await get("/subjects", "s3cret")).status).toBe(200);
+    expect((await get("/ui/data", "s3cret")).status).toBe(200);
+    // The page asks a browser for the token (as a password), which then sends it on.
+    expect((await fetch(`${base}/ui`)).headers.get("www-authenticate")).toBe('Basic realm="weir"');
+    expect((await fetch(`${base}/ui`, { headers: { authorization: `Basic ${btoa("any:s3cret")}` } })).status).toBe(200);
     expect((await get("/healthz")).status).toBe(200);
     expect((await get("/readyz")).status).toBe(200);
 
     // The same port again: an error at start, not an app without its HTTP.
     const taken = await weirCli("run", LEDGER, "--nats", nats.url, "--workers", "1", "--http", `127.0.0.1:${port}`, "--no-progress", ...sink);
     expect(taken.code).toBe(1);
-    expect(taken.err.trim().split("\n").pop()).toStartWith(`weir: cannot serve the schema registry API, views, metrics and health on 127.0.0.1:${port}`);
+    expect(taken.err.trim().split("\n").pop()).toStartWith(`weir: cannot serve the schema registry API, views, metrics and health, live page (/ui) on 127.0.0.1:${port}`);
     expect(await weirCli("run", LEDGER, "--protect-reads", "--no-http")).toEqual({ code: 2, out: "", err: "weir: --protect-reads needs --registry-token (or WEIR_REGISTRY_TOKEN)\n" });
 
     const open = spawnWeir([LEDGER, "--nats", nats.url, "--workers", "1", "--http", "0.0.0.0:0", "--no-progress", ...sink]);

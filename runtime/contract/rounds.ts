@@ -20,10 +20,11 @@ export interface SourceMsg {
 
 /**
  * One input event after routing: `[seq, timeMs, subject, actorIndex, key, partition, value,
- * eventTime, watermarkBefore]` (the last two default to `timeMs` and -Infinity).
+ * eventTime, watermarkBefore, traceparent]` (eventTime and watermarkBefore default to `timeMs` and
+ * -Infinity; traceparent is the event's W3C trace context, when it has one).
  * A tuple, not an object, because thousands cross to a worker per `postMessage`.
  */
-export type RoutedEvent = [number, number, string, number, string, number, unknown, number?, number?];
+export type RoutedEvent = [number, number, string, number, string, number, unknown, number?, number?, string?];
 
 /**
  * What a worker's host applies at once: the events of one fetch, and the position it covers. A

@@ -52,6 +52,8 @@ export interface Invocation {
   idBase?: string;
   /** State TTL: a successful invocation moves the key's expiry to this event time, if later. */
   expireAt?: number;
+  /** The event's W3C trace context: its outputs carry it. */
+  trace?: string | undefined;
 }
 
 /** Stored states load this many at a time. */

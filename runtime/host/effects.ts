@@ -13,7 +13,7 @@ import {
 } from "../contract/mod.ts";
 import type { DeadLetters, Publisher } from "../output/mod.ts";
 import { DURATION_BOUNDS, observe, type Telemetry } from "../observe/mod.ts";
-import { msgpackCodec } from "../route/mod.ts";
+import { msgpackCodec, TRACE_HEADER } from "../route/mod.ts";
 import { RowRejectedError, RowsRejectedError, type RejectedRow, type SqlSink } from "../sinks/mod.ts";
 import type { ViewStore } from "../state/mod.ts";
 import type { Invocation, LiveActor } from "./actors.ts";
@@ -167,19 +167,19 @@ export function createEffects(env: EffectsEnv) {
         for (let i = 0; i < outputs.length; i++) {
           const [to, data] = outputs[i]!;
           const msgID = `${base}.${i}`;
-          trackOutput(publisher.publish(env.outputPrefix + to, data, { msgID }), a, at, to, data, msgID);
+          trackOutput(publisher.publish(env.outputPrefix + to, data, at.trace ? { msgID, headers: { [TRACE_HEADER]: at.trace } } : { msgID }), a, at, to, data, msgID);
         }
       }
     },
 
     /** Dead-letters a message of a partition's stream that reached no actor (undecodable, without a key, ...). */
-    deadMessage(partition: number, msg: { subject: string; seq: number; data: Uint8Array; contentType?: string }, err: WeirError, actor?: string) {
+    deadMessage(partition: number, msg: { subject: string; seq: number; data: Uint8Array; contentType?: string; trace?: string }, err: WeirError, actor?: string) {
       if (!fenced(partition, msg.seq)) track(dlq.message({ ...msg, partition }, err, actor));
     },
 
     /** Dead-letters an event an actor could not apply. */
-    deadEvent(a: LiveActor, seq: number, subject: string, value: unknown, err: WeirError) {
-      if (!fenced(a.partition, seq)) track(dlq.event(origin(a, seq, subject), value, err));
+    deadEvent(a: LiveActor, seq: number, subject: string, value: unknown, err: WeirError, trace?: string) {
+      if (!fenced(a.partition, seq)) track(dlq.event({ ...origin(a, seq, subject), ...(trace ? { trace } : {}) }, value, err));
     },
 
     /** Dead-letters a timer whose `onTimer` failed, at the position `pos` it fired. */

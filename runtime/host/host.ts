@@ -127,7 +127,7 @@ export interface ActorHost {
    * Dead-letters a message of a partition's stream that reached no actor; stored before the
    * snapshot that moves the partition past it.
    */
-  reject(partition: number, msg: { subject: string; seq: number; data: Uint8Array; contentType?: string }, err: WeirError, actor?: string): void;
+  reject(partition: number, msg: { subject: string; seq: number; data: Uint8Array; contentType?: string; trace?: string }, err: WeirError, actor?: string): void;
   /** Each partition's stored position and watermark tracker state (after `init`: where to read from). */
   positions(): { partition: number; lastSeq: number; marks?: number[] }[];
   /** Actors currently in memory. */
@@ -441,7 +441,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   const settle = (a: LiveActor, ev: RoutedEvent, r: Outcome, result: RoundResult) => {
     a.seq = ev[0];
     if (r instanceof Error) {
-      effects.deadEvent(a, ev[0], ev[2], ev[6], r);
+      effects.deadEvent(a, ev[0], ev[2], ev[6], r, ev[9]);
       result.dlq++;
       return;
     }
@@ -504,6 +504,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       watermark: ev[8] ?? Number.NEGATIVE_INFINITY,
       now,
       expireAt: def.ttlMs !== undefined ? (ev[7] ?? time) + def.ttlMs : undefined,
+      trace: ev[9],
     };
     const r = attempt(a, at);
     if (r instanceof Promise) return r.then((o) => ("running" in o ? void follow(hold(a, ev, at), o.running) : outcome(a, ev, at, o, result)));

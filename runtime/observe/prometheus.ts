@@ -41,6 +41,38 @@ function histogram(name: string, help: string, bounds: readonly number[], h: His
   return { name, help, type: "histogram", aggregator: "sum", values } as unknown as Json;
 }
 
+/** A quantile of a histogram, by linear interpolation within its bucket (Prometheus's `histogram_quantile`); undefined when empty. */
+export function quantile(q: number, bounds: readonly number[], h: Hist): number | undefined {
+  const total = h.counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return undefined;
+  const rank = q * total;
+  let below = 0;
+  for (let i = 0; i < h.counts.length; i++) {
+    const n = h.counts[i]!;
+    if (below + n >= rank && n > 0) {
+      // Above the last bound: its lower edge is all that is known.
+      if (i === bounds.length) return bounds[bounds.length - 1];
+      const lo = i === 0 ? 0 : bounds[i - 1]!;
+      return lo + (bounds[i]! - lo) * ((rank - below) / n);
+    }
+    below += n;
+  }
+  return bounds[bounds.length - 1];
+}
+
+/** What the live page shows (`/ui/data`): the figures of `/metrics`, with quantiles worked out. */
+export interface MetricsSummary extends Omit<MetricsView, "lag"> {
+  app: string;
+  time: number;
+  lag: [number, number][];
+  deadLetters: Record<string, number>;
+  /** End-to-end latency and handler duration quantiles, seconds (absent before any event). */
+  latency: { p50?: number; p90?: number; p99?: number };
+  /** The end-to-end latency histogram itself (bucket upper bounds in seconds, counts per bucket, the last above them): for quantiles over an interval. */
+  latencyBuckets: { bounds: readonly number[]; counts: number[] };
+  handler: { p50?: number; p99?: number };
+}
+
 /**
  * The runtime's metrics in Prometheus's text exposition: weir's own (names in Prometheus's
  * conventions: `weir_` prefix, `_total` counters, seconds and bytes, labels `app`, `partition`,
@@ -118,6 +150,21 @@ export function createPrometheus(app: string, view: () => MetricsView) {
     /** A dead letter sent on this thread (by the repartition step). */
     deadLetter(errorClass: string) {
       totals.deadLetters[errorClass] = (totals.deadLetters[errorClass] ?? 0) + 1;
+    },
+    summary(): MetricsSummary {
+      const v = view();
+      const q = (x: number, bounds: readonly number[], h: Hist) => quantile(x, bounds, h);
+      const opt = <K extends string>(k: K, x: number | undefined) => (x === undefined ? {} : ({ [k]: x } as Record<K, number>));
+      return {
+        ...v,
+        app,
+        time: Date.now(),
+        lag: [...v.lag].sort(([a], [b]) => a - b),
+        deadLetters: { ...totals.deadLetters },
+        latency: { ...opt("p50", q(0.5, LATENCY_BOUNDS, totals.latency)), ...opt("p90", q(0.9, LATENCY_BOUNDS, totals.latency)), ...opt("p99", q(0.99, LATENCY_BOUNDS, totals.latency)) },
+        handler: { ...opt("p50", q(0.5, DURATION_BOUNDS, totals.handler)), ...opt("p99", q(0.99, DURATION_BOUNDS, totals.handler)) },
+        latencyBuckets: { bounds: LATENCY_BOUNDS, counts: [...totals.latency.counts] },
+      };
     },
     async text(): Promise<string> {
       // prom-client names a few gauges `_total` (nodejs_active_handles_total, ...): left out, as

@@ -1,6 +1,6 @@
 import type { JetStreamClient, JetStreamManager, PubAck } from "@nats-io/jetstream";
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
-import { CONTENT_TYPE_HEADER, jsonCodec, msgpackCodec, governingSubject, partitionsFor, SCHEMA_ID_HEADER, type SchemaRegistryPort, type SchemaValidate } from "../route/mod.ts";
+import { CONTENT_TYPE_HEADER, jsonCodec, msgpackCodec, governingSubject, partitionsFor, SCHEMA_ID_HEADER, TRACE_HEADER, type SchemaRegistryPort, type SchemaValidate } from "../route/mod.ts";
 import { ConfigError, partitionsOf, SchemaValidationError, type AppDefinition } from "../contract/mod.ts";
 import { appNames, hasBucket, hasStream } from "../nats/mod.ts";
 import { kvSnapshotStore } from "../state/mod.ts";
@@ -71,6 +71,8 @@ export interface ProduceOptions {
   schemaId?: number;
   /** Publish to the app's partitioned input (one copy per distinct partition of the event's keys) instead of `subject` as it is. */
   input?: AppInput;
+  /** W3C trace context (`00-<trace id>-<span id>-<flags>`), sent as the `traceparent` header: the event's outputs and dead letters carry it. */
+  traceparent?: string;
 }
 
 /**
@@ -88,10 +90,11 @@ export async function produce(js: JetStreamClient, subject: string, value: unkno
   const data = json ? jsonCodec.encode(value) : msgpackCodec.encode(value);
   // No header: msgpack is the default wire format, and header-less messages are cheaper to consume.
   let headers: MsgHdrs | undefined;
-  if (json || opts.schemaId !== undefined) {
+  if (json || opts.schemaId !== undefined || opts.traceparent) {
     headers = natsHeaders();
     if (json) headers.set(CONTENT_TYPE_HEADER, jsonCodec.contentType);
     if (opts.schemaId !== undefined) headers.set(SCHEMA_ID_HEADER, String(opts.schemaId));
+    if (opts.traceparent) headers.set(TRACE_HEADER, opts.traceparent);
   }
   const send = (to: string, msgID: string | undefined) => js.publish(to, data, { ...(headers ? { headers } : {}), ...(msgID ? { msgID } : {}) });
   const partitions = opts.input?.partitionsOf(subject, value);

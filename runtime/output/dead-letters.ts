@@ -1,5 +1,5 @@
 import type { Row, Timer, WeirError } from "../contract/mod.ts";
-import { CONTENT_TYPE_HEADER, msgpackCodec } from "../route/mod.ts";
+import { CONTENT_TYPE_HEADER, msgpackCodec, TRACE_HEADER } from "../route/mod.ts";
 import type { Publisher } from "./publisher.ts";
 
 /** Headers on a dead-lettered message: why, and where it came from. */
@@ -28,6 +28,8 @@ export interface DlqOrigin {
   partition?: number;
   key?: string;
   contentType?: string;
+  /** The W3C trace context (`traceparent`) of the event it is about. */
+  trace?: string;
 }
 
 /** Message id of a dead letter: one per (app, actor, input position), so a replay stores it once. */
@@ -60,6 +62,7 @@ export function dlqHeaders(err: WeirError, app: string, origin: DlqOrigin): Reco
   if (origin.actor) h[DLQ_HEADERS.actor] = origin.actor;
   if (origin.key !== undefined) h[DLQ_HEADERS.key] = headerValue(origin.key, 1024);
   if (origin.contentType) h[CONTENT_TYPE_HEADER] = origin.contentType;
+  if (origin.trace) h[TRACE_HEADER] = origin.trace;
   return h;
 }
 
@@ -81,6 +84,8 @@ export interface DeadEvent {
   seq: number;
   partition: number;
   key: string;
+  /** Its W3C trace context, when it had one. */
+  trace?: string;
 }
 
 /**
@@ -99,7 +104,7 @@ export function deadLetters(t: DeadLetterTarget) {
   const contentType = msgpackCodec.contentType;
   return {
     /** A message that reached no actor (undecodable, key-less, against its schema): its original bytes and content type. */
-    message: (msg: { subject: string; seq: number; partition?: number; data: Uint8Array; contentType?: string }, err: WeirError, actor?: string) =>
+    message: (msg: { subject: string; seq: number; partition?: number; data: Uint8Array; contentType?: string; trace?: string }, err: WeirError, actor?: string) =>
       send(
         err,
         {
@@ -108,6 +113,7 @@ export function deadLetters(t: DeadLetterTarget) {
           seq: msg.seq,
           ...(msg.partition !== undefined ? { partition: msg.partition } : {}),
           ...(msg.contentType ? { contentType: msg.contentType } : {}),
+          ...(msg.trace ? { trace: msg.trace } : {}),
         },
         msg.data,
         dlqMsgId(t.app, actor, msg.seq, msg.partition),

@@ -4,7 +4,7 @@ export { CONTENT_TYPE_HEADER, codecFor, decodePayload, jsonCodec, msgpackCodec, 
 export { partitionOf } from "./partition.ts";
 export { eventTimeReader, keyReader } from "./readers.ts";
 export { actorsReading, partitionsFor } from "./targets.ts";
-export { createRouter, ORIGIN_HEADER, partitionsOfWorker, TIME_HEADER, type PartitionInput, type Rejected, type RoutedBatch, type Router } from "./router.ts";
+export { createRouter, ORIGIN_HEADER, partitionsOfWorker, TIME_HEADER, TRACE_HEADER, type PartitionInput, type Rejected, type RoutedBatch, type Router } from "./router.ts";
 export {
   SCHEMA_ID_HEADER,
   governingSubject,

@@ -31,6 +31,8 @@ export interface RoutedBatch {
 export const ORIGIN_HEADER = "Weir-Origin";
 /** Header of a copy the repartition step made: the original's stored time, ms (its event time when the app reads none). */
 export const TIME_HEADER = "Weir-Time";
+/** W3C trace context of an input event: carried to its partition's copy, the outputs and the dead letters it causes. */
+export const TRACE_HEADER = "traceparent";
 
 /** Where a router's messages come from: one partition's own stream, whose subjects are `<prefix>.<partition>.<subject>`. */
 export interface PartitionInput {
@@ -168,7 +170,10 @@ export function createRouter(
           if (p < lowest) lowest = p;
           if (problem) continue;
           const w = workerOf[p]!;
-          if (w >= 0) perWorker[w]!.push([seq, time, subject, i, key, p, value, eventTime, before]);
+          if (w >= 0) {
+            const trace = m.headers?.get(TRACE_HEADER);
+            perWorker[w]!.push(trace ? [seq, time, subject, i, key, p, value, eventTime, before, trace] : [seq, time, subject, i, key, p, value, eventTime, before]);
+          }
         }
         if (problem) rejected.push({ msg: m, subject, error: problem });
         else if (input && !copy && touched.length > 0 && !touched.includes(input.partition)) {

@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { concatMap } from "rxjs";
 import { describeError, type AppDefinition, type Logger, type Scheduler } from "../contract/mod.ts";
 import type { DeadLetters, Publisher } from "../output/mod.ts";
-import { CONTENT_TYPE_HEADER, createRouter, ORIGIN_HEADER, TIME_HEADER, type SchemaChecks } from "../route/mod.ts";
+import { CONTENT_TYPE_HEADER, createRouter, ORIGIN_HEADER, TIME_HEADER, TRACE_HEADER, type SchemaChecks } from "../route/mod.ts";
 import type { SnapshotStore } from "../state/mod.ts";
 import { createCredit } from "./credit.ts";
 import { pullSource } from "./source.ts";
@@ -118,7 +118,8 @@ export async function startRepartition(nc: NatsConnection, jsm: JetStreamManager
           const batch = router.route(msgs);
           const writes: Promise<void>[] = batch.rejected.map(({ msg, subject, error, actor }) => {
             const contentType = msg.headers?.get(CONTENT_TYPE_HEADER);
-            return dlq.message({ subject, seq: msg.seq, data: msg.data, ...(contentType ? { contentType } : {}) }, error, actor);
+            const trace = msg.headers?.get(TRACE_HEADER);
+            return dlq.message({ subject, seq: msg.seq, data: msg.data, ...(contentType ? { contentType } : {}), ...(trace ? { trace } : {}) }, error, actor);
           });
           let i = 0;
           let seq = -1;
@@ -135,11 +136,13 @@ export async function startRepartition(nc: NatsConnection, jsm: JetStreamManager
             if (seq <= copied[p]!) continue;
             const m = msgs[i]!;
             const contentType = m.headers?.get(CONTENT_TYPE_HEADER);
+            const trace = m.headers?.get(TRACE_HEADER);
             const headers: Record<string, string> = {
               [ORIGIN_HEADER]: `${stream}:${seq}`,
               [TIME_HEADER]: String(time),
               [EXPECTED_LAST_SEQ]: String(expected[p]),
               ...(contentType ? { [CONTENT_TYPE_HEADER]: contentType } : {}),
+              ...(trace ? { [TRACE_HEADER]: trace } : {}),
             };
             expected[p]!++;
             copied[p] = seq;

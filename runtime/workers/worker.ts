@@ -8,7 +8,7 @@ import { workerWatch } from "./watchdog.ts";
 import { connectNats, transientNatsError } from "../nats/mod.ts";
 import { createLogger, LATENCY_BOUNDS, newTelemetry, observe, takeTelemetry, type Telemetry } from "../observe/mod.ts";
 import { pipelinedPublisher } from "../output/mod.ts";
-import { CONTENT_TYPE_HEADER, createRouter, createWatermarks, schemaChecks, type Router, type SchemaChecks, type SchemaRegistryPort } from "../route/mod.ts";
+import { CONTENT_TYPE_HEADER, createRouter, TRACE_HEADER, createWatermarks, schemaChecks, type Router, type SchemaChecks, type SchemaRegistryPort } from "../route/mod.ts";
 import { openSink, type SqlSink } from "../sinks/mod.ts";
 import { createCredit, pullSource, type Credit } from "../source/mod.ts";
 import { kvSnapshotStore, kvViews } from "../state/mod.ts";
@@ -175,7 +175,8 @@ async function apply({ partition, msgs, router, credit }: Chunk): Promise<void> 
   const batch = router.route(msgs);
   for (const { msg, subject, error, actor } of batch.rejected) {
     const contentType = msg.headers?.get(CONTENT_TYPE_HEADER);
-    host!.reject(partition, { subject, seq: msg.seq, data: msg.data, ...(contentType ? { contentType } : {}) }, error, actor);
+    const trace = msg.headers?.get(TRACE_HEADER);
+    host!.reject(partition, { subject, seq: msg.seq, data: msg.data, ...(contentType ? { contentType } : {}), ...(trace ? { trace } : {}) }, error, actor);
   }
   const result = await host!.process({ id: nextRound++, partition, through: batch.through, events: batch.perWorker[0]!, watermark: batch.watermark, marks: batch.marks });
   // End-to-end: from the event's store in the partition's stream to the end of its round.
