@@ -71,7 +71,10 @@ test("Prometheus scrapes weir run: processed events, lag and the latency histogr
     expect(await query(base, 'weir_outputs_total{app="order"}')).toBe(EVENTS);
     expect(await query(base, 'weir_partitions_owned{app="order"}')).toBe(16);
     expect(await query(base, 'weir_ready{app="order"}')).toBe(1);
-    expect(await query(base, 'weir_handler_duration_seconds_count{app="order"}')).toBe(EVENTS);
+    // A sample: one handler run in 8, counted in each of the 2 workers.
+    const timed = (await query(base, 'weir_handler_duration_seconds_count{app="order"}'))!;
+    expect(timed).toBeGreaterThanOrEqual(EVENTS / 8 - 2);
+    expect(timed).toBeLessThanOrEqual(EVENTS / 8);
 
     // The app's own count of what it applied: the stored state of every key.
     await waitFor(async () => {

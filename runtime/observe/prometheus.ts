@@ -119,7 +119,7 @@ export function createPrometheus(app: string, view: () => MetricsView) {
       metric("weir_partition_owned", "1 for each partition this instance owns.", "gauge", v.owned.map((p): [Labels, number] => [{ partition: p }, 1])),
       metric("weir_ready", "1 when the app is connected and runs its partitions (see /readyz).", "gauge", [[{}, v.ready ? 1 : 0]]),
       histogram("weir_end_to_end_latency_seconds", "From an event's store in its partition's stream to the end of the round that applied it.", LATENCY_BOUNDS, totals.latency),
-      histogram("weir_handler_duration_seconds", "Handler and onTimer runs.", DURATION_BOUNDS, totals.handler),
+      histogram("weir_handler_duration_seconds", "Handler and onTimer runs: a sample, one run in 8 (the count is an eighth of the runs).", DURATION_BOUNDS, totals.handler),
       histogram("weir_snapshot_duration_seconds", "Snapshots, from the workers' start to their state being durable.", DURATION_BOUNDS, snapshotSeconds),
       histogram("weir_snapshot_size_bytes", "Bytes of actor state one snapshot wrote.", SIZE_BOUNDS, totals.snapshotBytes),
       histogram("weir_sink_batch_duration_seconds", "SQL sink batches (one transaction each), retries included.", DURATION_BOUNDS, totals.sink),
