@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { SnapshotError, type ActorDefinition, type Logger, type RoutedEvent, type Scheduler } from "../contract/mod.ts";
 import type { SnapshotStore } from "../state/mod.ts";
-import type { Telemetry } from "../observe/mod.ts";
+import type { EventSpan, Telemetry } from "../observe/mod.ts";
 import type { TimerEntry, TimerIndex } from "./timers.ts";
 
 /** An actor in memory. */
@@ -52,8 +52,10 @@ export interface Invocation {
   idBase?: string;
   /** State TTL: a successful invocation moves the key's expiry to this event time, if later. */
   expireAt?: number;
-  /** The event's W3C trace context: its outputs carry it. */
+  /** The event's W3C trace context: its outputs carry it (the span of its processing, when one is recorded). */
   trace?: string | undefined;
+  /** The span of its processing (OpenTelemetry, when an SDK is registered). */
+  span?: EventSpan | undefined;
 }
 
 /** Stored states load this many at a time. */

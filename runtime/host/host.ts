@@ -15,7 +15,7 @@ import {
   type WeirError,
 } from "../contract/mod.ts";
 import { deadLetters, type Publisher } from "../output/mod.ts";
-import { countDeadLetter, DURATION_BOUNDS, observe, SIZE_BOUNDS, type Telemetry } from "../observe/mod.ts";
+import { countDeadLetter, DURATION_BOUNDS, endEventSpan, eventSpan, observe, SIZE_BOUNDS, type Telemetry } from "../observe/mod.ts";
 import type { SqlSink } from "../sinks/mod.ts";
 import { SNAPSHOT_VERSION, type ActorWrite, type PartitionMeta, type SnapshotStore, type ViewStore } from "../state/mod.ts";
 import { createActorCache, issuesOf, type Invocation, type LiveActor } from "./actors.ts";
@@ -445,10 +445,11 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   };
 
   /** An event's outcome takes effect: the key has moved past it (applied, or dead-lettered). */
-  const settle = (a: LiveActor, ev: RoutedEvent, r: Outcome, result: RoundResult) => {
+  const settle = (a: LiveActor, ev: RoutedEvent, r: Outcome, result: RoundResult, traced?: Pick<Invocation, "span" | "trace">) => {
     a.seq = ev[0];
+    endEventSpan(traced?.span, r);
     if (r instanceof Error) {
-      effects.deadEvent(a, ev[0], ev[2], ev[6], r, ev[9]);
+      effects.deadEvent(a, ev[0], ev[2], ev[6], r, traced?.trace ?? ev[9]);
       result.dlq++;
       return;
     }
@@ -491,14 +492,17 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     const actor = found ?? cache.create(defIdx, key, partition);
     const def = defs[defIdx]!;
     actor.lastActive = now;
+    // A traced event's processing is a span (when an OpenTelemetry SDK records it): its outputs and dead letters name it.
+    const span = ev[9] ? eventSpan(ev[9], def.name, { "weir.app": app.name, "weir.actor": def.name, "weir.key": key, "weir.partition": partition, "messaging.system": "nats", "messaging.destination.name": subject, "weir.seq": seq }) : undefined;
+    const trace = span?.traceparent ?? ev[9];
     const parsed = def.event.safeParse(value);
     if (!parsed.success) {
-      settle(actor, ev, new ValidationError(`event does not match the input schema of ${def.name}: ${issuesOf(parsed.error)}`), result);
+      settle(actor, ev, new ValidationError(`event does not match the input schema of ${def.name}: ${issuesOf(parsed.error)}`), result, { span, trace });
       return;
     }
     const a = actor;
     if (stuck && stuck.size > 0 && stuck.has(stuckKey(partition, seq, defIdx))) {
-      settle(a, ev, new HandlerError(`deadline, sync: the handler of ${def.name} ran for more than ${config.retry.deadlineMs} ms without returning; its worker was stopped`), result);
+      settle(a, ev, new HandlerError(`deadline, sync: the handler of ${def.name} ran for more than ${config.retry.deadlineMs} ms without returning; its worker was stopped`), result, { span, trace });
       return;
     }
     const at: Invocation = {
@@ -511,7 +515,8 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
       watermark: ev[8] ?? Number.NEGATIVE_INFINITY,
       now,
       expireAt: def.ttlMs !== undefined ? (ev[7] ?? time) + def.ttlMs : undefined,
-      trace: ev[9],
+      trace,
+      span,
     };
     const r = attempt(a, at);
     if (r instanceof Promise) return r.then((o) => ("running" in o ? void follow(hold(a, ev, at), o.running) : outcome(a, ev, at, o, result)));
@@ -521,12 +526,12 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
   /** A first attempt's outcome: the event settles, or (a retryable failure) its key is held for a retry. */
   const outcome = (a: LiveActor, ev: RoutedEvent, at: Invocation, r: Outcome, result: RoundResult): Promise<void> | undefined => {
     if (!(r instanceof Error)) {
-      settle(a, ev, r, result);
+      settle(a, ev, r, result, at);
       return;
     }
     // Only a failure pays for the restore and the decision.
     return afterFailure(a, r, 1).then((next) => {
-      if (next instanceof Error) settle(a, ev, next, result);
+      if (next instanceof Error) settle(a, ev, next, result, at);
       else hold(a, ev, at).dueAt = scheduler.now() + next;
     });
   };
@@ -536,7 +541,7 @@ export function createActorHost(opts: ActorHostOptions): ActorHost {
     holds.delete(h.actor);
     h.actor.held = false;
     heldEvents -= h.queue.length;
-    settle(h.actor, h.queue[0]!, h.final!, result);
+    settle(h.actor, h.queue[0]!, h.final!, result, h.at);
     const now = scheduler.now();
     for (let i = 1; i < h.queue.length; i++) {
       const pending = applyEvent(h.queue[i]!, result, now);
