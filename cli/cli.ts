@@ -9,7 +9,7 @@ import { replayCommand } from "./replay.ts";
 import { runCommand } from "./run.ts";
 import { statusCommand } from "./status.ts";
 import { tailCommand } from "./tail.ts";
-import { UsageError } from "./options.ts";
+import { UsageError, whereFrom } from "./options.ts";
 
 const HELP = `weir ${pkg.version} — keyed actors on NATS JetStream
 
@@ -39,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     return await dispatch(argv);
   } catch (err) {
     // One line, no stack: bad input is the user's to fix, and the message says how.
-    process.stderr.write(`weir: ${describeError(err)}\n`);
+    process.stderr.write(`weir: ${whereFrom(describeError(err))}\n`);
     return err instanceof UsageError ? 2 : 1;
   }
 }

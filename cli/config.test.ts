@@ -62,3 +62,16 @@ describe("bad settings: one line naming the key and the file", () => {
     expect(settle("run", ["--config", file('token = "t"\nworkers = 2\n')], {}, ["workers"])).toEqual({ workers: ["2", "file"] });
   });
 });
+
+test("a bad value from the environment or the file is said with where it came from", () => {
+  const main = new URL("./main.ts", import.meta.url).pathname;
+  const app = new URL("../runtime/testdata/order-app.ts", import.meta.url).pathname;
+  const run = (args: string[], env: Record<string, string>) => {
+    const p = Bun.spawnSync([process.execPath, main, "run", app, "--no-http", ...args], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+    return { code: p.exitCode, err: p.stderr.toString() };
+  };
+  expect(run([], { WEIR_WORKERS: "many" })).toEqual({ code: 2, err: 'weir: WEIR_WORKERS (--workers) must be a positive integer, got "many"\n' });
+  const f = file('workers = "many"\n');
+  expect(run(["--config", f], {})).toEqual({ code: 2, err: `weir: workers in ${f} (--workers) must be a positive integer, got "many"\n` });
+  expect(run(["--workers", "many"], {})).toEqual({ code: 2, err: 'weir: --workers must be a positive integer, got "many"\n' });
+});

@@ -22,7 +22,7 @@ export async function driveApp(
   options: Omit<RuntimeOptions, "nats" | "registry">,
   hooks: {
     /** Once the app is up (e.g. to serve its API); returns what to stop at the end. A throw stops the app. */
-    started?: (rt: Runtime, registry: Registry | undefined, registryNc: NatsConnection | undefined, embedded: EmbeddedNats | undefined) => Promise<{ stop(): Promise<void> } | undefined>;
+    started?: (rt: Runtime, registry: Registry | undefined, cliNc: NatsConnection | undefined, embedded: EmbeddedNats | undefined) => Promise<{ stop(): Promise<void> } | undefined>;
     /** What the command waits for before stopping (default: the runtime stopping). */
     until?: (rt: Runtime) => Promise<void>;
     /** Last words on stdout after a clean stop. */
@@ -31,11 +31,11 @@ export async function driveApp(
 ): Promise<number> {
   useCliLogger({ level: options.logLevel ?? DEFAULTS.logLevel, format: options.logFormat ?? DEFAULTS.logFormat });
   const { target, embedded } = await natsFor(values);
-  let registryNc: NatsConnection | undefined;
+  let cliNc: NatsConnection | undefined;
   let extra: { stop(): Promise<void> } | undefined;
   const cleanup = async () => {
     await extra?.stop();
-    await registryNc?.close();
+    await cliNc?.close();
     // Another app on the same data directory may use it still.
     await embedded?.release();
   };
@@ -50,13 +50,12 @@ export async function driveApp(
   });
   try {
     let registry: Registry | undefined;
-    if (values.registry) {
-      registryNc = await connectNats(target, "weir-registry", { wait: true, onWait: (line) => cliLog.warn(line) });
-      registry = createRegistry({ store: await kvRegistryStore(registryNc) });
-    }
+    // The CLI's own connection: the registry's, and what the HTTP side reads (views).
+    cliNc = await connectNats(target, values.registry ? "weir-registry" : "weir-cli", { wait: true, onWait: (line) => cliLog.warn(line) });
+    if (values.registry) registry = createRegistry({ store: await kvRegistryStore(cliNc) });
     rt = await startRuntime({ ...options, nats: target, waitForNats: true, workerEntry: WORKER_ENTRY, ...(registry ? { registry: registryPort(registry) } : {}) });
     // Started once the app is up, so a start-up failure stays a one-line error.
-    extra = await hooks.started?.(rt, registry, registryNc, embedded);
+    extra = await hooks.started?.(rt, registry, cliNc, embedded);
   } catch (err) {
     await rt?.stop().catch(() => {});
     await cleanup();

@@ -92,10 +92,11 @@ export async function natsFor(values: NatsValues) {
  * server), then closes it; an embedded server this command started stops with it unless another
  * process uses it, one it found running is left running.
  */
-export async function withNats<T>(values: NatsValues, name: string, work: (nc: NatsConnection) => Promise<T>): Promise<T> {
+export async function withNats<T>(values: NatsValues, name: string, work: (nc: NatsConnection) => Promise<T>, opts: { waitForNats?: boolean } = {}): Promise<T> {
   const { target, embedded } = await natsFor(values);
   try {
-    const nc = await connectNats(target, name);
+    // A long-running command (the registry) waits for a broker that is down; a one-shot one says so at once.
+    const nc = await connectNats(target, name, opts.waitForNats ? { wait: true, onWait: (line) => cliLog.warn(line) } : {});
     try {
       return await work(nc);
     } finally {

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { DEFAULTS, describeError, WeirError, type LogLevel } from "../runtime/mod.ts";
-import { CONFIG_FLAG, layeredOptions, type Spec } from "./config.ts";
+import { CONFIG_FLAG, fileKey, layeredOptions, type LayeredOptions, type Spec } from "./config.ts";
 
 /** A command line that cannot be run as given: one line on stderr, exit code 2. */
 export class UsageError extends WeirError {
@@ -9,6 +9,21 @@ export class UsageError extends WeirError {
 }
 
 type Options = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>["options"]>;
+
+/** Where the options of the command being run came from (see {@link whereFrom}). */
+let sources: LayeredOptions["sources"] = {};
+
+/**
+ * An error about an option (`--workers must be ...`) names where its value came from when that
+ * was not the command line: `WEIR_WORKERS (--workers) must be ...`, `workers in weir.toml (--workers) ...`.
+ */
+export function whereFrom(message: string): string {
+  const m = /^--([a-z][a-z0-9-]*) /.exec(message);
+  const src = m ? sources[m[1]!] : undefined;
+  if (!m || !src || (src.from !== "env" && src.from !== "file")) return message;
+  const where = src.from === "env" ? src.where! : `${fileKey(m[1]!)} in ${src.where}`;
+  return `${where} (--${m[1]}) ${message.slice(m[0].length)}`;
+}
 
 /**
  * Parses a command's arguments (`--help` included), then fills what the command line left out from
@@ -27,7 +42,10 @@ export function parse<T extends Options>(args: string[], options: T, command: st
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const layers = values.help ? undefined : layeredOptions(command, options as Spec, values, env);
-  if (layers) Object.assign(values, layers.values);
+  if (layers) {
+    Object.assign(values, layers.values);
+    sources = layers.sources;
+  }
   return { ...parsed, layers };
 }
 

@@ -56,6 +56,6 @@ export async function registryCommand(args: string[]): Promise<number> {
     } finally {
       await api?.stop();
     }
-  });
+  }, { waitForNats: true });
 }
 

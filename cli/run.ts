@@ -34,7 +34,7 @@ ${NATS_HELP}
   --no-metrics           measure no latencies, handler durations or sizes (counts are kept)
   --registry-token <t>   bearer token required for registry writes (or WEIR_REGISTRY_TOKEN);
                          without one, serving on a non-loopback address is warned about
-  --protect-reads        require the token for reads too: views, /metrics and registry reads
+  --protect-reads        require the token for reads too: views, /metrics, /ui and registry reads
                          (/healthz and /readyz stay open)
   --no-registry          do not register input schemas nor validate Weir-Schema-Id headers
   --sink <url>           SQL sink for apps that declare tables: sqlite:<path> (default
@@ -90,7 +90,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     throw new UsageError("--server-mapping sets up the embedded nats-server; for a server of your own, put what `weir mapping <app>` prints in its config");
   }
   return driveApp(values, options, {
-    async started(rt, registry, registryNc, embedded) {
+    async started(rt, registry, cliNc, embedded) {
       if (embedded) {
         // Set once the app is up: its partition count is then the one its state was made with.
         const mappings = mapped ? partitionMappings(rt.app, rt.metrics().partitions) : undefined;
@@ -108,7 +108,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       }
       // The app's views are served beside the registry, read from the same NATS.
       const names = rt.app.views ?? [];
-      const views = names.length && registryNc ? viewsApi(await kvViews(registryNc, appNames(rt.app.name).views), names) : undefined;
+      const views = names.length && cliNc ? viewsApi(await kvViews(cliNc, appNames(rt.app.name).views), names) : undefined;
       return serveHttp(
         { ops: opsApi(rt), ui: uiApi(rt), ...(registry ? { registry: registryApi(registry, token ? { token, protectReads } : {}) } : {}), ...(views ? { views } : {}) },
         http,

@@ -42,10 +42,14 @@ test("weir run's HTTP: --protect-reads puts views and metrics behind the registr
     expect(taken.err.trim().split("\n").pop()).toStartWith(`weir: cannot serve the schema registry API, views, metrics and health, live page (/ui) on 127.0.0.1:${port}`);
     expect(await weirCli("run", LEDGER, "--protect-reads", "--no-http")).toEqual({ code: 2, out: "", err: "weir: --protect-reads needs --registry-token (or WEIR_REGISTRY_TOKEN)\n" });
 
-    const open = spawnWeir([LEDGER, "--nats", nats.url, "--workers", "1", "--http", "0.0.0.0:0", "--no-progress", ...sink]);
+    const open = spawnWeir([LEDGER, "--nats", nats.url, "--workers", "1", "--http", "0.0.0.0:0", "--no-progress", "--no-registry", ...sink]);
     await open.started;
-    await waitFor(() => open.out.log.includes("without a token"), 10_000, "the warning");
+    await waitFor(() => open.out.log.includes("without a token") && /views[^\n]* at http:\/\/[^:]+:(\d+)/.test(open.out.log), 10_000, "the warning and the address");
     expect(open.out.log).toContain("serving HTTP on 0.0.0.0:0 without a token: whoever reaches it can read the views and metrics and write to the registry");
+    // Without the registry, the views are served all the same.
+    const openPort = /views[^\n]* at http:\/\/[^:]+:(\d+)/.exec(open.out.log)![1];
+    const view = await fetch(`http://127.0.0.1:${openPort}/views/balances/nobody`);
+    expect({ status: view.status, body: await view.json() }).toEqual({ status: 404, body: { error_code: 404, message: 'view balances has no key "nobody"' } });
     open.proc.kill("SIGTERM");
     expect(await open.proc.exited).toBe(0);
     guarded.proc.kill("SIGTERM");
