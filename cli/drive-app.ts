@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { describeError, startRuntime, type Runtime, type RuntimeOptions } from "../runtime/mod.ts";
-import { connectNats, DEFAULTS, type EmbeddedNats } from "../runtime/internal.ts";
+import { connectNats, DEFAULTS, loadApp, resolveConfig, type EmbeddedNats } from "../runtime/internal.ts";
 import { cliLog, useCliLogger } from "./log.ts";
 import { createRegistry, kvRegistryStore, type Registry } from "../schema-registry/mod.ts";
 import { natsFor } from "./nats.ts";
@@ -30,6 +30,8 @@ export async function driveApp(
   } = {},
 ): Promise<number> {
   useCliLogger({ level: options.logLevel ?? DEFAULTS.logLevel, format: options.logFormat ?? DEFAULTS.logFormat });
+  // The settings are checked before anything connects: a bad one is said at once, not after NATS is waited for.
+  resolveConfig(await loadApp(options.app), options);
   const { target, embedded } = await natsFor(values);
   let cliNc: NatsConnection | undefined;
   let extra: { stop(): Promise<void> } | undefined;

@@ -17,6 +17,7 @@ test("weir run --log-format json: every line on stderr is one JSON record (the C
       stderr: "pipe",
     });
     let log = "";
+    process.once("exit", () => proc.kill("SIGKILL"));
     const drained = (async () => {
       for await (const chunk of proc.stderr) log += new TextDecoder().decode(chunk);
     })();

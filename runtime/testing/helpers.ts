@@ -120,10 +120,21 @@ export const KILLED_LOCK_TTL = ["--lock-ttl", "1000"];
 /** The CLI's entry point, run from source. */
 export const MAIN = new URL("../../cli/main.ts", import.meta.url).pathname;
 
+/**
+ * weir children (`weirCli`, `spawnWeir`) still running: killed when the test process exits, so a test that fails
+ * before it stops them leaves none behind (they would wait for their test's broker for good).
+ */
+const children = new Set<Subprocess>();
+process.once("exit", () => {
+  for (const p of children) p.kill("SIGKILL");
+});
+
 /** Runs a weir command from source to its end: exit code, stdout, stderr. */
 export async function weirCli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const proc = spawn([process.execPath, MAIN, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  children.add(proc);
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  children.delete(proc);
   return { code, out, err };
 }
 
@@ -143,6 +154,8 @@ export function spawnWeir(args: string[]): WeirChild {
   // Instances side by side would contend for one HTTP port: none unless the test asks for it.
   const http = args.some((a) => a === "--http" || a === "--no-http") ? [] : ["--no-http"];
   const proc = spawn([process.execPath, MAIN, "run", ...args, ...http], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  children.add(proc);
+  void proc.exited.then(() => children.delete(proc));
   let resolveStarted!: () => void;
   let rejectStarted!: (err: Error) => void;
   const started = new Promise<void>((res, rej) => {
