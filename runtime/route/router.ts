@@ -137,6 +137,8 @@ export function createRouter(
         if (problem && copy) continue;
         // Each event carries the watermark from before it: "late" means at or below it.
         const before = marks.current();
+        // Read once per message, not per actor that reads it.
+        const trace = m.headers?.get(TRACE_HEADER);
         touched.length = 0;
         /** The lowest partition among the message's keys (where a message with copies in several is reported). */
         let lowest = partitions;
@@ -170,10 +172,7 @@ export function createRouter(
           if (p < lowest) lowest = p;
           if (problem) continue;
           const w = workerOf[p]!;
-          if (w >= 0) {
-            const trace = m.headers?.get(TRACE_HEADER);
-            perWorker[w]!.push(trace ? [seq, time, subject, i, key, p, value, eventTime, before, trace] : [seq, time, subject, i, key, p, value, eventTime, before]);
-          }
+          if (w >= 0) perWorker[w]!.push(trace ? [seq, time, subject, i, key, p, value, eventTime, before, trace] : [seq, time, subject, i, key, p, value, eventTime, before]);
         }
         if (problem) rejected.push({ msg: m, subject, error: problem });
         else if (input && !copy && touched.length > 0 && !touched.includes(input.partition)) {
